@@ -1,0 +1,37 @@
+# The two set-up commands of the README. Both create .venv and install everything.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := espeak-ng flite sox fortunes fortunes-min
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint system-deps clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[synth,dev]'
+	touch $(STAMP)
+
+# System packages for speech synthesis; installed only when running as root and missing.
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "apt-get install$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+		echo "note: missing system packages:$$missing (tests that need them will skip)"; \
+	fi
+
+test: system-deps $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+demo: system-deps $(STAMP)
+	$(PY) -m demo.synth_sample
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,149 @@
+"""Audio input: read, validate, mix to mono and resample.
+
+Everything here is NumPy (plus soundfile) so the torch-free runtime can use it; `resample_torch`
+is the training path and `resample` its NumPy twin, the same polyphase windowed-sinc filter as
+`torchaudio.functional.resample` with its defaults (Hann window, 6 zero crossings, roll-off 0.99).
+"""
+
+import math
+import struct
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+SAMPLE_RATE = 16000
+
+
+class AudioError(ValueError):
+    """Audio that cannot be used; the message names the file (or input) and the problem."""
+
+
+def read_audio(path: str | Path, offset: float = 0.0, duration: float | None = None) -> np.ndarray:
+    """Read a file soundfile understands (wav, flac, ogg, ...) as 16 kHz mono float32 in [-1, 1].
+
+    `offset` and `duration` (seconds) select a segment. Returns samples of shape (T,).
+    Raises AudioError for a missing, unreadable, truncated, empty or non-finite file.
+    """
+    samples, sample_rate = read_audio_raw(path, offset, duration)
+    return resample(to_mono(samples), sample_rate, SAMPLE_RATE)
+
+
+def read_audio_raw(
+    path: str | Path, offset: float = 0.0, duration: float | None = None
+) -> tuple[np.ndarray, int]:
+    """Read a file as float32 (T, C) at its own sample rate, validated."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such audio file")
+    _check_wav_not_truncated(path)
+    try:
+        with sf.SoundFile(str(path)) as f:
+            sample_rate = f.samplerate
+            f.seek(int(round(offset * sample_rate)))
+            n = -1 if duration is None else int(round(duration * sample_rate))
+            samples = f.read(n, dtype="float32", always_2d=True)
+    except (sf.SoundFileError, RuntimeError) as e:
+        raise AudioError(f"{path}: cannot read audio ({e})") from e
+    validate(samples, name=str(path))
+    return samples, sample_rate
+
+
+def _check_wav_not_truncated(path: Path) -> None:
+    """libsndfile silently shortens a truncated WAV; compare the data chunk with the file size."""
+    with open(path, "rb") as f:
+        header = f.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return  # not a RIFF WAV: soundfile itself reports what is wrong
+        size = path.stat().st_size
+        while chunk := f.read(8):
+            if len(chunk) < 8:
+                break
+            chunk_id, chunk_size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if chunk_id == b"data":
+                available = size - f.tell()
+                # Streaming writers leave 0 or 0xFFFFFFFF as "unknown length": not an error.
+                if chunk_size not in (0, 0xFFFFFFFF) and available < chunk_size:
+                    raise AudioError(
+                        f"{path}: truncated WAV file: header promises {chunk_size} bytes "
+                        f"of audio, only {available} present"
+                    )
+                return
+            f.seek(chunk_size + (chunk_size & 1), 1)
+
+
+def validate(samples: np.ndarray, name: str = "audio") -> None:
+    """Raise AudioError if `samples` is empty or holds NaN or Inf."""
+    if samples.size == 0:
+        raise AudioError(f"{name}: no audio samples (empty input)")
+    if not np.isfinite(samples).all():
+        bad = int(np.flatnonzero(~np.isfinite(samples.reshape(-1)))[0])
+        raise AudioError(f"{name}: non-finite value (NaN or Inf) at flat sample index {bad}")
+
+
+def to_float32(samples: np.ndarray) -> np.ndarray:
+    """int16 -> float32 in [-1, 1); float input is cast to float32 unchanged."""
+    samples = np.asarray(samples)
+    if samples.dtype == np.int16:
+        return samples.astype(np.float32) / 32768.0
+    if samples.dtype.kind == "f":
+        return samples.astype(np.float32, copy=False)
+    raise AudioError(f"audio samples must be float or int16, got dtype {samples.dtype}")
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """(T,) or (T, C) -> (T,) by averaging channels."""
+    if samples.ndim == 1:
+        return samples
+    if samples.ndim != 2:
+        raise AudioError(f"audio must be (T,) or (T, channels), got shape {samples.shape}")
+    return samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
+
+
+@lru_cache(maxsize=16)
+def _sinc_kernel(orig: int, new: int, width_zeros: int = 6, rolloff: float = 0.99):
+    """torchaudio's `_get_sinc_resample_kernel` in NumPy: (new, L) filters and the pad width."""
+    base_freq = min(orig, new) * rolloff
+    width = math.ceil(width_zeros * orig / base_freq)
+    idx = np.arange(-width, width + orig, dtype=np.float64)[None, :] / orig  # (1, L)
+    t = (np.arange(0, -new, -1, dtype=np.float64)[:, None] / new + idx) * base_freq  # (new, L)
+    t = t.clip(-width_zeros, width_zeros)
+    window = np.cos(t * math.pi / width_zeros / 2) ** 2
+    t *= math.pi
+    safe = np.where(t == 0, 1.0, t)
+    kernels = np.where(t == 0, 1.0, np.sin(safe) / safe) * window * (base_freq / orig)
+    return kernels.astype(np.float32), width
+
+
+def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
+    """Resample (T,) float32 like `torchaudio.functional.resample` (same filter, same length)."""
+    if orig_rate <= 0 or new_rate <= 0:
+        raise AudioError(f"sample rates must be positive, got {orig_rate} -> {new_rate}")
+    if orig_rate == new_rate:
+        return samples.astype(np.float32, copy=False)
+    gcd = math.gcd(int(orig_rate), int(new_rate))
+    orig, new = orig_rate // gcd, new_rate // gcd
+    kernels, width = _sinc_kernel(orig, new)
+    padded = np.pad(samples.astype(np.float32, copy=False), (width, width + orig))
+    L = kernels.shape[1]
+    frames = np.lib.stride_tricks.sliding_window_view(padded, L)[::orig]  # (n_blocks, L)
+    out = (frames @ kernels.T).reshape(-1)  # (n_blocks * new,)
+    return out[: math.ceil(new * len(samples) / orig)]
+
+
+def resample_torch(waveform, orig_rate: int, new_rate: int):
+    """Training path: `torchaudio.functional.resample` on a (..., T) tensor."""
+    import torchaudio.functional as AF
+
+    if orig_rate == new_rate:
+        return waveform
+    return AF.resample(waveform, orig_rate, new_rate)
+
+
+def write_audio(path: str | Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+    """Write 16-bit PCM WAV atomically: a temp file in the same folder, then rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    sf.write(str(tmp), np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+    tmp.replace(path)

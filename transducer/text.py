@@ -1,0 +1,230 @@
+"""Text: a normaliser to spoken form and tokenizers (characters; sentencepiece optional).
+
+Spoken form: lowercase ASCII letters, spaces and apostrophes inside words; numbers, ordinals,
+years, decimals, times, money and percentages written out as words; other punctuation dropped.
+"""
+
+import re
+import unicodedata
+from pathlib import Path
+
+BLANK = "<e>"  # end-of-block symbol; the blank of the full-sum (RNN-T) loss
+UNK = "<unk>"
+RESERVED = (BLANK, UNK)
+SPACE = "▁"  # how a space is written in tokens.txt (sherpa-onnx convention)
+
+# ---------------------------------------------------------------- numbers to words
+
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+).split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
+_ORDINAL = {
+    "one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
+    "nine": "ninth", "twelve": "twelfth",
+}  # fmt: skip
+
+
+def number_to_words(n: int) -> str:
+    """Cardinal: 1234 -> 'one thousand two hundred thirty four'."""
+    if n < 0:
+        return "minus " + number_to_words(-n)
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        tens, ones = divmod(n, 10)
+        return _TENS[tens] + (" " + _ONES[ones] if ones else "")
+    if n < 1000:
+        hundreds, rest = divmod(n, 100)
+        return _ONES[hundreds] + " hundred" + (" " + number_to_words(rest) if rest else "")
+    for scale, name in _SCALES:
+        if n >= scale:
+            head, rest = divmod(n, scale)
+            return number_to_words(head) + " " + name + (" " + number_to_words(rest) if rest else "")
+    raise AssertionError(n)
+
+
+def ordinal_to_words(n: int) -> str:
+    """21 -> 'twenty first'."""
+    words = number_to_words(n).split()
+    last = words[-1]
+    if last in _ORDINAL:
+        words[-1] = _ORDINAL[last]
+    elif last.endswith("y"):
+        words[-1] = last[:-1] + "ieth"
+    else:
+        words[-1] = last + "th"
+    return " ".join(words)
+
+
+def year_to_words(n: int) -> str:
+    """1984 -> 'nineteen eighty four', 1900 -> 'nineteen hundred', 2005 -> 'two thousand five'."""
+    if 2000 <= n <= 2009 or not 1100 <= n <= 2099:
+        return number_to_words(n)
+    head, tail = divmod(n, 100)
+    if tail == 0:
+        return number_to_words(head) + " hundred"
+    return number_to_words(head) + (" oh " if tail < 10 else " ") + number_to_words(tail)
+
+
+def _digits(s: str) -> str:
+    return " ".join(_ONES[int(c)] for c in s)
+
+
+def _money(m: re.Match) -> str:
+    dollars, cents = int(m[1].replace(",", "")), int(m[2] or 0)
+    words = number_to_words(dollars) + (" dollar" if dollars == 1 else " dollars")
+    if cents:
+        words += " " + number_to_words(cents) + (" cent" if cents == 1 else " cents")
+    return f" {words} "
+
+
+def _number(m: re.Match) -> str:
+    whole, frac = m[1].replace(",", ""), m[2]
+    if frac is not None:
+        return f" {number_to_words(int(whole))} point {_digits(frac)} "
+    n = int(whole)
+    is_year = len(whole) == 4 and "," not in m[1]
+    return f" {year_to_words(n) if is_year else number_to_words(n)} "
+
+
+_ABBREVIATIONS = {
+    "mr": "mister", "mrs": "missus", "ms": "miz", "dr": "doctor", "st": "saint",
+    "jr": "junior", "sr": "senior", "vs": "versus", "etc": "et cetera", "prof": "professor",
+}  # fmt: skip
+_SYMBOLS = {"&": " and ", "%": " percent ", "+": " plus ", "@": " at ", "=": " equals "}
+
+_RULES: list[tuple[re.Pattern, object]] = [
+    (re.compile(r"\b(" + "|".join(_ABBREVIATIONS) + r")\.", re.I), lambda m: _ABBREVIATIONS[m[1].lower()]),
+    (re.compile(r"\$(\d[\d,]*)(?:\.(\d\d))?\b"), _money),
+    (re.compile(r"\b(\d{1,2}):(\d\d)\b"), lambda m: f" {_clock(int(m[1]), int(m[2]))} "),
+    (re.compile(r"\b(\d[\d,]*)(?:st|nd|rd|th)\b", re.I), lambda m: f" {ordinal_to_words(int(m[1].replace(',', '')))} "),
+    (re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?\b"), _number),
+]  # fmt: skip
+
+
+def _clock(hours: int, minutes: int) -> str:
+    if minutes == 0:
+        return number_to_words(hours) + " o'clock"
+    return number_to_words(hours) + (" oh " if minutes < 10 else " ") + number_to_words(minutes)
+
+
+def normalize(text: str) -> str:
+    """Raw English text -> spoken form: 'Dr. Who paid $3.50 on May 1st!' ->
+    'doctor who paid three dollars fifty cents on may first'."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    text = text.replace("`", "'")
+    for pattern, replacement in _RULES:
+        text = pattern.sub(replacement, text)
+    for symbol, words in _SYMBOLS.items():
+        text = text.replace(symbol, words)
+    text = text.lower()
+    text = re.sub(r"(?<![a-z])'|'(?![a-z])", " ", text)  # keep apostrophes only inside words
+    text = re.sub(r"[^a-z']+", " ", text)
+    return " ".join(text.split())
+
+
+# ---------------------------------------------------------------- tokenizers
+
+
+class CharTokenizer:
+    """Characters plus the reserved symbols: id 0 is `<e>` (end of block), id 1 `<unk>`.
+
+    Saved as a sherpa-onnx style `tokens.txt` ("symbol id" per line, space written as ▁).
+    """
+
+    def __init__(self, symbols: list[str]):
+        if tuple(symbols[: len(RESERVED)]) != RESERVED:
+            raise ValueError(f"token list must start with {RESERVED}, got {symbols[:2]}")
+        if len(set(symbols)) != len(symbols):
+            raise ValueError("token list has duplicate symbols")
+        self.symbols = list(symbols)
+        self._ids = {s: i for i, s in enumerate(symbols)}
+
+    @classmethod
+    def english(cls) -> "CharTokenizer":
+        """The default vocabulary: space, apostrophe and a-z (the normaliser's alphabet)."""
+        return cls([*RESERVED, " ", "'", *"abcdefghijklmnopqrstuvwxyz"])
+
+    @property
+    def blank_id(self) -> int:
+        return 0
+
+    @property
+    def unk_id(self) -> int:
+        return 1
+
+    def __len__(self) -> int:
+        return len(self.symbols)
+
+    def encode(self, text: str) -> list[int]:
+        return [self._ids.get(c, self.unk_id) for c in text]
+
+    def decode(self, ids) -> str:
+        return "".join(self.symbols[i] for i in ids if i >= len(RESERVED))
+
+    def save(self, path: str | Path) -> None:
+        lines = [f"{s.replace(' ', SPACE)} {i}" for i, s in enumerate(self.symbols)]
+        Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "CharTokenizer":
+        return cls(_read_tokens_txt(Path(path)))
+
+
+def _read_tokens_txt(path: Path) -> list[str]:
+    symbols: dict[int, str] = {}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            raise ValueError(f"{path}:{lineno}: expected 'symbol id', got {line!r}")
+        symbols[int(parts[1])] = parts[0].replace(SPACE, " ")
+    if sorted(symbols) != list(range(len(symbols))):
+        raise ValueError(f"{path}: token ids must be 0..{len(symbols) - 1} without gaps")
+    return [symbols[i] for i in range(len(symbols))]
+
+
+class SentencePieceTokenizer:
+    """Subword units from sentencepiece (optional dependency: `pip install transducer[bpe]`).
+
+    Trained so that id 0 is `<e>` and id 1 `<unk>`, like the character tokenizer.
+    """
+
+    def __init__(self, model_path: str | Path):
+        import sentencepiece as spm
+
+        self.model_path = Path(model_path)
+        self.sp = spm.SentencePieceProcessor(model_file=str(model_path))
+        if self.sp.id_to_piece(0) != BLANK or self.sp.unk_id() != 1:
+            raise ValueError(f"{model_path}: id 0 must be {BLANK} and id 1 {UNK}")
+
+    @staticmethod
+    def train(texts, model_prefix: str | Path, vocab_size: int) -> "SentencePieceTokenizer":
+        """Train a unigram model on an iterable of normalised sentences."""
+        import sentencepiece as spm
+
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(texts), model_prefix=str(model_prefix),
+            vocab_size=vocab_size, model_type="unigram", character_coverage=1.0,
+            pad_id=0, pad_piece=BLANK, unk_id=1, bos_id=-1, eos_id=-1,
+        )  # fmt: skip
+        return SentencePieceTokenizer(f"{model_prefix}.model")
+
+    @property
+    def blank_id(self) -> int:
+        return 0
+
+    @property
+    def unk_id(self) -> int:
+        return 1
+
+    def __len__(self) -> int:
+        return self.sp.get_piece_size()
+
+    def encode(self, text: str) -> list[int]:
+        return self.sp.encode(text)
+
+    def decode(self, ids) -> str:
+        return self.sp.decode([i for i in ids if i > 1])
