@@ -208,7 +208,7 @@ class SentencePieceTokenizer:
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(texts), model_prefix=str(model_prefix),
             vocab_size=vocab_size, model_type="unigram", character_coverage=1.0,
-            pad_id=0, pad_piece=BLANK, unk_id=1, bos_id=-1, eos_id=-1,
+            pad_id=0, pad_piece=BLANK, unk_id=1, bos_id=-1, eos_id=-1, minloglevel=2,
         )  # fmt: skip
         return SentencePieceTokenizer(f"{model_prefix}.model")
 

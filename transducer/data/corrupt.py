@@ -31,10 +31,17 @@ def babble(pool: list[np.ndarray], n: int, rng: np.random.Generator) -> np.ndarr
 
 def add_noise(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
     """Mix unit-RMS `noise` into `speech` at `snr_db`, measured over the speech's active part."""
-    active = np.abs(speech) > 0.05 * np.abs(speech).max()  # ignore the silence padding
-    speech_power = np.mean(speech[active] ** 2) if active.any() else np.mean(speech**2)
+    speech_power = active_power(speech)
     gain = np.sqrt(speech_power / 10 ** (snr_db / 10))
     return (speech + gain * noise[: len(speech)]).astype(np.float32)
+
+
+def active_power(speech: np.ndarray, frame: int = 320) -> float:
+    """Mean power over 20 ms frames within 30 dB of the loudest: silence padding not counted."""
+    n = max(1, len(speech) // frame)
+    powers = np.mean(speech[: n * frame].astype(np.float64).reshape(n, -1) ** 2, axis=1)
+    active = powers > 1e-3 * powers.max()
+    return float(powers[active].mean()) if active.any() else float(np.mean(speech**2))
 
 
 def room_impulse_response(rt60: float, rng: np.random.Generator, sr: int = 16000) -> np.ndarray:

@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+import torch
+import torchaudio.functional as AF
+
+from transducer.audio import AudioError, read_audio, resample, to_float32, to_mono, write_audio
+
+
+@pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000, 16000])
+def test_resample_matches_torchaudio(rng, rate):
+    x = rng.standard_normal(rate // 2 + 7).astype(np.float32) * 0.3
+    ref = AF.resample(torch.from_numpy(x), rate, 16000).numpy()
+    ours = resample(x, rate, 16000)
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("suffix,subtype", [(".wav", "PCM_16"), (".wav", "FLOAT"), (".flac", None), (".ogg", None)])
+def test_read_formats_mono_16k(write_wav, rng, suffix, subtype):
+    x = (rng.standard_normal(44100) * 0.1).astype(np.float32)
+    stereo = np.stack([x, 0.5 * x], axis=1)
+    y = read_audio(write_wav("a" + suffix, stereo, 44100, subtype))
+    assert y.dtype == np.float32 and y.ndim == 1 and len(y) == 16000
+    if suffix == ".wav":  # lossless: equals our own mono + resample
+        expected = resample(to_mono(stereo), 44100, 16000)
+        np.testing.assert_allclose(y, expected, atol=1e-4)
+
+
+def test_segment(write_wav, rng):
+    x = rng.standard_normal(32000).astype(np.float32) * 0.1
+    y = read_audio(write_wav("a.wav", x, subtype="FLOAT"), offset=0.5, duration=0.25)
+    np.testing.assert_array_equal(y, x[8000:12000])
+
+
+def test_int16_and_mono():
+    assert to_float32(np.array([-32768, 16384], dtype=np.int16)).tolist() == [-1.0, 0.5]
+    assert to_mono(np.array([[1.0, 0.0], [0.5, 0.5]], dtype=np.float32)).tolist() == [0.5, 0.5]
+    with pytest.raises(AudioError, match="int16"):
+        to_float32(np.array([1, 2], dtype=np.int32))
+    with pytest.raises(AudioError, match="shape"):
+        to_mono(np.zeros((2, 2, 2), dtype=np.float32))
+
+
+def test_missing_empty_and_garbage(tmp_path):
+    with pytest.raises(AudioError, match="no such audio file"):
+        read_audio(tmp_path / "nope.wav")
+    (tmp_path / "empty.wav").write_bytes(b"")
+    with pytest.raises(AudioError, match="empty.wav: cannot read"):
+        read_audio(tmp_path / "empty.wav")
+    (tmp_path / "junk.flac").write_bytes(b"not audio at all" * 100)
+    with pytest.raises(AudioError, match="junk.flac: cannot read"):
+        read_audio(tmp_path / "junk.flac")
+
+
+def test_zero_samples(write_wav):
+    with pytest.raises(AudioError, match="no audio samples"):
+        read_audio(write_wav("zero.wav", np.zeros(0, dtype=np.float32)))
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac"])
+def test_truncated(write_wav, rng, suffix):
+    path = write_wav("t" + suffix, rng.standard_normal(16000).astype(np.float32) * 0.1)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(AudioError, match=f"t{suffix}: (truncated|cannot read)"):
+        read_audio(path)
+
+
+def test_non_finite(write_wav):
+    x = np.zeros(1600, dtype=np.float32)
+    x[100] = np.nan
+    with pytest.raises(AudioError, match="nan.wav: non-finite"):
+        read_audio(write_wav("nan.wav", x, subtype="FLOAT"))
+
+
+def test_write_audio_is_atomic_and_clips(tmp_path):
+    path = tmp_path / "out.wav"
+    write_audio(path, np.array([2.0, -2.0, 0.5], dtype=np.float32))
+    assert list(tmp_path.iterdir()) == [path]
+    np.testing.assert_allclose(read_audio(path), [1.0, -1.0, 0.5], atol=1e-4)

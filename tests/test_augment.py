@@ -1,0 +1,69 @@
+import numpy as np
+import torch
+
+from transducer.data import corrupt
+from transducer.data.augment import SpecAugment, SpeedPerturb, speed_perturb
+
+
+def test_specaugment_masks_in_training_only():
+    torch.manual_seed(0)
+    aug = SpecAugment()
+    x = torch.randn(4, 300, 80) + 10.0  # no natural zeros
+    y = aug(x)
+    zeros = (y == 0).float().mean(dim=(1, 2))
+    assert torch.all(zeros > 0) and torch.all(zeros < 0.8)
+    assert not torch.equal(zeros[0].expand(4), zeros)  # each utterance its own masks
+    aug.eval()
+    assert torch.equal(aug(x), x)
+
+
+def test_speed_perturb():
+    w = torch.randn(16000)
+    assert abs(len(speed_perturb(w, 1.1)) - 16000 / 1.1) <= 2
+    assert abs(len(speed_perturb(w, 0.9)) - 16000 / 0.9) <= 2
+    sp = SpeedPerturb(factors=(0.9,))
+    assert len(sp(w)) != len(w)
+    sp.eval()
+    assert torch.equal(sp(w), w)
+
+
+def test_add_noise_hits_snr(rng):
+    tone = np.sin(np.arange(8000) * 0.1).astype(np.float32)
+    speech = np.pad(tone, (4000, 4000))  # SNR counts the active part, not the padding
+    noise = corrupt.coloured_noise("white", 16000, rng)
+    noisy = corrupt.add_noise(speech, noise, snr_db=10.0)
+    snr = 10 * np.log10(np.mean(tone**2) / np.mean((noisy - speech) ** 2))
+    assert abs(snr - 10.0) < 0.3  # 20 ms frames that straddle the speech edge cost ~0.2 dB
+
+
+def test_noise_colours(rng):
+    def low_to_high(x):
+        p = np.abs(np.fft.rfft(x)) ** 2
+        return p[1:100].mean() / p[-1000:].mean()
+
+    white, pink, brown = (corrupt.coloured_noise(k, 32000, rng) for k in ("white", "pink", "brown"))
+    assert low_to_high(white) < 3 < low_to_high(pink) < low_to_high(brown)
+    for x in (white, pink, brown):
+        assert abs(np.sqrt(np.mean(x**2)) - 1) < 1e-3
+
+
+def test_babble_and_reverb(rng):
+    pool = [rng.standard_normal(n).astype(np.float32) for n in (3000, 5000, 7000, 4000)]
+    b = corrupt.babble(pool, 20000, rng)
+    assert b.shape == (20000,) and abs(np.sqrt(np.mean(b**2)) - 1) < 1e-3
+    rir = corrupt.room_impulse_response(0.4, rng)
+    assert len(rir) == 6400 and rir[0] == 1.0
+    assert np.abs(rir[-800:]).max() < 0.05 * np.abs(rir[1:800]).max()
+    x = np.zeros(8000, dtype=np.float32)
+    x[100] = 0.5
+    wet = corrupt.reverberate(x, rir)
+    assert wet.shape == x.shape and np.isclose(np.abs(wet).max(), 0.5)
+    assert np.count_nonzero(np.abs(wet[200:]) > 1e-4) > 1000  # the tail is there
+
+
+def test_set_level_never_clips(rng):
+    x = rng.standard_normal(1000).astype(np.float32)
+    y = corrupt.set_level(x, rms_db=-3.0)
+    assert np.abs(y).max() <= 0.99 + 1e-6
+    z = corrupt.set_level(x, rms_db=-30.0)
+    assert abs(20 * np.log10(np.sqrt(np.mean(z**2))) + 30) < 0.01

@@ -1,0 +1,91 @@
+"""The `transducer` command line."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _synth(args: argparse.Namespace) -> None:
+    from transducer.data.synth import SynthConfig, synthesize_corpus
+
+    cfg = SynthConfig(
+        hours=args.hours, seed=args.seed, engines=tuple(args.engines.split(",")),
+        dev_fraction=args.dev_fraction, test_fraction=args.test_fraction,
+        text_files=tuple(args.text or ()),
+    )  # fmt: skip
+    summary = synthesize_corpus(args.out, cfg, jobs=args.jobs, progress=not args.quiet)
+    print(json.dumps(summary, indent=1))
+
+
+def _import(args: argparse.Namespace) -> None:
+    from transducer.data.importers import import_kaldi, import_librispeech
+    from transducer.data.manifest import write_manifest
+
+    utts = import_librispeech(args.src) if args.layout == "librispeech" else import_kaldi(args.src)
+    write_manifest(args.out, utts)
+    hours = sum(u.duration for u in utts) / 3600
+    print(json.dumps({"manifest": str(args.out), "utterances": len(utts), "hours": round(hours, 4)}))
+
+
+def _stats(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from transducer.audio import read_audio
+    from transducer.config import FeatureConfig
+    from transducer.data.manifest import read_manifest
+    from transducer.features import StatsAccumulator, fbank
+
+    cfg = FeatureConfig()
+    acc = StatsAccumulator(cfg.n_mels)
+    for utt in tqdm(read_manifest(args.manifest), unit="utt", disable=args.quiet):
+        acc.add(fbank(read_audio(utt.audio, utt.offset, utt.duration), cfg))
+    acc.result().save(args.out)
+    print(json.dumps({"stats": str(args.out), "frames": acc.n}))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="transducer", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    data = commands.add_parser("data", help="make and import speech data").add_subparsers(
+        dest="data_command", required=True
+    )
+
+    p = data.add_parser("synth", help="synthesise a speech corpus with held-out voices")
+    p.add_argument("--out", type=Path, required=True, help="corpus folder (resumable)")
+    p.add_argument("--hours", type=float, required=True, help="total hours of audio")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--engines", default="espeak,flite,piper", help="comma-separated TTS engines")
+    p.add_argument("--dev-fraction", type=float, default=0.05)
+    p.add_argument("--test-fraction", type=float, default=0.05)
+    p.add_argument("--text", nargs="*", help="text files of sentences (default: Debian fortunes)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_synth)
+
+    p = data.add_parser("import", help="write a manifest for an existing corpus")
+    p.add_argument("layout", choices=["librispeech", "kaldi"])
+    p.add_argument("src", type=Path, help="LibriSpeech-layout folder or Kaldi data dir")
+    p.add_argument("--out", type=Path, required=True, help="manifest to write (.jsonl)")
+    p.set_defaults(func=_import)
+
+    p = data.add_parser("stats", help="global feature mean/std of a manifest")
+    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_stats)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        # Errors the user caused (bad input, missing engine) already say what is wrong.
+        print(f"transducer: error: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

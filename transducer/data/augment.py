@@ -1,0 +1,61 @@
+"""Training-time augmentation: speed perturbation on waveforms, SpecAugment on features.
+
+Both are no-ops in eval mode (`module.eval()`), so evaluation never sees augmented data.
+"""
+
+import torch
+import torchaudio.functional as AF
+import torchaudio.transforms as AT
+
+
+def speed_perturb(waveform: torch.Tensor, factor: float, sample_rate: int = 16000) -> torch.Tensor:
+    """Play (..., T) audio `factor` times faster (tempo and pitch together, as Kaldi does).
+
+    Resampling from sample_rate * factor to sample_rate gives about T / factor samples.
+    """
+    if factor == 1.0:
+        return waveform
+    return AF.resample(waveform, int(round(sample_rate * factor)), sample_rate)
+
+
+class SpeedPerturb(torch.nn.Module):
+    """Pick a factor uniformly from `factors` per call (training only)."""
+
+    def __init__(self, factors: tuple[float, ...] = (0.9, 1.0, 1.1), sample_rate: int = 16000):
+        super().__init__()
+        self.factors = factors
+        self.sample_rate = sample_rate
+
+    def forward(self, waveform: torch.Tensor, generator: torch.Generator | None = None):
+        if not self.training:
+            return waveform
+        k = int(torch.randint(len(self.factors), (1,), generator=generator))
+        return speed_perturb(waveform, self.factors[k], self.sample_rate)
+
+
+class SpecAugment(torch.nn.Module):
+    """Frequency and time masks (Park et al., 2019) with torchaudio's masking transforms.
+
+    Works on normalised features (N, T, F), where the mean is 0, so masks fill with 0. Each
+    utterance of a batch gets its own masks. Time masks are at most `max_time_ratio` of T each.
+    """
+
+    def __init__(self, n_freq_masks: int = 2, freq_mask: int = 27, n_time_masks: int = 2,
+                 time_mask: int = 40, max_time_ratio: float = 0.05):  # fmt: skip
+        super().__init__()
+        self.freq = torch.nn.ModuleList(
+            [AT.FrequencyMasking(freq_mask, iid_masks=True) for _ in range(n_freq_masks)]
+        )
+        self.time = torch.nn.ModuleList(
+            [AT.TimeMasking(time_mask, iid_masks=True, p=max_time_ratio) for _ in range(n_time_masks)]
+        )
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        """feats (N, T, F) -> (N, T, F)."""
+        assert feats.ndim == 3, feats.shape
+        if not self.training:
+            return feats
+        x = feats.transpose(1, 2).unsqueeze(1)  # (N, 1, F, T): iid masks need 4 dims
+        for mask in [*self.freq, *self.time]:
+            x = mask(x)
+        return x.squeeze(1).transpose(1, 2)
