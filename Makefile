@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 demo: system-deps $(STAMP)
-	$(PY) -m demo.synth_sample
+	$(PY) -m demo.frontend
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

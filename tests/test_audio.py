@@ -15,7 +15,9 @@ def test_resample_matches_torchaudio(rng, rate):
     np.testing.assert_allclose(ours, ref, atol=1e-4)
 
 
-@pytest.mark.parametrize("suffix,subtype", [(".wav", "PCM_16"), (".wav", "FLOAT"), (".flac", None), (".ogg", None)])
+@pytest.mark.parametrize(
+    "suffix,subtype", [(".wav", "PCM_16"), (".wav", "FLOAT"), (".flac", None), (".ogg", None)]
+)
 def test_read_formats_mono_16k(write_wav, rng, suffix, subtype):
     x = (rng.standard_normal(44100) * 0.1).astype(np.float32)
     stereo = np.stack([x, 0.5 * x], axis=1)

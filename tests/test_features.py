@@ -38,7 +38,9 @@ def streamed(x: np.ndarray, chunk_sizes) -> np.ndarray:
 
 
 def test_mel_banks_match_torchaudio():
-    ref, _ = torchaudio.compliance.kaldi.get_mel_banks(80, 512, 16000.0, 20.0, 0.0, 100.0, -500.0, 1.0)
+    ref, _ = torchaudio.compliance.kaldi.get_mel_banks(
+        80, 512, 16000.0, 20.0, 0.0, 100.0, -500.0, 1.0
+    )
     np.testing.assert_allclose(mel_banks(CFG)[:-1].T, ref.numpy(), atol=1e-4)
 
 

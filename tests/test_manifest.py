@@ -31,9 +31,19 @@ GOOD = '{"id": "a", "audio": "a.wav", "duration": 1.0, "text": "hi", "speaker": 
         ('{"id": "b", "audio": "b.wav"', "not valid JSON"),
         ('["a"]', "expected a JSON object"),
         ('{"id": "b", "audio": "b.wav", "duration": 1, "text": "x"}', "missing field 'speaker'"),
-        ('{"id": "b", "audio": "b.wav", "duration": "1", "text": "x", "speaker": "s"}', "'duration' has wrong type"),
-        ('{"id": "b", "audio": "b.wav", "duration": -1, "text": "x", "speaker": "s"}', "must be > 0"),
-        ('{"id": "b", "audio": "b.wav", "duration": 1, "text": "x", "speaker": "s", "offset": -2}', "offset"),
+        (
+            '{"id": "b", "audio": "b.wav", "duration": "1", "text": "x", "speaker": "s"}',
+            "'duration' has wrong type",
+        ),
+        (
+            '{"id": "b", "audio": "b.wav", "duration": -1, "text": "x", "speaker": "s"}',
+            "must be > 0",
+        ),
+        (
+            '{"id": "b", "audio": "b.wav", "duration": 1, "text": "x", "speaker": "s", '
+            '"offset": -2}',
+            "offset",
+        ),
         (GOOD, "duplicate id 'a'"),
     ],
 )
@@ -57,8 +67,12 @@ def test_librispeech_importer(tmp_path, write_wav):
     chapter = tmp_path / "ls" / "19" / "198"
     chapter.mkdir(parents=True)
     for k, secs in enumerate([1.0, 0.5]):
-        (chapter / f"19-198-000{k}.flac").write_bytes(write_wav(f"x{k}.flac", _tone(secs)).read_bytes())
-    (chapter / "19-198.trans.txt").write_text("19-198-0000 HELLO WORLD\n19-198-0001 IT'S 2 O'CLOCK\n")
+        (chapter / f"19-198-000{k}.flac").write_bytes(
+            write_wav(f"x{k}.flac", _tone(secs)).read_bytes()
+        )
+    (chapter / "19-198.trans.txt").write_text(
+        "19-198-0000 HELLO WORLD\n19-198-0001 IT'S 2 O'CLOCK\n"
+    )
     utts = import_librispeech(tmp_path / "ls")
     assert [(u.id, u.text, u.speaker, u.duration) for u in utts] == [
         ("19-198-0000", "hello world", "librispeech/19", 1.0),
@@ -84,7 +98,11 @@ def test_kaldi_importer_with_segments(tmp_path, write_wav):
         ("u1", "first part", 0.0, 1.0, "kaldi/spk"),
         ("u2", "second part two", 1.5, 1.5, "kaldi/spk"),
     ]
-    np.testing.assert_allclose(read_audio(utts[1].audio, utts[1].offset, utts[1].duration), _tone(3.0)[24000:48000], atol=1e-6)
+    np.testing.assert_allclose(
+        read_audio(utts[1].audio, utts[1].offset, utts[1].duration),
+        _tone(3.0)[24000:48000],
+        atol=1e-6,
+    )
     # Through the CLI: manifest written, segments survive the round trip.
     main(["data", "import", "kaldi", str(d), "--out", str(tmp_path / "k.jsonl")])
     assert read_manifest(tmp_path / "k.jsonl")[1].offset == 1.5

@@ -2,9 +2,9 @@ import pytest
 
 from transducer.text import (
     CharTokenizer,
+    normalize,
     number_to_words,
     ordinal_to_words,
-    normalize,
     year_to_words,
 )
 
@@ -12,14 +12,23 @@ from transducer.text import (
 @pytest.mark.parametrize(
     "raw,spoken",
     [
-        ("Dr. Who paid $3.50 on May 1st!", "doctor who paid three dollars fifty cents on may first"),
-        ("In 1984, 1,000 people ate 3.14 pies.", "in nineteen eighty four one thousand people ate three point one four pies"),
+        (
+            "Dr. Who paid $3.50 on May 1st!",
+            "doctor who paid three dollars fifty cents on may first",
+        ),
+        (
+            "In 1984, 1,000 people ate 3.14 pies.",
+            "in nineteen eighty four one thousand people ate three point one four pies",
+        ),
         ("Meet at 10:05, or 7:00.", "meet at ten oh five or seven o'clock"),
         ("50% & more", "fifty percent and more"),
         ("Don't 'quote' me, students' café", "don't quote me students cafe"),
         ("The 21st and 112th -- 12th!", "the twenty first and one hundred twelfth twelfth"),
         ("  Hello,\tWORLD?!  ", "hello world"),
-        ("in 2005 and 1900 and 1905", "in two thousand five and nineteen hundred and nineteen oh five"),
+        (
+            "in 2005 and 1900 and 1905",
+            "in two thousand five and nineteen hundred and nineteen oh five",
+        ),
         ("$1", "one dollar"),
     ],
 )
@@ -66,7 +75,9 @@ def test_sentencepiece(tmp_path):
     pytest.importorskip("sentencepiece")
     from transducer.text import SentencePieceTokenizer
 
-    texts = [normalize(f"the quick brown fox number {i} jumps over the lazy dog") for i in range(300)]
+    texts = [
+        normalize(f"the quick brown fox number {i} jumps over the lazy dog") for i in range(300)
+    ]
     tok = SentencePieceTokenizer.train(texts, tmp_path / "sp", vocab_size=40)
     assert tok.blank_id == 0 and tok.sp.id_to_piece(0) == "<e>" and tok.sp.unk_id() == 1
     ids = tok.encode("the lazy fox")

@@ -10,10 +10,13 @@ def _synth(args: argparse.Namespace) -> None:
     from transducer.data.synth import SynthConfig, synthesize_corpus
 
     cfg = SynthConfig(
-        hours=args.hours, seed=args.seed, engines=tuple(args.engines.split(",")),
-        dev_fraction=args.dev_fraction, test_fraction=args.test_fraction,
+        hours=args.hours,
+        seed=args.seed,
+        engines=tuple(args.engines.split(",")),
+        dev_fraction=args.dev_fraction,
+        test_fraction=args.test_fraction,
         text_files=tuple(args.text or ()),
-    )  # fmt: skip
+    )
     summary = synthesize_corpus(args.out, cfg, jobs=args.jobs, progress=not args.quiet)
     print(json.dumps(summary, indent=1))
 
@@ -25,7 +28,9 @@ def _import(args: argparse.Namespace) -> None:
     utts = import_librispeech(args.src) if args.layout == "librispeech" else import_kaldi(args.src)
     write_manifest(args.out, utts)
     hours = sum(u.duration for u in utts) / 3600
-    print(json.dumps({"manifest": str(args.out), "utterances": len(utts), "hours": round(hours, 4)}))
+    print(
+        json.dumps({"manifest": str(args.out), "utterances": len(utts), "hours": round(hours, 4)})
+    )
 
 
 def _stats(args: argparse.Namespace) -> None:

@@ -22,9 +22,14 @@ _ONES = (
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 _SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
 _ORDINAL = {
-    "one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
-    "nine": "ninth", "twelve": "twelfth",
-}  # fmt: skip
+    "one": "first",
+    "two": "second",
+    "three": "third",
+    "five": "fifth",
+    "eight": "eighth",
+    "nine": "ninth",
+    "twelve": "twelfth",
+}
 
 
 def number_to_words(n: int) -> str:
@@ -42,7 +47,9 @@ def number_to_words(n: int) -> str:
     for scale, name in _SCALES:
         if n >= scale:
             head, rest = divmod(n, scale)
-            return number_to_words(head) + " " + name + (" " + number_to_words(rest) if rest else "")
+            return (
+                number_to_words(head) + " " + name + (" " + number_to_words(rest) if rest else "")
+            )
     raise AssertionError(n)
 
 
@@ -91,18 +98,32 @@ def _number(m: re.Match) -> str:
 
 
 _ABBREVIATIONS = {
-    "mr": "mister", "mrs": "missus", "ms": "miz", "dr": "doctor", "st": "saint",
-    "jr": "junior", "sr": "senior", "vs": "versus", "etc": "et cetera", "prof": "professor",
-}  # fmt: skip
+    "mr": "mister",
+    "mrs": "missus",
+    "ms": "miz",
+    "dr": "doctor",
+    "st": "saint",
+    "jr": "junior",
+    "sr": "senior",
+    "vs": "versus",
+    "etc": "et cetera",
+    "prof": "professor",
+}
 _SYMBOLS = {"&": " and ", "%": " percent ", "+": " plus ", "@": " at ", "=": " equals "}
 
 _RULES: list[tuple[re.Pattern, object]] = [
-    (re.compile(r"\b(" + "|".join(_ABBREVIATIONS) + r")\.", re.I), lambda m: _ABBREVIATIONS[m[1].lower()]),
+    (
+        re.compile(r"\b(" + "|".join(_ABBREVIATIONS) + r")\.", re.I),
+        lambda m: _ABBREVIATIONS[m[1].lower()],
+    ),
     (re.compile(r"\$(\d[\d,]*)(?:\.(\d\d))?\b"), _money),
     (re.compile(r"\b(\d{1,2}):(\d\d)\b"), lambda m: f" {_clock(int(m[1]), int(m[2]))} "),
-    (re.compile(r"\b(\d[\d,]*)(?:st|nd|rd|th)\b", re.I), lambda m: f" {ordinal_to_words(int(m[1].replace(',', '')))} "),
+    (
+        re.compile(r"\b(\d[\d,]*)(?:st|nd|rd|th)\b", re.I),
+        lambda m: f" {ordinal_to_words(int(m[1].replace(',', '')))} ",
+    ),
     (re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?\b"), _number),
-]  # fmt: skip
+]
 
 
 def _clock(hours: int, minutes: int) -> str:
@@ -206,10 +227,18 @@ class SentencePieceTokenizer:
         import sentencepiece as spm
 
         spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(texts), model_prefix=str(model_prefix),
-            vocab_size=vocab_size, model_type="unigram", character_coverage=1.0,
-            pad_id=0, pad_piece=BLANK, unk_id=1, bos_id=-1, eos_id=-1, minloglevel=2,
-        )  # fmt: skip
+            sentence_iterator=iter(texts),
+            model_prefix=str(model_prefix),
+            vocab_size=vocab_size,
+            model_type="unigram",
+            character_coverage=1.0,
+            pad_id=0,
+            pad_piece=BLANK,
+            unk_id=1,
+            bos_id=-1,
+            eos_id=-1,
+            minloglevel=2,
+        )
         return SentencePieceTokenizer(f"{model_prefix}.model")
 
     @property

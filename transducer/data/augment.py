@@ -40,14 +40,23 @@ class SpecAugment(torch.nn.Module):
     utterance of a batch gets its own masks. Time masks are at most `max_time_ratio` of T each.
     """
 
-    def __init__(self, n_freq_masks: int = 2, freq_mask: int = 27, n_time_masks: int = 2,
-                 time_mask: int = 40, max_time_ratio: float = 0.05):  # fmt: skip
+    def __init__(
+        self,
+        n_freq_masks: int = 2,
+        freq_mask: int = 27,
+        n_time_masks: int = 2,
+        time_mask: int = 40,
+        max_time_ratio: float = 0.05,
+    ):
         super().__init__()
         self.freq = torch.nn.ModuleList(
             [AT.FrequencyMasking(freq_mask, iid_masks=True) for _ in range(n_freq_masks)]
         )
         self.time = torch.nn.ModuleList(
-            [AT.TimeMasking(time_mask, iid_masks=True, p=max_time_ratio) for _ in range(n_time_masks)]
+            [
+                AT.TimeMasking(time_mask, iid_masks=True, p=max_time_ratio)
+                for _ in range(n_time_masks)
+            ]
         )
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:

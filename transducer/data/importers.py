@@ -76,7 +76,9 @@ def import_kaldi(data_dir: str | Path) -> list[Utterance]:
     utts = []
     for utt_id, (rec, start, end) in segments.items():
         if rec not in wavs:
-            raise ManifestError(f"{data_dir / 'segments'}: {utt_id}: recording {rec!r} not in wav.scp")
+            raise ManifestError(
+                f"{data_dir / 'segments'}: {utt_id}: recording {rec!r} not in wav.scp"
+            )
         if utt_id not in texts:
             raise ManifestError(f"{data_dir / 'text'}: no transcript for {utt_id!r}")
         start, end = float(start), float(end)

@@ -1,6 +1,6 @@
 """JSONL manifests: one utterance a line.
 
-    {"id": "a-1", "audio": "wavs/a-1.wav", "duration": 2.31, "text": "hello", "speaker": "flite/awb"}
+    {"id": "a-1", "audio": "wavs/a-1.wav", "duration": 2.3, "text": "hi", "speaker": "flite/awb"}
 
 `audio` may be relative to the manifest's folder. Optional `offset` (seconds) selects a segment
 of a longer file, as Kaldi's `segments` do.
@@ -47,7 +47,9 @@ def parse_line(line: str, where: str, root: Path) -> Utterance:
     if d["duration"] <= 0:
         raise ManifestError(f"{where}: field 'duration' must be > 0, got {d['duration']!r}")
     audio = Path(d["audio"]) if os.path.isabs(d["audio"]) else root / d["audio"]
-    return Utterance(d["id"], str(audio), float(d["duration"]), d["text"], d["speaker"], float(offset))
+    return Utterance(
+        d["id"], str(audio), float(d["duration"]), d["text"], d["speaker"], float(offset)
+    )
 
 
 def read_manifest(path: str | Path) -> list[Utterance]:

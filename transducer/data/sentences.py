@@ -24,7 +24,9 @@ def fortune_files(folder: Path = FORTUNES_DIR) -> list[Path]:
             f"{folder}: no fortunes found; install Debian's `fortunes` package "
             "(apt-get install fortunes fortunes-min) or pass --text FILE"
         )
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.suffix and not p.is_symlink())
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and not p.suffix and not p.is_symlink()
+    )
 
 
 def split_sentences(text: str) -> list[str]:

@@ -200,8 +200,13 @@ def _babble_pool(out: Path, cfg: SynthConfig, pools: dict[str, list[str]]) -> li
         rng = np.random.default_rng([cfg.seed, 2**40 + k])
         engine = fast[rng.integers(len(fast))]
         choices = voices("train", engine)
-        item = Item(2**40 + k, "train", engine, choices[rng.integers(len(choices))],
-                    pools["train"][rng.integers(len(pools["train"]))])  # fmt: skip
+        item = Item(
+            2**40 + k,
+            "train",
+            engine,
+            choices[rng.integers(len(choices))],
+            pools["train"][rng.integers(len(pools["train"]))],
+        )
         path = out / "babble" / f"{k:03d}.wav"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -210,8 +215,9 @@ def _babble_pool(out: Path, cfg: SynthConfig, pools: dict[str, list[str]]) -> li
     return paths
 
 
-def synthesize_corpus(out: str | Path, cfg: SynthConfig, jobs: int | None = None,
-                      progress: bool = True) -> dict:  # fmt: skip
+def synthesize_corpus(
+    out: str | Path, cfg: SynthConfig, jobs: int | None = None, progress: bool = True
+) -> dict:
     """Make (or finish) the corpus in `out`; write train/dev/test manifests; return a summary."""
     out = Path(out)
     jobs = jobs or os.cpu_count() or 1

