@@ -59,3 +59,42 @@ class FeatureConfig:
     @property
     def mel_high_freq(self) -> float:
         return self.high_freq if self.high_freq > 0 else self.sample_rate / 2 + self.high_freq
+
+
+ATTENTIONS = ("none", "dot", "mlp", "lstm")
+MODES = ("fullsum", "paper")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes and structure of the Neural Transducer; saved inside every checkpoint."""
+
+    vocab_size: int = 30  # tokens including <e> (id 0) and <unk> (id 1)
+    mode: str = "fullsum"  # "fullsum": exact RNN-T-style loss; "paper": hard-EM on alignments
+    n_mels: int = 80
+    stack: int = 4  # feature frames stacked into one encoder frame: x4 subsampling, 40 ms
+    d_model: int = 320  # encoder LSTM width
+    n_enc_layers: int = 3
+    d_dec: int = 256  # prediction network (fullsum) or transducer LSTM (paper) width
+    n_dec_layers: int = 1  # the paper uses 2 transducer layers; fullsum needs 1
+    d_joint: int = 256
+    attention: str = "dot"  # "none" (last frame of the block), "dot", "mlp", "lstm"
+    d_att: int = 128  # additive attention width ("mlp")
+    d_att_lstm: int = 32  # the small LSTM of LSTM-attention
+    lookback: int = 0  # also attend to this many previous blocks (Sainath et al., 2018)
+    block_width: int = 8  # W: encoder frames per block at decoding time
+    dropout: float = 0.1
+    ctc_weight: float = 0.1  # auxiliary CTC loss on the encoder; 0 disables the head
+    max_symbols_per_block: int = 16  # decoding and alignment limit per block
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.attention not in ATTENTIONS:
+            raise ValueError(f"attention must be one of {ATTENTIONS}, got {self.attention!r}")
+        for name in ("vocab_size", "stack", "d_model", "n_enc_layers", "d_dec", "n_dec_layers",
+                     "d_joint", "block_width", "max_symbols_per_block"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lookback < 0 or not 0 <= self.ctc_weight <= 1 or not 0 <= self.dropout < 1:
+            raise ValueError("need lookback >= 0, 0 <= ctc_weight <= 1 and 0 <= dropout < 1")

@@ -1,0 +1,1 @@
+"""The Neural Transducer: encoder, attention over the current block, decoder, CTC head."""

@@ -1,0 +1,63 @@
+"""Causal encoder: stack 4 feature frames (x4 subsampling, 40 ms) and run a unidirectional LSTM.
+
+Stacking needs no look-ahead beyond the 4 frames it stacks, so a block of W encoder frames needs
+exactly 4W feature frames, and encoding a block at a time with the carried (h, c) state equals
+encoding the whole utterance.
+"""
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from transducer.config import ModelConfig
+
+
+class EncoderState(NamedTuple):
+    h: torch.Tensor  # (n_layers, N, D)
+    c: torch.Tensor  # (n_layers, N, D)
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.stack = cfg.stack
+        self.proj = nn.Linear(cfg.n_mels * cfg.stack, cfg.d_model)
+        self.lstm = nn.LSTM(
+            cfg.d_model, cfg.d_model, cfg.n_enc_layers, batch_first=True,
+            dropout=cfg.dropout if cfg.n_enc_layers > 1 else 0.0,
+        )  # fmt: skip
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def initial_state(self, N: int) -> EncoderState:
+        shape = (self.lstm.num_layers, N, self.lstm.hidden_size)
+        p = self.proj.weight
+        return EncoderState(p.new_zeros(shape), p.new_zeros(shape))
+
+    def subsample(self, feats: torch.Tensor) -> torch.Tensor:
+        """(N, T, F) -> (N, ceil(T / stack), stack * F); a partial last group is zero-padded."""
+        N, T, F = feats.shape
+        pad = -T % self.stack
+        feats = nn.functional.pad(feats, (0, 0, 0, pad))
+        return feats.reshape(N, (T + pad) // self.stack, self.stack * F)
+
+    def encode_chunk(
+        self, feats: torch.Tensor, state: EncoderState | None = None
+    ) -> tuple[torch.Tensor, EncoderState]:
+        """feats (N, T, F) with T a multiple of `stack` (except at the end of a stream).
+
+        Returns frames (N, ceil(T / stack), D) and the state to pass with the next chunk.
+        """
+        x = self.dropout(torch.relu(self.proj(self.subsample(feats))))  # (N, T', D)
+        state = state if state is not None else self.initial_state(feats.shape[0])
+        out, (h, c) = self.lstm(x, tuple(state))
+        return self.dropout(out), EncoderState(h, c)
+
+    def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor):
+        """Whole padded batch: feats (N, T, F) -> frames (N, T', D), frame_lens (N,).
+
+        Padding sits after each utterance, and the LSTM is causal, so a padded frame never
+        influences a real one; no packing needed.
+        """
+        out, _ = self.encode_chunk(feats)
+        return out, (feat_lens + self.stack - 1) // self.stack

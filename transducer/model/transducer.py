@@ -1,0 +1,111 @@
+"""The Neural Transducer: encoder + block attention + decoder (either mode) + CTC head."""
+
+import torch
+import torchaudio.functional as AF
+from torch import nn
+
+from transducer.config import ModelConfig
+from transducer.model.blocks import to_blocks
+from transducer.model.decoder import BLANK, FullSumDecoder, PaperDecoder
+from transducer.model.encoder import Encoder
+
+
+class NeuralTransducer(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.decoder = FullSumDecoder(cfg) if cfg.mode == "fullsum" else PaperDecoder(cfg)
+        self.ctc = nn.Linear(cfg.d_model, cfg.vocab_size) if cfg.ctc_weight > 0 else None
+
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def blocks(self, feats, feat_lens, W: int):
+        """Encode and cut into blocks: (N, B, L, D), mask (N, B, L), n_blocks (N,), frames."""
+        frames, frame_lens = self.encoder(feats, feat_lens)  # (N, T', D)
+        blocks, mask, n_blocks = to_blocks(frames, frame_lens, W, self.cfg.lookback)
+        return blocks, mask, n_blocks, frames, frame_lens
+
+    def ctc_log_probs(self, frames: torch.Tensor) -> torch.Tensor:
+        """(N, T', D) -> (N, T', V) log-probabilities of the auxiliary CTC head (blank = <e>)."""
+        assert self.ctc is not None, "ctc_weight is 0: the model has no CTC head"
+        return self.ctc(frames).log_softmax(-1)
+
+    def forward(self, feats, feat_lens, targets, target_lens, W: int | None = None,
+                alignment: torch.Tensor | None = None):  # fmt: skip
+        """Training loss per target token.
+
+        feats (N, T, F), feat_lens (N,), targets (N, U) padded, target_lens (N,). `W` overrides
+        the block width (dynamic block training). Paper mode needs `alignment` (N, B): labels
+        emitted in each block (see transducer.align). Returns (loss, parts) where parts holds
+        the float value of each term.
+        """
+        W = W or self.cfg.block_width
+        blocks, mask, n_blocks, frames, frame_lens = self.blocks(feats, feat_lens, W)
+        n_tokens = target_lens.sum().clamp(min=1)
+        if self.cfg.mode == "fullsum":
+            main = self.fullsum_nll(blocks, mask, n_blocks, targets, target_lens).sum() / n_tokens
+        else:
+            assert alignment is not None, "paper mode trains on an alignment"
+            main = self.paper_nll(blocks, mask, n_blocks, targets, target_lens, alignment)
+        parts = {"transducer": float(main.detach())}
+        loss = main
+        if self.ctc is not None:
+            ctc = self.ctc_loss(frames, frame_lens, targets, target_lens) / n_tokens
+            parts["ctc"] = float(ctc.detach())
+            loss = main + self.cfg.ctc_weight * ctc
+        return loss, parts
+
+    def fullsum_nll(self, blocks, mask, n_blocks, targets, target_lens) -> torch.Tensor:
+        """Exact -log p(y | x) summed over every placement of `<e>`: (N,)."""
+        logits, _ = self.decoder(blocks, mask, targets)  # (N, B, U + 1, V)
+        return AF.rnnt_loss(
+            logits.float(), targets.int(), n_blocks.int(), target_lens.int(),
+            blank=BLANK, reduction="none", fused_log_softmax=True,
+        )  # fmt: skip
+
+    def paper_nll(self, blocks, mask, n_blocks, targets, target_lens, alignment):
+        """Cross-entropy on one alignment, per emitted symbol (labels and `<e>`)."""
+        symbols, symbol_blocks, valid = alignment_to_symbols(alignment, n_blocks, targets)
+        logits, _ = self.decoder(blocks, mask, symbols, symbol_blocks)  # (N, M, V)
+        nll = nn.functional.cross_entropy(logits.transpose(1, 2), symbols, reduction="none")
+        return (nll * valid).sum() / valid.sum()
+
+    def ctc_loss(self, frames, frame_lens, targets, target_lens) -> torch.Tensor:
+        log_probs = self.ctc_log_probs(frames).transpose(0, 1)  # (T', N, V)
+        return nn.functional.ctc_loss(
+            log_probs, targets, frame_lens, target_lens,
+            blank=BLANK, reduction="sum", zero_infinity=True,
+        )  # fmt: skip
+
+
+def alignment_to_symbols(alignment: torch.Tensor, n_blocks: torch.Tensor, targets: torch.Tensor):
+    """Per-block label counts -> the emitted symbol sequence of each utterance.
+
+    alignment (N, B) labels per block (0 past an utterance's blocks); block b emits its labels
+    then `<e>`. Returns symbols (N, M), symbol_blocks (N, M), valid (N, M) float, with
+    M = max over utterances of (labels + blocks).
+    """
+    N, B = alignment.shape
+    sequences, block_ids = [], []
+    for n in range(N):
+        counts = alignment[n, : n_blocks[n]].tolist()
+        labels = targets[n, : sum(counts)].tolist()
+        seq, ids, u = [], [], 0
+        for b, k in enumerate(counts):
+            seq += labels[u : u + k] + [BLANK]
+            ids += [b] * (k + 1)
+            u += k
+        sequences.append(seq)
+        block_ids.append(ids)
+    M = max(len(s) for s in sequences)
+    symbols = torch.zeros(N, M, dtype=torch.long)
+    symbol_blocks = torch.zeros(N, M, dtype=torch.long)
+    valid = torch.zeros(N, M)
+    for n, (seq, ids) in enumerate(zip(sequences, block_ids, strict=True)):
+        symbols[n, : len(seq)] = torch.tensor(seq)
+        symbol_blocks[n, : len(ids)] = torch.tensor(ids)
+        valid[n, : len(seq)] = 1.0
+    device = alignment.device
+    return symbols.to(device), symbol_blocks.to(device), valid.to(device)
