@@ -4,6 +4,7 @@ import torch
 import torchaudio.functional as AF
 from torch import nn
 
+from transducer.align import ctc_alignment, decoder_step_fn, search_alignment
 from transducer.config import ModelConfig
 from transducer.model.blocks import to_blocks
 from transducer.model.decoder import BLANK, FullSumDecoder, PaperDecoder
@@ -47,7 +48,9 @@ class NeuralTransducer(nn.Module):
         if self.cfg.mode == "fullsum":
             main = self.fullsum_nll(blocks, mask, n_blocks, targets, target_lens).sum() / n_tokens
         else:
-            assert alignment is not None, "paper mode trains on an alignment"
+            if isinstance(alignment, str):
+                alignment = self.align(blocks.detach(), mask, n_blocks, frames.detach(),
+                                       frame_lens, targets, target_lens, W, alignment)
             main = self.paper_nll(blocks, mask, n_blocks, targets, target_lens, alignment)
         parts = {"transducer": float(main.detach())}
         loss = main
@@ -56,6 +59,25 @@ class NeuralTransducer(nn.Module):
             parts["ctc"] = float(ctc.detach())
             loss = main + self.cfg.ctc_weight * ctc
         return loss, parts
+
+    def align(self, blocks, mask, n_blocks, frames, frame_lens, targets, target_lens, W: int,
+              method: str = "search", beam: int = 8) -> torch.Tensor:
+        """Labels per block (N, B) for paper-mode training, by the paper's search or by CTC."""
+        if method == "ctc":
+            if self.ctc is None:
+                raise ValueError("CTC alignments need the CTC head: set ctc_weight > 0")
+            log_probs = self.ctc_log_probs(frames)
+            return ctc_alignment(log_probs, frame_lens, targets, target_lens, W).to(blocks.device)
+        if method != "search":
+            raise ValueError(f"alignment method must be 'search' or 'ctc', got {method!r}")
+        training = self.decoder.training
+        self.decoder.eval()  # no dropout while searching
+        step = decoder_step_fn(self.decoder, blocks, mask)
+        init = self.decoder.initial_state(blocks.shape[0])
+        K = self.cfg.max_symbols_per_block
+        counts, _ = search_alignment(step, init, n_blocks, targets, target_lens, K, beam)
+        self.decoder.train(training)
+        return counts.to(blocks.device)
 
     def fullsum_nll(self, blocks, mask, n_blocks, targets, target_lens) -> torch.Tensor:
         """Exact -log p(y | x) summed over every placement of `<e>`: (N,)."""
