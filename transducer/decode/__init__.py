@@ -1,0 +1,5 @@
+"""Decoding: the torch reference searches (greedy, block-synchronous beam) for both modes."""
+
+from transducer.decode.search import Hypothesis, Stepper, beam_search, greedy_search
+
+__all__ = ["Hypothesis", "Stepper", "beam_search", "greedy_search"]
