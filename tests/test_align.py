@@ -44,11 +44,15 @@ def test_search_is_exact_when_scores_depend_only_on_the_cell(seed):
     targets = torch.randint(1, V, (N, U))
     target_lens, n_blocks = torch.tensor([5, 3]), torch.tensor([4, 3])
     init = (torch.zeros(N, dtype=torch.long),)
-    counts, best = search_alignment(table_step(table), init, n_blocks, targets, target_lens, K, beam=U + 1)
+    counts, best = search_alignment(
+        table_step(table), init, n_blocks, targets, target_lens, K, beam=U + 1
+    )
     for n in range(N):
         labels = targets[n].tolist()
-        brute = max(all_alignments(int(target_lens[n]), int(n_blocks[n]), K),
-                    key=lambda c: score(table, c, labels))  # fmt: skip
+        brute = max(
+            all_alignments(int(target_lens[n]), int(n_blocks[n]), K),
+            key=lambda c: score(table, c, labels),
+        )
         assert counts[n, : n_blocks[n]].tolist() == brute
         assert abs(float(best[n]) - score(table, brute, labels)) < 1e-4
         assert counts[n, n_blocks[n] :].sum() == 0
@@ -68,7 +72,9 @@ def test_search_on_the_paper_decoder_reports_its_alignments_score():
         forced = (logp.gather(2, symbols[..., None])[..., 0] * valid).sum(1)
         even = torch.zeros_like(counts)
         for n in range(2):
-            even[n, : n_blocks[n]] = torch.tensor(even_alignment(int(target_lens[n]), int(n_blocks[n])))
+            even[n, : n_blocks[n]] = torch.tensor(
+                even_alignment(int(target_lens[n]), int(n_blocks[n]))
+            )
         s2, b2, v2 = alignment_to_symbols(even, n_blocks, targets)
         logp2 = model.decoder(blocks, mask, s2, b2)[0].log_softmax(-1)
         forced_even = (logp2.gather(2, s2[..., None])[..., 0] * v2).sum(1)
@@ -82,11 +88,21 @@ def test_ctc_alignment_puts_labels_in_their_blocks():
     path = [0, 3, 3, 0, 0, 0, 4, 0, 0, 0, 2, 0]  # labels at frames 1, 6 and 10
     log_probs = torch.full((1, T, V), -10.0)
     log_probs[0, torch.arange(T), torch.tensor(path)] = 0.0
-    counts = ctc_alignment(log_probs.log_softmax(-1), torch.tensor([T]), torch.tensor([[3, 4, 2]]),
-                           torch.tensor([3]), W=4)  # fmt: skip
+    counts = ctc_alignment(
+        log_probs.log_softmax(-1),
+        torch.tensor([T]),
+        torch.tensor([[3, 4, 2]]),
+        torch.tensor([3]),
+        W=4,
+    )
     assert counts.tolist() == [[1, 1, 1]]
-    counts = ctc_alignment(log_probs.log_softmax(-1), torch.tensor([T]), torch.tensor([[3, 4, 2]]),
-                           torch.tensor([3]), W=8)  # fmt: skip
+    counts = ctc_alignment(
+        log_probs.log_softmax(-1),
+        torch.tensor([T]),
+        torch.tensor([[3, 4, 2]]),
+        torch.tensor([3]),
+        W=8,
+    )
     assert counts.tolist() == [[2, 1]]
 
 

@@ -11,8 +11,18 @@ from transducer.model.attention import make_attention
 from transducer.model.blocks import to_blocks
 from transducer.model.transducer import NeuralTransducer, alignment_to_symbols
 
-TINY = dict(vocab_size=6, d_model=16, n_enc_layers=2, d_dec=12, d_joint=10, d_att=8,
-            d_att_lstm=4, block_width=2, dropout=0.0, ctc_weight=0.0)  # fmt: skip
+TINY = dict(
+    vocab_size=6,
+    d_model=16,
+    n_enc_layers=2,
+    d_dec=12,
+    d_joint=10,
+    d_att=8,
+    d_att_lstm=4,
+    block_width=2,
+    dropout=0.0,
+    ctc_weight=0.0,
+)
 
 
 def tiny(**overrides) -> NeuralTransducer:
@@ -75,7 +85,9 @@ def test_padding_does_not_change_the_loss(mode):
     with torch.no_grad():
         _, pa = model(a, torch.tensor([30]), ya, torch.tensor([4]), alignment=align_a)
         _, pb = model(b, torch.tensor([17]), yb, torch.tensor([2]), alignment=align_b)
-        _, batch = model(feats, torch.tensor([30, 17]), targets, torch.tensor([4, 2]), alignment=alignment)
+        _, batch = model(
+            feats, torch.tensor([30, 17]), targets, torch.tensor([4, 2]), alignment=alignment
+        )
     # Full-sum and CTC are per label (4 + 2); paper mode is per symbol, <e> included (8 + 5).
     na, nb = (4, 2) if mode == "fullsum" else (8, 5)
     expected = (pa["transducer"] * na + pb["transducer"] * nb) / (na + nb)
@@ -88,8 +100,11 @@ def test_blocks_and_masks():
     blocks, mask, n_blocks = to_blocks(frames, torch.tensor([5, 3]), W=2, lookback=1)
     assert blocks.shape == (2, 3, 4, 3) and n_blocks.tolist() == [3, 2]
     assert blocks[0, 2, :, 0].tolist() == [2.0, 3.0, 4.0, 0.0]  # previous block, then this one
-    assert mask[0].tolist() == [[False, False, True, True], [True, True, True, True],
-                                [True, True, True, False]]  # fmt: skip
+    assert mask[0].tolist() == [
+        [False, False, True, True],
+        [True, True, True, True],
+        [True, True, True, False],
+    ]
     assert mask[1, 1].tolist() == [True, True, True, False]
 
 
@@ -111,7 +126,9 @@ def test_attention_ignores_masked_frames(attention):
 
 def test_alignment_to_symbols():
     symbols, blocks, valid = alignment_to_symbols(
-        torch.tensor([[2, 0, 1], [1, 0, 0]]), torch.tensor([3, 1]), torch.tensor([[7, 8, 9], [5, 0, 0]])
+        torch.tensor([[2, 0, 1], [1, 0, 0]]),
+        torch.tensor([3, 1]),
+        torch.tensor([[7, 8, 9], [5, 0, 0]]),
     )
     assert symbols[0].tolist() == [7, 8, 0, 0, 9, 0]
     assert blocks[0].tolist() == [0, 0, 0, 1, 2, 2]

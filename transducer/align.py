@@ -46,9 +46,15 @@ def _expand(state: tuple, beam: int) -> tuple:
 
 
 @torch.no_grad()
-def search_alignment(step: StepFn, init_state: tuple, n_blocks: torch.Tensor,
-                     targets: torch.Tensor, target_lens: torch.Tensor,
-                     max_per_block: int, beam: int = 8):  # fmt: skip
+def search_alignment(
+    step: StepFn,
+    init_state: tuple,
+    n_blocks: torch.Tensor,
+    targets: torch.Tensor,
+    target_lens: torch.Tensor,
+    max_per_block: int,
+    beam: int = 8,
+):
     """The best alignment found per utterance: counts (N, B) and its log-probability (N,).
 
     init_state: the decoder state (N, ...) at the start of the utterance.
@@ -67,20 +73,26 @@ def search_alignment(step: StepFn, init_state: tuple, n_blocks: torch.Tensor,
     for b in range(B):
         cand, states = _extend_block(step, state, b, cells, scores, padded, target_lens, K, rows)
         new_cells, new_scores, src, k = _best_cells(cells, cand, beam, U)
-        new_state = _like(state, (
-            s.view(K + 1, N, beam, *s.shape[2:])[k, torch.arange(N)[:, None], src].flatten(0, 1)
-            for s in states
-        ))  # fmt: skip
+        new_state = _like(
+            state,
+            (
+                s.view(K + 1, N, beam, *s.shape[2:])[k, torch.arange(N)[:, None], src].flatten(0, 1)
+                for s in states
+            ),
+        )
         active = (b < n_blocks)[:, None]  # (N, 1): finished utterances keep their cells
         keep = torch.arange(beam, device=device).expand(N, beam)
         src = torch.where(active, src, keep)
         cells = torch.where(active, new_cells, cells)
         scores = torch.where(active, new_scores, scores)
         active_rows = active.expand(N, beam).reshape(-1)
-        state = _like(state, (
-            torch.where(active_rows.view(-1, *[1] * (s.dim() - 1)), n, s)
-            for n, s in zip(new_state, state, strict=True)
-        ))  # fmt: skip
+        state = _like(
+            state,
+            (
+                torch.where(active_rows.view(-1, *[1] * (s.dim() - 1)), n, s)
+                for n, s in zip(new_state, state, strict=True)
+            ),
+        )
         history.append((src, cells))
     return _backtrack(history, cells, scores, n_blocks, target_lens)
 
@@ -140,7 +152,9 @@ def _backtrack(history, cells, scores, n_blocks, target_lens):
     for n in range(N):
         done = (cells[n] == target_lens[n]) & torch.isfinite(scores[n])
         if not done.any():  # more labels than blocks can hold: fall back
-            counts[n, : n_blocks[n]] = torch.tensor(even_alignment(int(target_lens[n]), int(n_blocks[n])))
+            counts[n, : n_blocks[n]] = torch.tensor(
+                even_alignment(int(target_lens[n]), int(n_blocks[n]))
+            )
             continue
         j = int(torch.where(done, scores[n], NEG_INF).argmax())
         final[n] = scores[n, j]
@@ -163,8 +177,13 @@ def decoder_step_fn(decoder, blocks: torch.Tensor, mask: torch.Tensor) -> StepFn
 
 
 @torch.no_grad()
-def ctc_alignment(log_probs: torch.Tensor, frame_lens: torch.Tensor, targets: torch.Tensor,
-                  target_lens: torch.Tensor, W: int) -> torch.Tensor:  # fmt: skip
+def ctc_alignment(
+    log_probs: torch.Tensor,
+    frame_lens: torch.Tensor,
+    targets: torch.Tensor,
+    target_lens: torch.Tensor,
+    W: int,
+) -> torch.Tensor:
     """CTC forced alignment -> labels per block (N, B); each label in its first frame's block."""
     N = log_probs.shape[0]
     B = int(((frame_lens + W - 1) // W).max())
@@ -174,7 +193,9 @@ def ctc_alignment(log_probs: torch.Tensor, frame_lens: torch.Tensor, targets: to
         n_blocks = (T + W - 1) // W
         try:
             path, scores = AF.forced_align(
-                log_probs[n : n + 1, :T].float().cpu(), targets[n : n + 1, :U].int().cpu(), blank=BLANK
+                log_probs[n : n + 1, :T].float().cpu(),
+                targets[n : n + 1, :U].int().cpu(),
+                blank=BLANK,
             )
         except RuntimeError:  # too few frames for the labels (and their repeats)
             counts[n, :n_blocks] = torch.tensor(even_alignment(U, n_blocks))

@@ -49,6 +49,41 @@ def _stats(args: argparse.Namespace) -> None:
     print(json.dumps({"stats": str(args.out), "frames": acc.n}))
 
 
+def _train(args: argparse.Namespace) -> None:
+    from transducer.train import train
+
+    progress = train(args.config, args.train, args.dev, args.out, args.resume, not args.quiet)
+    print(
+        json.dumps(
+            {
+                "step": progress.step,
+                "best_cer": progress.best_cer,
+                "audio_hours": round(progress.audio_seconds / 3600, 4),
+            }
+        )
+    )
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from transducer.checkpoint import load_model
+    from transducer.data.manifest import read_manifest
+    from transducer.evaluate import evaluate
+
+    model, tokenizer, stats, features = load_model(args.model)
+    utts = read_manifest(args.manifest)
+    result = evaluate(model, tokenizer, stats, utts, features, args.beam, args.block_width)
+    hyps = result.pop("hypotheses")
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for utt, hyp in zip(utts, hyps, strict=True):
+            print(f"{utt.id}\tref: {utt.text}\n{utt.id}\thyp: {hyp}")
+        print(
+            f"WER {100 * result['wer']:.2f}%  CER {100 * result['cer']:.2f}%  "
+            f"RTF {result['rtf']:.4f}  ({result['n_utts']} utterances)"
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="transducer", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -79,6 +114,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="JSON file to write")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_stats)
+
+    p = commands.add_parser("train", help="train a model (DDP: torchrun -m transducer.train)")
+    from transducer.train import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=_train)
+
+    p = commands.add_parser("eval", help="WER/CER/RTF of a model on a manifest")
+    p.add_argument("--model", required=True, help="checkpoint, e.g. RUN/best.pt")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--beam", type=int, default=0, help="beam width (0/1: greedy)")
+    p.add_argument("--block-width", type=int, default=None, help="W to decode with")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(func=_eval)
     return parser
 
 

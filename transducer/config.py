@@ -92,9 +92,54 @@ class ModelConfig:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.attention not in ATTENTIONS:
             raise ValueError(f"attention must be one of {ATTENTIONS}, got {self.attention!r}")
-        for name in ("vocab_size", "stack", "d_model", "n_enc_layers", "d_dec", "n_dec_layers",
-                     "d_joint", "block_width", "max_symbols_per_block"):  # fmt: skip
+        for name in (
+            "vocab_size",
+            "stack",
+            "d_model",
+            "n_enc_layers",
+            "d_dec",
+            "n_dec_layers",
+            "d_joint",
+            "block_width",
+            "max_symbols_per_block",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lookback < 0 or not 0 <= self.ctc_weight <= 1 or not 0 <= self.dropout < 1:
             raise ValueError("need lookback >= 0, 0 <= ctc_weight <= 1 and 0 <= dropout < 1")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping; saved inside every checkpoint."""
+
+    max_steps: int = 20000
+    max_minutes: float = 0.0  # wall-clock budget for this run; 0 = none
+    batch_seconds: float = 160.0  # padded audio per batch
+    lr: float = 1e-3  # peak learning rate (AdamW)
+    warmup_steps: int = 500
+    final_lr_ratio: float = 0.05  # cosine decay ends at lr * this
+    weight_decay: float = 0.01
+    grad_clip: float = 5.0
+    # W drawn per batch; several give dynamic block training. () = the model's block_width.
+    block_widths: tuple[int, ...] = ()
+    alignment: str = "search"  # paper mode: "search" (the paper's DP) or "ctc"
+    align_beam: int = 8
+    spec_augment: bool = True
+    speed_perturb: tuple[float, ...] = (0.9, 1.0, 1.1)  # () disables it
+    seed: int = 0
+    log_every: int = 20  # steps between metric rows
+    eval_every: int = 500  # steps between dev evaluations and checkpoints
+    eval_utts: int = 100  # dev utterances per evaluation (0: all)
+    keep_last: int = 3  # step checkpoints kept besides best.pt
+    max_bad_steps: int = 50  # non-finite losses in a row before training stops
+    stats_utts: int = 1000  # training utterances for the feature mean/std
+    num_workers: int = 1  # data loading processes
+
+    def __post_init__(self) -> None:
+        if self.alignment not in ("search", "ctc"):
+            raise ValueError(f"alignment must be 'search' or 'ctc', got {self.alignment!r}")
+        if self.block_widths and min(self.block_widths) < 1:
+            raise ValueError(f"block_widths must be positive, got {self.block_widths}")
+        if self.max_steps < 1 or self.lr <= 0 or self.batch_seconds <= 0:
+            raise ValueError("need max_steps >= 1, lr > 0 and batch_seconds > 0")

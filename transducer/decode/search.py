@@ -84,7 +84,9 @@ def greedy_search(model: NeuralTransducer, feats: torch.Tensor, W: int | None = 
     for b in range(blocks.shape[0]):
         y = BLANK  # a block starts after <e>
         for k in range(K + 1):
-            logp, hyp.state = stepper.step(hyp.state, torch.tensor([y]), blocks[b : b + 1], mask[b : b + 1])
+            logp, hyp.state = stepper.step(
+                hyp.state, torch.tensor([y]), blocks[b : b + 1], mask[b : b + 1]
+            )
             y = int(logp[0].argmax()) if k < K else BLANK
             hyp.score += float(logp[0, y])
             if y == BLANK:
@@ -95,8 +97,9 @@ def greedy_search(model: NeuralTransducer, feats: torch.Tensor, W: int | None = 
 
 
 @torch.no_grad()
-def beam_search(model: NeuralTransducer, feats: torch.Tensor, beam: int = 4,
-                W: int | None = None) -> Hypothesis:  # fmt: skip
+def beam_search(
+    model: NeuralTransducer, feats: torch.Tensor, beam: int = 4, W: int | None = None
+) -> Hypothesis:
     """Block-synchronous beam search.
 
     In each block, every hypothesis is extended step by step: ending the block (`<e>`) moves
@@ -117,7 +120,9 @@ def beam_search(model: NeuralTransducer, feats: torch.Tensor, beam: int = 4,
             state = stepper.stack([h.state for h in active])
             y_prev = torch.tensor([h.y_prev for h in active])
             R = len(active)
-            logp, new = stepper.step(state, y_prev, blocks[b].expand(R, -1, -1), mask[b].expand(R, -1))
+            logp, new = stepper.step(
+                state, y_prev, blocks[b].expand(R, -1, -1), mask[b].expand(R, -1)
+            )
             extended = []
             for r, h in enumerate(active):
                 s = stepper.row(new, r)

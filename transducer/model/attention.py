@@ -56,7 +56,9 @@ class MLPAttention(nn.Module):
         self.v = nn.Linear(d_att, 1, bias=False)
 
     def forward(self, query, frames, mask):
-        hidden = torch.tanh(self.q(query)[:, :, :, None] + self.k(frames)[:, :, None])  # (N,B,U,L,A)
+        hidden = torch.tanh(
+            self.q(query)[:, :, :, None] + self.k(frames)[:, :, None]
+        )  # (N,B,U,L,A)
         weights = _softmax(self.v(hidden).squeeze(-1), mask)
         return weights @ frames, weights
 

@@ -24,9 +24,12 @@ class Encoder(nn.Module):
         self.stack = cfg.stack
         self.proj = nn.Linear(cfg.n_mels * cfg.stack, cfg.d_model)
         self.lstm = nn.LSTM(
-            cfg.d_model, cfg.d_model, cfg.n_enc_layers, batch_first=True,
+            cfg.d_model,
+            cfg.d_model,
+            cfg.n_enc_layers,
+            batch_first=True,
             dropout=cfg.dropout if cfg.n_enc_layers > 1 else 0.0,
-        )  # fmt: skip
+        )
         self.dropout = nn.Dropout(cfg.dropout)
 
     def initial_state(self, N: int) -> EncoderState:

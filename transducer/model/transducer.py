@@ -33,8 +33,15 @@ class NeuralTransducer(nn.Module):
         assert self.ctc is not None, "ctc_weight is 0: the model has no CTC head"
         return self.ctc(frames).log_softmax(-1)
 
-    def forward(self, feats, feat_lens, targets, target_lens, W: int | None = None,
-                alignment: torch.Tensor | None = None):  # fmt: skip
+    def forward(
+        self,
+        feats,
+        feat_lens,
+        targets,
+        target_lens,
+        W: int | None = None,
+        alignment: torch.Tensor | None = None,
+    ):
         """Training loss per target token.
 
         feats (N, T, F), feat_lens (N,), targets (N, U) padded, target_lens (N,). `W` overrides
@@ -49,8 +56,17 @@ class NeuralTransducer(nn.Module):
             main = self.fullsum_nll(blocks, mask, n_blocks, targets, target_lens).sum() / n_tokens
         else:
             if isinstance(alignment, str):
-                alignment = self.align(blocks.detach(), mask, n_blocks, frames.detach(),
-                                       frame_lens, targets, target_lens, W, alignment)
+                alignment = self.align(
+                    blocks.detach(),
+                    mask,
+                    n_blocks,
+                    frames.detach(),
+                    frame_lens,
+                    targets,
+                    target_lens,
+                    W,
+                    alignment,
+                )
             main = self.paper_nll(blocks, mask, n_blocks, targets, target_lens, alignment)
         parts = {"transducer": float(main.detach())}
         loss = main
@@ -60,8 +76,19 @@ class NeuralTransducer(nn.Module):
             loss = main + self.cfg.ctc_weight * ctc
         return loss, parts
 
-    def align(self, blocks, mask, n_blocks, frames, frame_lens, targets, target_lens, W: int,
-              method: str = "search", beam: int = 8) -> torch.Tensor:
+    def align(
+        self,
+        blocks,
+        mask,
+        n_blocks,
+        frames,
+        frame_lens,
+        targets,
+        target_lens,
+        W: int,
+        method: str = "search",
+        beam: int = 8,
+    ) -> torch.Tensor:
         """Labels per block (N, B) for paper-mode training, by the paper's search or by CTC."""
         if method == "ctc":
             if self.ctc is None:
@@ -83,9 +110,14 @@ class NeuralTransducer(nn.Module):
         """Exact -log p(y | x) summed over every placement of `<e>`: (N,)."""
         logits, _ = self.decoder(blocks, mask, targets)  # (N, B, U + 1, V)
         return AF.rnnt_loss(
-            logits.float(), targets.int(), n_blocks.int(), target_lens.int(),
-            blank=BLANK, reduction="none", fused_log_softmax=True,
-        )  # fmt: skip
+            logits.float(),
+            targets.int(),
+            n_blocks.int(),
+            target_lens.int(),
+            blank=BLANK,
+            reduction="none",
+            fused_log_softmax=True,
+        )
 
     def paper_nll(self, blocks, mask, n_blocks, targets, target_lens, alignment):
         """Cross-entropy on one alignment, per emitted symbol (labels and `<e>`)."""
@@ -97,9 +129,14 @@ class NeuralTransducer(nn.Module):
     def ctc_loss(self, frames, frame_lens, targets, target_lens) -> torch.Tensor:
         log_probs = self.ctc_log_probs(frames).transpose(0, 1)  # (T', N, V)
         return nn.functional.ctc_loss(
-            log_probs, targets, frame_lens, target_lens,
-            blank=BLANK, reduction="sum", zero_infinity=True,
-        )  # fmt: skip
+            log_probs,
+            targets,
+            frame_lens,
+            target_lens,
+            blank=BLANK,
+            reduction="sum",
+            zero_infinity=True,
+        )
 
 
 def alignment_to_symbols(alignment: torch.Tensor, n_blocks: torch.Tensor, targets: torch.Tensor):

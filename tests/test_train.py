@@ -1,0 +1,181 @@
+"""Training: overfitting in both modes, SIGKILL + resume, DDP, non-finite losses, schedule."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from tests.toy import WORDS, make_corpus, write_config
+from transducer import checkpoint
+from transducer.checkpoint import load_model
+from transducer.config import TrainConfig
+from transducer.data.dataset import BucketBatchSampler, collate
+from transducer.data.manifest import read_manifest
+from transducer.evaluate import evaluate
+from transducer.train import Run, get_lr, load_config, train
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("toy")
+    return make_corpus(folder, WORDS[:4])
+
+
+@pytest.mark.parametrize(
+    "mode,alignment,steps",
+    [("fullsum", "search", 300), ("paper", "search", 600), ("paper", "ctc", 300)],
+)
+def test_tiny_model_overfits(toy, tmp_path, mode, alignment, steps):
+    model = {"mode": mode, "n_dec_layers": 1 if mode == "fullsum" else 2}
+    config = write_config(
+        tmp_path / "c.json",
+        model,
+        {"alignment": alignment, "max_steps": steps, "eval_every": steps},
+    )
+    progress = train(config, toy, toy, tmp_path / "run", show_progress=False)
+    assert progress.step == steps and progress.n_bad == 0
+    model, tok, stats, features = load_model(tmp_path / "run" / "best.pt")
+    assert model.cfg.mode == mode
+    result = evaluate(model, tok, stats, read_manifest(toy), features)
+    assert result["cer"] == 0.0, result["hypotheses"]
+    assert (tmp_path / "run" / "plots" / "emissions.png").stat().st_size > 1000
+    assert (tmp_path / "run" / "plots" / "loss.png").stat().st_size > 1000
+
+
+def _train_cmd(config, toy, out, *extra):
+    return [
+        sys.executable,
+        "-m",
+        "transducer.train",
+        "--config",
+        str(config),
+        "--train",
+        str(toy),
+        "--dev",
+        str(toy),
+        "--out",
+        str(out),
+        "--quiet",
+        *extra,
+    ]
+
+
+def test_sigkill_then_resume_continues_exactly(toy, tmp_path):
+    config = write_config(
+        tmp_path / "c.json",
+        train={"max_steps": 120, "eval_every": 10, "batch_seconds": 0.9, "keep_last": 2},
+    )
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_train_cmd(config, toy, out), start_new_session=True)
+    deadline = time.time() + 120
+    while not list(out.glob("step-000004*.pt")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = sorted(out.glob("step-*.pt"))
+    assert saved and len(saved) <= 2  # keep_last
+    for path in saved:  # every checkpoint on disk is whole
+        ckpt = checkpoint.load(path)
+        assert ckpt["progress"]["step"] == int(path.stem.split("-")[1])
+    last = checkpoint.load(saved[-1])["progress"]
+    assert last["step"] < 120 and last["epoch"] * 2 + last["batch_in_epoch"] == last["step"]
+
+    done = subprocess.run(_train_cmd(config, toy, out, "--resume"), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["step"] == 120
+    steps = [int(line.split(",")[0]) for line in (out / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == sorted(set(steps))  # no step logged twice, none missing at the seam
+    # Resumed == uninterrupted: same data order, same random draws, same weights.
+    train(config, toy, toy, tmp_path / "straight", show_progress=False)
+    a = json.loads((out / "weights.json").read_text())["rank_checksums"]
+    b = json.loads((tmp_path / "straight" / "weights.json").read_text())["rank_checksums"]
+    assert a == pytest.approx(b, rel=1e-6)
+
+
+def test_ddp_two_processes_end_identical(toy, tmp_path):
+    config = write_config(
+        tmp_path / "c.json", train={"max_steps": 20, "eval_every": 20, "batch_seconds": 0.9}
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        *_train_cmd(config, toy, tmp_path / "ddp")[1:],
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sums = json.loads((tmp_path / "ddp" / "weights.json").read_text())["rank_checksums"]
+    assert len(sums) == 2 and sums[0] == sums[1]
+    assert json.loads(done.stdout.splitlines()[-1])["step"] == 20
+
+
+def test_non_finite_losses_are_skipped_then_stop(toy, tmp_path, monkeypatch):
+    model_cfg, train_cfg = load_config(
+        write_config(tmp_path / "c.json", train={"max_bad_steps": 3})
+    )
+    run = Run(model_cfg, train_cfg, toy, toy, tmp_path / "run", show_progress=False)
+    loader = torch.utils.data.DataLoader(run.dataset, batch_sampler=run.sampler, collate_fn=collate)
+    batch = next(iter(loader))
+    before = [p.detach().clone() for p in run.model.parameters()]
+    real_forward = run.model.forward
+    monkeypatch.setattr(
+        run.model, "forward", lambda *a, **k: (real_forward(*a, **k)[0] * float("nan"), {})
+    )
+    row = run.train_step(batch)
+    assert row["skipped"] == 1 and run.progress.n_bad == 1
+    assert all(torch.equal(a, b) for a, b in zip(before, run.model.parameters(), strict=True))
+    run.train_step(batch)
+    with pytest.raises(RuntimeError, match="3 non-finite losses in a row"):
+        run.train_step(batch)
+
+
+def test_lr_schedule():
+    cfg = TrainConfig(max_steps=1000, warmup_steps=100, lr=1e-3, final_lr_ratio=0.1)
+    assert get_lr(0, cfg) == pytest.approx(1e-5)
+    assert get_lr(99, cfg) == pytest.approx(1e-3)
+    assert get_lr(1000, cfg) == pytest.approx(1e-4)
+    lrs = [get_lr(s, cfg) for s in range(100, 1001)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))
+
+
+def test_bucket_sampler():
+    durations = [1.0 + 0.1 * (i % 17) for i in range(100)]
+    sampler = BucketBatchSampler(durations, max_seconds=10.0, seed=3)
+    batches = sampler.epoch_batches()
+    assert sorted(i for b in batches for i in b) == list(range(100))
+    assert all(len(b) * max(durations[i] for i in b) <= 10.0 for b in batches)
+    sampler.set_position(1)
+    assert sampler.epoch_batches() != batches  # reshuffled each epoch
+    sampler.set_position(0, start=5)
+    assert list(sampler) == batches[5:]
+    ranks = [BucketBatchSampler(durations, 10.0, 3, r, 2).epoch_batches() for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1]) and not {tuple(b) for b in ranks[0]} & {
+        tuple(b) for b in ranks[1]
+    }
+
+
+def test_corrupt_checkpoint_is_named(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="bad.pt: not a readable checkpoint"):
+        load_model(bad)
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        load_model(tmp_path / "nope.pt")
+
+
+def test_config_file_errors(tmp_path):
+    (tmp_path / "c.json").write_text(json.dumps({"modle": {}}))
+    with pytest.raises(ValueError, match="unknown sections"):
+        load_config(tmp_path / "c.json")
+    (tmp_path / "c.json").write_text(json.dumps({"train": {"alignment": "viterbi"}}))
+    with pytest.raises(ValueError, match="alignment"):
+        load_config(tmp_path / "c.json")

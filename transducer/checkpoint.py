@@ -1,0 +1,79 @@
+"""Checkpoints: written atomically, carrying their config, loaded with weights_only=True.
+
+{"config": {"model": ..., "train": ..., "features": ...}, "tokens": [...],
+ "stats": {"mean": [...], "std": [...]}, "model": state_dict, ...training state}
+"""
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from transducer.config import FeatureConfig, ModelConfig, TrainConfig
+from transducer.features import FeatureStats
+from transducer.model.transducer import NeuralTransducer
+from transducer.text import CharTokenizer
+
+
+def save_atomic(obj: dict, path: str | Path) -> None:
+    """torch.save to a temp file in the same folder, fsync, then rename over `path`."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+def bundle(
+    model: NeuralTransducer,
+    tokenizer,
+    stats: FeatureStats,
+    features: FeatureConfig,
+    train: TrainConfig | None = None,
+) -> dict:
+    """What inference needs: config, tokenizer, normalisation statistics and weights."""
+    config = {"model": asdict(model.cfg), "features": asdict(features)}
+    if train is not None:
+        config["train"] = asdict(train)
+    return {
+        "config": config,
+        "tokens": list(tokenizer.symbols),
+        "stats": {"mean": list(stats.mean), "std": list(stats.std)},
+        "model": model.state_dict(),
+    }
+
+
+def load(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt or not a checkpoint: say which file
+        raise ValueError(f"{path}: not a readable checkpoint ({e})") from e
+
+
+def load_model(path: str | Path):
+    """-> (model in eval mode, tokenizer, stats, feature config)."""
+    ckpt = load(path)
+    for key in ("config", "tokens", "stats", "model"):
+        if key not in ckpt:
+            raise ValueError(f"{path}: checkpoint has no {key!r} entry")
+    cfg = ModelConfig(**_tuples(ckpt["config"]["model"]))
+    model = NeuralTransducer(cfg)
+    model.load_state_dict(ckpt["model"])
+    stats = FeatureStats(tuple(ckpt["stats"]["mean"]), tuple(ckpt["stats"]["std"]))
+    features = FeatureConfig(**ckpt["config"]["features"])
+    return model.eval(), CharTokenizer(ckpt["tokens"]), stats, features
+
+
+def _tuples(d: dict) -> dict:
+    """Lists back to tuples (dataclass fields are tuples; they round-trip as lists)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
+def train_config(d: dict) -> TrainConfig:
+    return TrainConfig(**_tuples(d))

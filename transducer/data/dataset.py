@@ -1,0 +1,84 @@
+"""Training data: utterances -> (waveform, token ids), batched by duration.
+
+Features are computed per batch in the training loop (`transducer.features.fbank_torch`), so
+speed perturbation can act on the waveform first.
+"""
+
+import numpy as np
+import torch
+
+from transducer.audio import read_audio
+from transducer.data.manifest import Utterance
+
+
+class SpeechDataset(torch.utils.data.Dataset):
+    """utterance i -> (waveform (T,) float32 at 16 kHz, token ids (U,) long)."""
+
+    def __init__(self, utts: list[Utterance], tokenizer):
+        self.utts = utts
+        self.tokenizer = tokenizer
+
+    def __len__(self) -> int:
+        return len(self.utts)
+
+    def __getitem__(self, i: int):
+        utt = self.utts[i]
+        samples = read_audio(utt.audio, utt.offset, utt.duration if utt.offset else None)
+        tokens = torch.tensor(self.tokenizer.encode(utt.text), dtype=torch.long)
+        return torch.from_numpy(samples), tokens
+
+
+def collate(items):
+    """[(waveform, tokens)] -> waveforms (N, T), wave_lens, targets (N, U), target_lens."""
+    waves, tokens = zip(*items, strict=True)
+    wave_lens = torch.tensor([len(w) for w in waves])
+    target_lens = torch.tensor([len(t) for t in tokens])
+    waveforms = torch.nn.utils.rnn.pad_sequence(list(waves), batch_first=True)
+    targets = torch.nn.utils.rnn.pad_sequence(list(tokens), batch_first=True)
+    return waveforms, wave_lens, targets, target_lens
+
+
+class BucketBatchSampler(torch.utils.data.Sampler):
+    """Batches of similar duration, at most `max_seconds` of padded audio each.
+
+    Utterances sorted by duration are cut into batches; the batch order is shuffled anew each
+    epoch from (seed, epoch). With `world_size` > 1 each rank takes every world_size-th batch
+    (batches dropped at the end so all ranks take the same number of steps). `start` skips
+    batches already done in the epoch, which is how training resumes mid-epoch.
+    """
+
+    def __init__(
+        self,
+        durations: list[float],
+        max_seconds: float,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
+        order = np.argsort(durations, kind="stable")
+        self.batches, batch = [], []
+        for i in order:
+            if batch and (len(batch) + 1) * durations[i] > max_seconds:
+                self.batches.append(batch)
+                batch = []
+            batch.append(int(i))
+        if batch:
+            self.batches.append(batch)
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.epoch, self.start = 0, 0
+
+    def set_position(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
+
+    def epoch_batches(self) -> list[list[int]]:
+        """This rank's batches of the current epoch, in order."""
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(len(self.batches))
+        n = len(order) // self.world_size * self.world_size
+        return [self.batches[k] for k in order[:n][self.rank :: self.world_size]]
+
+    def __iter__(self):
+        yield from self.epoch_batches()[self.start :]
+
+    def __len__(self) -> int:
+        return len(self.batches) // self.world_size

@@ -1,0 +1,57 @@
+"""Scoring a model on a manifest: WER, CER and real-time factor with the reference decoders."""
+
+import time
+
+import jiwer
+import numpy as np
+import torch
+
+from transducer.audio import read_audio
+from transducer.config import FeatureConfig
+from transducer.decode import Hypothesis, beam_search, greedy_search
+from transducer.features import FeatureStats, fbank
+
+
+def features(samples: np.ndarray, stats: FeatureStats, cfg: FeatureConfig) -> torch.Tensor:
+    """16 kHz samples (T,) -> normalised log-mel (frames, n_mels) as a torch tensor."""
+    return torch.from_numpy(stats.normalize(fbank(samples, cfg)))
+
+
+def decode(model, feats: torch.Tensor, beam: int = 0, W: int | None = None) -> Hypothesis:
+    """Greedy when beam <= 1, else block-synchronous beam search."""
+    if beam > 1:
+        return beam_search(model, feats, beam=beam, W=W)
+    return greedy_search(model, feats, W=W)
+
+
+def error_rates(refs: list[str], hyps: list[str]) -> dict:
+    """Corpus-level WER and CER (edit distance over all words / characters)."""
+    words = jiwer.process_words(refs, hyps)
+    chars = jiwer.process_characters(refs, hyps)
+    return {"wer": words.wer, "cer": chars.cer}
+
+
+@torch.no_grad()
+def evaluate(
+    model,
+    tokenizer,
+    stats: FeatureStats,
+    utts,
+    features_cfg: FeatureConfig,
+    beam: int = 0,
+    W: int | None = None,
+) -> dict:
+    """{"wer", "cer", "rtf", "n_utts", "audio_seconds"} over `utts`, plus the hypotheses."""
+    model.eval()
+    refs, hyps, seconds, elapsed = [], [], 0.0, 0.0
+    for utt in utts:
+        samples = read_audio(utt.audio, utt.offset, utt.duration if utt.offset else None)
+        start = time.perf_counter()
+        hyp = decode(model, features(samples, stats, features_cfg), beam, W)
+        elapsed += time.perf_counter() - start
+        seconds += len(samples) / features_cfg.sample_rate
+        refs.append(utt.text)
+        hyps.append(tokenizer.decode(hyp.tokens))
+    result = error_rates(refs, hyps)
+    result.update(rtf=elapsed / max(seconds, 1e-9), n_utts=len(utts), audio_seconds=seconds)
+    return {**result, "hypotheses": hyps}

@@ -1,0 +1,403 @@
+"""Training: `transducer train --config CFG --train M --dev M --out RUN [--resume]`.
+
+Also `torchrun --nproc_per_node N -m transducer.train ...` for DDP (gloo on CPU, NCCL on GPU);
+only rank 0 writes checkpoints, metrics and plots.
+
+Randomness (block width, speed factor, SpecAugment masks, dropout) is drawn from generators
+seeded by (seed, step), so a resumed run draws exactly what the uninterrupted run would have.
+"""
+
+import argparse
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from transducer import checkpoint
+from transducer.audio import read_audio
+from transducer.config import FeatureConfig, ModelConfig, TrainConfig
+from transducer.data.augment import SpecAugment, speed_perturb
+from transducer.data.dataset import BucketBatchSampler, SpeechDataset, collate
+from transducer.data.manifest import read_manifest
+from transducer.evaluate import evaluate
+from transducer.features import FeatureStats, StatsAccumulator, fbank, fbank_torch
+from transducer.model.transducer import NeuralTransducer
+from transducer.text import CharTokenizer
+
+
+def get_lr(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to cfg.lr, then cosine decay to cfg.lr * final_lr_ratio at max_steps."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+    floor = cfg.lr * cfg.final_lr_ratio
+    return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@dataclass
+class Progress:
+    """Where training stands; saved in every checkpoint."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0  # batches of `epoch` already trained on (this rank)
+    audio_seconds: float = 0.0  # trained on, all ranks
+    train_seconds: float = 0.0  # wall-clock spent in training steps
+    bad_in_row: int = 0
+    n_bad: int = 0
+    best_cer: float = float("inf")
+    history: list = field(default_factory=list)  # dev results [{step, cer, wer}]
+
+
+# ------------------------------------------------------------------ set-up
+
+
+def init_distributed() -> tuple[int, int]:
+    """(rank, world_size); starts the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def compute_stats(utts, n: int, cfg: FeatureConfig) -> FeatureStats:
+    """Feature mean/std from an evenly spread subset of n training utterances."""
+    pick = utts[:: max(1, len(utts) // n)][:n] if n else utts
+    acc = StatsAccumulator(cfg.n_mels)
+    for utt in pick:
+        acc.add(fbank(read_audio(utt.audio, utt.offset, utt.duration if utt.offset else None), cfg))
+    return acc.result()
+
+
+def _broadcast(obj, rank: int, world: int):
+    if world == 1:
+        return obj
+    box = [obj if rank == 0 else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def newest_checkpoint(out: Path) -> Path | None:
+    steps = sorted(out.glob("step-*.pt"))
+    return steps[-1] if steps else None
+
+
+class Run:
+    """Everything a training run holds: model, optimiser, data, progress, logs."""
+
+    def __init__(
+        self,
+        model_cfg: ModelConfig,
+        cfg: TrainConfig,
+        train_manifest,
+        dev_manifest,
+        out: str | Path,
+        resume: bool = False,
+        show_progress: bool = True,
+    ):
+        self.rank, self.world = init_distributed()
+        self.cfg, self.out, self.show = cfg, Path(out), show_progress and self.rank == 0
+        self.features = FeatureConfig()
+        self.tokenizer = CharTokenizer.english()
+        model_cfg = replace(model_cfg, vocab_size=len(self.tokenizer))
+        self.utts, self.dev = read_manifest(train_manifest), read_manifest(dev_manifest)
+        torch.manual_seed(cfg.seed)
+        self.model = NeuralTransducer(model_cfg)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
+        self.progress = Progress()
+        self.stats = None
+        if resume and (path := newest_checkpoint(self.out)) is not None:
+            self._restore(path)
+        if self.stats is None:
+            stats = (
+                compute_stats(self.utts, cfg.stats_utts, self.features) if self.rank == 0 else None
+            )
+            self.stats = _broadcast(stats, self.rank, self.world)
+        self.mean = torch.tensor(self.stats.mean, dtype=torch.float32)
+        self.std = torch.tensor(self.stats.std, dtype=torch.float32)
+        self.net = self.model
+        if self.world > 1:
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model)
+        self.spec_augment = SpecAugment()
+        self.sampler = BucketBatchSampler(
+            [u.duration for u in self.utts], cfg.batch_seconds, cfg.seed, self.rank, self.world
+        )
+        self.dataset = SpeechDataset(self.utts, self.tokenizer)
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "plots").mkdir(exist_ok=True)
+
+    def _restore(self, path: Path) -> None:
+        ckpt = checkpoint.load(path)
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.progress = Progress(**ckpt["progress"])
+        self.stats = FeatureStats(tuple(ckpt["stats"]["mean"]), tuple(ckpt["stats"]["std"]))
+        if self.rank == 0:  # rows logged after this checkpoint will be logged again
+            for name in ("metrics.csv", "dev.csv"):
+                _truncate_csv(self.out / name, self.progress.step)
+
+    # -------------------------------------------------------------- one step
+
+    def batch_features(self, waves, wave_lens, rng: np.random.Generator):
+        """Waveforms -> normalised, augmented features (N, T, F) and frame counts."""
+        factors = self.cfg.speed_perturb
+        if factors:
+            factor = float(factors[rng.integers(len(factors))])
+            if factor != 1.0:
+                orig = int(round(self.features.sample_rate * factor))
+                waves = speed_perturb(waves, factor, self.features.sample_rate)
+                wave_lens = torch.ceil(wave_lens * self.features.sample_rate / orig).long()
+        feats, feat_lens = fbank_torch(waves, wave_lens, self.features)
+        valid = (torch.arange(feats.shape[1])[None] < feat_lens[:, None])[..., None]
+        feats = ((feats - self.mean) / self.std) * valid  # padding stays 0
+        if self.cfg.spec_augment:
+            feats = self.spec_augment.train()(feats)
+        return feats, feat_lens
+
+    def train_step(self, batch) -> dict:
+        step = self.progress.step
+        rng = np.random.default_rng([self.cfg.seed, step])
+        torch.manual_seed(self.cfg.seed * 1_000_003 + step)  # dropout, masks
+        waves, wave_lens, targets, target_lens = batch
+        started = time.perf_counter()
+        lr = get_lr(step, self.cfg)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        feats, feat_lens = self.batch_features(waves, wave_lens, rng)
+        widths = self.cfg.block_widths or (self.model.cfg.block_width,)
+        W = int(widths[rng.integers(len(widths))])
+        self.net.train()
+        loss, parts = self.net(
+            feats, feat_lens, targets, target_lens, W=W, alignment=self.cfg.alignment
+        )
+        if not self._all_finite(loss):
+            return self._bad_step(parts)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        seconds = float(wave_lens.sum()) / self.features.sample_rate * self.world
+        elapsed = time.perf_counter() - started
+        self.progress.audio_seconds += seconds
+        self.progress.train_seconds += elapsed
+        self.progress.bad_in_row = 0
+        return {
+            "loss": float(loss.detach()),
+            **parts,
+            "lr": lr,
+            "grad_norm": float(grad_norm),
+            "W": W,
+            "batch_seconds": seconds,
+            "step_seconds": elapsed,
+        }
+
+    def _all_finite(self, loss: torch.Tensor) -> bool:
+        """True when every rank's loss is finite (ranks must agree, or DDP would hang)."""
+        ok = torch.tensor([float(torch.isfinite(loss.detach()).all())])
+        if self.world > 1:
+            dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+        return bool(ok.item())
+
+    def _bad_step(self, parts: dict) -> dict:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.progress.bad_in_row += 1
+        self.progress.n_bad += 1
+        if self.progress.bad_in_row >= self.cfg.max_bad_steps:
+            raise RuntimeError(
+                f"{self.progress.bad_in_row} non-finite losses in a row at step "
+                f"{self.progress.step} (last: {parts}); lower the learning rate or check the data"
+            )
+        return {"loss": float("nan"), **parts, "skipped": 1}
+
+    # -------------------------------------------------------------- the loop
+
+    def fit(self) -> Progress:
+        cfg, p = self.cfg, self.progress
+        deadline = time.time() + cfg.max_minutes * 60 if cfg.max_minutes else float("inf")
+        bar = tqdm(total=cfg.max_steps, initial=p.step, disable=not self.show, unit="step")
+        while p.step < cfg.max_steps and time.time() < deadline:
+            self.sampler.set_position(p.epoch, p.batch_in_epoch)
+            loader = torch.utils.data.DataLoader(
+                self.dataset,
+                batch_sampler=self.sampler,
+                collate_fn=collate,
+                num_workers=cfg.num_workers,
+                persistent_workers=False,
+            )
+            for batch in loader:
+                row = self.train_step(batch)
+                p.step, p.batch_in_epoch = p.step + 1, p.batch_in_epoch + 1
+                self._log(row, bar)
+                if p.step % cfg.eval_every == 0 or p.step >= cfg.max_steps:
+                    self.evaluate_and_save()
+                if p.step >= cfg.max_steps or time.time() >= deadline:
+                    break
+            else:
+                p.epoch, p.batch_in_epoch = p.epoch + 1, 0
+        if p.step % cfg.eval_every and (not p.history or p.history[-1]["step"] != p.step):
+            self.evaluate_and_save()
+        bar.close()
+        self._write_weight_checksums()
+        return p
+
+    def _log(self, row: dict, bar) -> None:
+        p = self.progress
+        hours_per_hour = p.audio_seconds / max(p.train_seconds, 1e-9)
+        if self.show:
+            bar.update(1)
+            bar.set_postfix(
+                loss=f"{row['loss']:.3f}", lr=f"{row['lr']:.2e}", h_per_h=f"{hours_per_hour:.1f}"
+            )
+        if self.rank == 0 and (p.step % self.cfg.log_every == 0 or p.step == 1):
+            row = {
+                "step": p.step,
+                "epoch": p.epoch,
+                **row,
+                "audio_hours": p.audio_seconds / 3600,
+                "hours_per_hour": hours_per_hour,
+            }
+            _append_csv(self.out / "metrics.csv", row)
+
+    def evaluate_and_save(self) -> None:
+        """Rank 0: dev CER/WER, plots, a step checkpoint (keep the last N) and best.pt."""
+        if self.rank == 0:
+            p = self.progress
+            dev = (
+                self.dev[:: max(1, len(self.dev) // self.cfg.eval_utts)]
+                if self.cfg.eval_utts
+                else self.dev
+            )
+            result = evaluate(self.model, self.tokenizer, self.stats, dev, self.features)
+            p.history.append({"step": p.step, "cer": result["cer"], "wer": result["wer"]})
+            _append_csv(
+                self.out / "dev.csv",
+                {"step": p.step, "cer": result["cer"], "wer": result["wer"], "n_utts": len(dev)},
+            )
+            bundle = checkpoint.bundle(
+                self.model, self.tokenizer, self.stats, self.features, self.cfg
+            )
+            if result["cer"] <= p.best_cer:
+                p.best_cer = result["cer"]
+                checkpoint.save_atomic(bundle, self.out / "best.pt")  # weights only
+            state = {**bundle, "optimizer": self.optimizer.state_dict(), "progress": asdict(p)}
+            checkpoint.save_atomic(state, self.out / f"step-{p.step:07d}.pt")
+            for old in sorted(self.out.glob("step-*.pt"))[: -self.cfg.keep_last]:
+                old.unlink()
+            _plots(self, dev[0])
+        if self.world > 1:
+            dist.barrier()
+
+    def _write_weight_checksums(self) -> None:
+        """Every rank's parameter checksum in RUN/weights.json: DDP ranks must agree."""
+        checksum = float(sum(p.detach().double().abs().sum() for p in self.model.parameters()))
+        sums = [checksum]
+        if self.world > 1:
+            sums = [None] * self.world
+            dist.all_gather_object(sums, checksum)
+        if self.rank == 0:
+            (self.out / "weights.json").write_text(json.dumps({"rank_checksums": sums}))
+
+
+def _append_csv(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row), extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _truncate_csv(path: Path, last_step: int) -> None:
+    rows = [r for r in _read_csv(path) if int(r["step"]) <= last_step]
+    if path.exists():
+        path.unlink()
+    for row in rows:
+        _append_csv(path, row)
+
+
+def _read_csv(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def _plots(run: Run, utt) -> None:
+    """Loss curves and, for one dev utterance, block-by-block emissions and attention."""
+    try:
+        from transducer import plots
+    except ImportError:  # matplotlib is optional at run time
+        return
+    plots.loss_curves(run.out / "metrics.csv", run.out / "dev.csv", run.out / "plots" / "loss.png")
+    plots.emissions(
+        run.model, run.tokenizer, run.stats, run.features, utt, run.out / "plots" / "emissions.png"
+    )
+
+
+def load_config(path: str | Path) -> tuple[ModelConfig, TrainConfig]:
+    """A JSON file {"model": {...}, "train": {...}}; missing keys keep their defaults."""
+    d = json.loads(Path(path).read_text())
+    unknown = set(d) - {"model", "train"}
+    if unknown:
+        raise ValueError(f"{path}: unknown sections {sorted(unknown)}; expected 'model', 'train'")
+    model = ModelConfig(**checkpoint._tuples(d.get("model", {})))
+    return model, checkpoint.train_config(d.get("train", {}))
+
+
+def train(
+    config: str | Path,
+    train_manifest,
+    dev_manifest,
+    out,
+    resume: bool = False,
+    show_progress: bool = True,
+) -> Progress:
+    """Train from a config file; importable entry point of `transducer train`."""
+    model_cfg, train_cfg = load_config(config)
+    run = Run(model_cfg, train_cfg, train_manifest, dev_manifest, out, resume, show_progress)
+    if run.rank == 0:
+        Path(out, "config.json").write_text(Path(config).read_text())
+    return run.fit()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="JSON: {'model': {...}, 'train': {...}}")
+    parser.add_argument("--train", required=True, help="training manifest (.jsonl)")
+    parser.add_argument("--dev", required=True, help="dev manifest (.jsonl)")
+    parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics, plots")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m transducer.train", description=__doc__)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    progress = train(args.config, args.train, args.dev, args.out, args.resume, not args.quiet)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(
+            json.dumps(
+                {
+                    "step": progress.step,
+                    "best_cer": progress.best_cer,
+                    "audio_hours": progress.audio_seconds / 3600,
+                }
+            )
+        )
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
