@@ -113,5 +113,5 @@ def test_paper_forward_aligns_by_itself():
     for method in ("search", "ctc"):
         loss, parts = model(feats, feat_lens, targets, target_lens, alignment=method)
         loss.backward()
-        assert torch.isfinite(loss) and set(parts) == {"transducer", "ctc"}
+        assert torch.isfinite(loss) and {"transducer", "ctc"} <= set(parts)
     assert model.training and model.decoder.training

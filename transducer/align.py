@@ -98,29 +98,54 @@ def search_alignment(
 
 
 def _extend_block(step, state, b, cells, scores, padded, target_lens, K, rows):
-    """Run K + 1 decoder steps in block b from every kept cell.
+    """Run up to K + 1 decoder steps in block b from every kept cell.
 
     Returns cand (N, beam, K + 1): score of emitting k labels then `<e>`, and the stacked
-    states after each step (K + 1, N * beam, ...).
+    states after each step (K + 1, N * beam, ...). Pruning that changes no result: scores only
+    fall as a row emits more labels, so a row whose running score is already below the beam-th
+    best cell found so far can never enter the kept beam; it is dropped, and only live rows
+    are stepped. Typical blocks stop after a few steps instead of K + 1.
     """
     N, beam = cells.shape
+    U = padded.shape[1] - K - 1
     y = torch.full((N * beam,), BLANK, dtype=torch.long, device=cells.device)
     block = torch.full_like(y, b)
-    acc, cand, states = scores.clone(), [], []
+    acc = scores.clone()
+    cand = torch.full((N, beam, K + 1), NEG_INF, device=cells.device)
+    best = torch.full((N, U + 1), NEG_INF, device=cells.device)  # best candidate per cell so far
+    states = [tuple(torch.zeros_like(s) for s in state) for _ in range(K + 1)]
+    live = torch.isfinite(acc).reshape(-1)  # (N * beam,)
     for k in range(K + 1):
-        logp, state = step(y, state, rows, block)  # (N * beam, V)
-        logp = logp.view(N, beam, -1)
-        cand.append(acc + logp[:, :, BLANK])
-        states.append(state)
+        idx = live.nonzero()[:, 0]
+        if len(idx) == 0:
+            break
+        sub = _like(state, (s[idx] for s in state))
+        logp, sub = step(y[idx], sub, rows[idx], block[idx])  # (R_live, V)
+        for full, part in zip(states[k], sub, strict=True):
+            full[idx] = part
+        state = _like(state, states[k])
+        flat_acc = acc.reshape(-1)
+        cand.view(-1, K + 1)[idx, k] = flat_acc[idx] + logp[:, BLANK]
+        target = (cells + k).clamp(max=U)
+        best = best.scatter_reduce(
+            1, target, cand[:, :, k].masked_fill(cells + k > U, NEG_INF), "amax"
+        )
+        threshold = best.topk(min(beam, U + 1), dim=1).values[:, -1]  # (N,)
         if k == K:
             break
-        position = cells + k  # (N, beam): index of the next label
-        label = padded.gather(1, position)  # (N, beam)
-        has_label = position < target_lens[:, None]
-        acc = acc + logp.gather(2, label[..., None])[..., 0].masked_fill(~has_label, NEG_INF)
-        y = label.reshape(-1)
+        position = (cells + k).reshape(-1)[idx]
+        label = padded[rows[idx], position]  # (R_live,)
+        has_label = position < target_lens[rows[idx]]
+        step_logp = logp.gather(1, label[:, None])[:, 0].masked_fill(~has_label, NEG_INF)
+        flat_acc = flat_acc.clone()
+        flat_acc[idx] = flat_acc[idx] + step_logp
+        acc = flat_acc.view(N, beam)
+        y = y.clone()
+        y[idx] = label
+        live = torch.zeros_like(live)
+        live[idx] = flat_acc[idx] >= threshold[rows[idx]]
     stacked = tuple(torch.stack(field) for field in zip(*states, strict=True))
-    return torch.stack(cand, dim=2), stacked
+    return cand, stacked
 
 
 def _best_cells(cells, cand, beam, U):

@@ -133,9 +133,11 @@ class Run:
             [u.duration for u in self.utts], cfg.batch_seconds, cfg.seed, self.rank, self.world
         )
         self.dataset = SpeechDataset(self.utts, self.tokenizer)
+        self.tensorboard = None
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "plots").mkdir(exist_ok=True)
+            self.tensorboard = _tensorboard(self.out / "tensorboard")
 
     def _restore(self, path: Path) -> None:
         ckpt = checkpoint.load(path)
@@ -268,6 +270,9 @@ class Run:
                 "hours_per_hour": hours_per_hour,
             }
             _append_csv(self.out / "metrics.csv", row)
+            if self.tensorboard is not None:
+                for key, value in row.items():
+                    self.tensorboard.add_scalar(f"train/{key}", value, p.step)
 
     def evaluate_and_save(self) -> None:
         """Rank 0: dev CER/WER, plots, a step checkpoint (keep the last N) and best.pt."""
@@ -280,6 +285,9 @@ class Run:
             )
             result = evaluate(self.model, self.tokenizer, self.stats, dev, self.features)
             p.history.append({"step": p.step, "cer": result["cer"], "wer": result["wer"]})
+            if self.tensorboard is not None:
+                self.tensorboard.add_scalar("dev/cer", result["cer"], p.step)
+                self.tensorboard.add_scalar("dev/wer", result["wer"], p.step)
             _append_csv(
                 self.out / "dev.csv",
                 {"step": p.step, "cer": result["cer"], "wer": result["wer"], "n_utts": len(dev)},
@@ -307,6 +315,15 @@ class Run:
             dist.all_gather_object(sums, checksum)
         if self.rank == 0:
             (self.out / "weights.json").write_text(json.dumps({"rank_checksums": sums}))
+
+
+def _tensorboard(folder: Path):
+    """A SummaryWriter when the tensorboard package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(folder))
 
 
 def _append_csv(path: Path, row: dict) -> None:

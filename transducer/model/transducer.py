@@ -1,5 +1,7 @@
 """The Neural Transducer: encoder + block attention + decoder (either mode) + CTC head."""
 
+import time
+
 import torch
 import torchaudio.functional as AF
 from torch import nn
@@ -52,10 +54,13 @@ class NeuralTransducer(nn.Module):
         W = W or self.cfg.block_width
         blocks, mask, n_blocks, frames, frame_lens = self.blocks(feats, feat_lens, W)
         n_tokens = target_lens.sum().clamp(min=1)
+        timing = {}
         if self.cfg.mode == "fullsum":
-            main = self.fullsum_nll(blocks, mask, n_blocks, targets, target_lens).sum() / n_tokens
+            main = self.fullsum_nll(blocks, mask, n_blocks, targets, target_lens, timing)
+            main = main.sum() / n_tokens
         else:
             if isinstance(alignment, str):
+                start = time.perf_counter()
                 alignment = self.align(
                     blocks.detach(),
                     mask,
@@ -67,8 +72,9 @@ class NeuralTransducer(nn.Module):
                     W,
                     alignment,
                 )
+                timing["align_s"] = time.perf_counter() - start
             main = self.paper_nll(blocks, mask, n_blocks, targets, target_lens, alignment)
-        parts = {"transducer": float(main.detach())}
+        parts = {"transducer": float(main.detach()), **timing}
         loss = main
         if self.ctc is not None:
             ctc = self.ctc_loss(frames, frame_lens, targets, target_lens) / n_tokens
@@ -106,10 +112,14 @@ class NeuralTransducer(nn.Module):
         self.decoder.train(training)
         return counts.to(blocks.device)
 
-    def fullsum_nll(self, blocks, mask, n_blocks, targets, target_lens) -> torch.Tensor:
-        """Exact -log p(y | x) summed over every placement of `<e>`: (N,)."""
+    def fullsum_nll(self, blocks, mask, n_blocks, targets, target_lens, timing=None):
+        """Exact -log p(y | x) summed over every placement of `<e>`: (N,).
+
+        `timing`, if given, receives "loss_s": seconds in the loss (its forward pass).
+        """
         logits, _ = self.decoder(blocks, mask, targets)  # (N, B, U + 1, V)
-        return AF.rnnt_loss(
+        start = time.perf_counter()
+        nll = AF.rnnt_loss(
             logits.float(),
             targets.int(),
             n_blocks.int(),
@@ -118,6 +128,9 @@ class NeuralTransducer(nn.Module):
             reduction="none",
             fused_log_softmax=True,
         )
+        if timing is not None:
+            timing["loss_s"] = time.perf_counter() - start
+        return nll
 
     def paper_nll(self, blocks, mask, n_blocks, targets, target_lens, alignment):
         """Cross-entropy on one alignment, per emitted symbol (labels and `<e>`)."""
