@@ -13,6 +13,7 @@ import torch
 from tests.toy import WORDS, make_corpus, write_config
 from transducer import checkpoint
 from transducer.checkpoint import load_model
+from transducer.cli import main
 from transducer.config import TrainConfig
 from transducer.data.dataset import BucketBatchSampler, collate
 from transducer.data.manifest import read_manifest
@@ -30,7 +31,7 @@ def toy(tmp_path_factory):
     "mode,alignment,steps",
     [("fullsum", "search", 300), ("paper", "search", 600), ("paper", "ctc", 300)],
 )
-def test_tiny_model_overfits(toy, tmp_path, mode, alignment, steps):
+def test_tiny_model_overfits(toy, tmp_path, capsys, mode, alignment, steps):
     model = {"mode": mode, "n_dec_layers": 1 if mode == "fullsum" else 2}
     config = write_config(
         tmp_path / "c.json",
@@ -44,6 +45,13 @@ def test_tiny_model_overfits(toy, tmp_path, mode, alignment, steps):
     for beam in (0, 4):  # greedy and beam search both read the memorised words
         result = evaluate(model, tok, stats, read_manifest(toy), features, beam=beam)
         assert result["cer"] == 0.0, (beam, result["hypotheses"])
+    if mode == "fullsum":  # the eval command's JSON
+        main(
+            ["eval", "--model", str(tmp_path / "run" / "best.pt"), "--manifest", str(toy), "--json"]
+        )
+        printed = json.loads(capsys.readouterr().out)
+        assert set(printed) == {"wer", "cer", "rtf", "n_utts", "audio_seconds"}
+        assert printed["cer"] == 0.0 and printed["n_utts"] == 4
     assert (tmp_path / "run" / "plots" / "emissions.png").stat().st_size > 1000
     assert (tmp_path / "run" / "plots" / "loss.png").stat().st_size > 1000
 
