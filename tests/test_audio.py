@@ -2,8 +2,18 @@ import numpy as np
 import pytest
 import torch
 import torchaudio.functional as AF
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from transducer.audio import AudioError, read_audio, resample, to_float32, to_mono, write_audio
+from transducer.audio import (
+    AudioError,
+    StreamingResampler,
+    read_audio,
+    resample,
+    to_float32,
+    to_mono,
+    write_audio,
+)
 
 
 @pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000, 16000])
@@ -80,3 +90,18 @@ def test_write_audio_is_atomic_and_clips(tmp_path):
     write_audio(path, np.array([2.0, -2.0, 0.5], dtype=np.float32))
     assert list(tmp_path.iterdir()) == [path]
     np.testing.assert_allclose(read_audio(path), [1.0, -1.0, 0.5], atol=1e-4)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.sampled_from([8000, 22050, 44100, 48000, 16000]),
+    st.lists(st.integers(1, 3000), min_size=1, max_size=6),
+)
+def test_streaming_resampler_equals_whole(rate, chunks):
+    x = np.random.default_rng(rate).standard_normal(rate // 4 + 3).astype(np.float32)
+    resampler, out, start, k = StreamingResampler(rate), [], 0, 0
+    while start < len(x):
+        out.append(resampler.accept(x[start : start + chunks[k % len(chunks)]]))
+        start, k = start + chunks[k % len(chunks)], k + 1
+    out.append(resampler.flush())
+    np.testing.assert_array_equal(np.concatenate(out), resample(x, rate, 16000))

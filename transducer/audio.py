@@ -113,23 +113,16 @@ def _sinc_kernel(orig: int, new: int, width_zeros: int = 6, rolloff: float = 0.9
     t *= math.pi
     safe = np.where(t == 0, 1.0, t)
     kernels = np.where(t == 0, 1.0, np.sin(safe) / safe) * window * (base_freq / orig)
-    return kernels.astype(np.float32), width
+    return kernels, width  # float64: chunked and whole outputs then round to the same float32
 
 
 def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
-    """Resample (T,) float32 like `torchaudio.functional.resample` (same filter, same length)."""
-    if orig_rate <= 0 or new_rate <= 0:
-        raise AudioError(f"sample rates must be positive, got {orig_rate} -> {new_rate}")
-    if orig_rate == new_rate:
-        return samples.astype(np.float32, copy=False)
-    gcd = math.gcd(int(orig_rate), int(new_rate))
-    orig, new = orig_rate // gcd, new_rate // gcd
-    kernels, width = _sinc_kernel(orig, new)
-    padded = np.pad(samples.astype(np.float32, copy=False), (width, width + orig))
-    L = kernels.shape[1]
-    frames = np.lib.stride_tricks.sliding_window_view(padded, L)[::orig]  # (n_blocks, L)
-    out = (frames @ kernels.T).reshape(-1)  # (n_blocks * new,)
-    return out[: math.ceil(new * len(samples) / orig)]
+    """Resample (T,) float32 like `torchaudio.functional.resample` (same filter, same length).
+
+    The whole signal goes through the streaming resampler, so both give the same numbers.
+    """
+    resampler = StreamingResampler(orig_rate, new_rate)
+    return np.concatenate([resampler.accept(samples), resampler.flush()])
 
 
 def resample_torch(waveform, orig_rate: int, new_rate: int):
@@ -147,3 +140,59 @@ def write_audio(path: str | Path, samples: np.ndarray, sample_rate: int = SAMPLE
     tmp = path.with_name(f".{path.name}.tmp")
     sf.write(str(tmp), np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
     tmp.replace(path)
+
+
+class StreamingResampler:
+    """`resample` for audio that arrives in pieces: the same output, whatever the chunking.
+
+    Output block k (`new` samples) needs input [k * orig - width, (k + 1) * orig + width), with
+    zeros before the start, so it is emitted once that much input has arrived; `flush()` pads
+    the end with zeros, as the whole-signal filter does, and trims to ceil(new * T / orig).
+    """
+
+    def __init__(self, orig_rate: int, new_rate: int = SAMPLE_RATE):
+        if orig_rate <= 0 or new_rate <= 0:
+            raise AudioError(f"sample rates must be positive, got {orig_rate} -> {new_rate}")
+        gcd = math.gcd(int(orig_rate), int(new_rate))
+        self.orig, self.new = orig_rate // gcd, new_rate // gcd
+        self.identity = orig_rate == new_rate
+        if not self.identity:
+            self.kernels, self.width = _sinc_kernel(self.orig, self.new)
+        self.reset()
+
+    def reset(self) -> None:
+        self.n_in = 0  # input samples accepted
+        self.n_out = 0  # output samples emitted
+        width = 0 if self.identity else self.width
+        self._buffer = np.zeros(width, dtype=np.float32)  # input from block n_out/new on, padded
+
+    def _blocks(self, padded: np.ndarray, n_blocks: int) -> np.ndarray:
+        L = self.kernels.shape[1]
+        frames = np.lib.stride_tricks.sliding_window_view(padded, L)[:: self.orig][:n_blocks]
+        return (frames.astype(np.float64) @ self.kernels.T).reshape(-1).astype(np.float32)
+
+    def accept(self, samples: np.ndarray) -> np.ndarray:
+        """(T,) float32 in -> the output samples that are now final."""
+        self.n_in += len(samples)
+        if self.identity:
+            self.n_out += len(samples)
+            return samples.astype(np.float32, copy=False)
+        self._buffer = np.concatenate([self._buffer, samples.astype(np.float32, copy=False)])
+        L = self.kernels.shape[1]
+        n_blocks = (len(self._buffer) - L) // self.orig + 1 if len(self._buffer) >= L else 0
+        out = self._blocks(self._buffer, n_blocks) if n_blocks else np.zeros(0, np.float32)
+        self._buffer = self._buffer[n_blocks * self.orig :]
+        self.n_out += len(out)
+        return out
+
+    def flush(self) -> np.ndarray:
+        """The end of the input: the remaining output samples."""
+        total = math.ceil(self.new * self.n_in / self.orig)
+        if self.identity or total <= self.n_out:
+            return np.zeros(0, np.float32)
+        padded = np.concatenate([self._buffer, np.zeros(self.width + self.orig, np.float32)])
+        L = self.kernels.shape[1]
+        n_blocks = (len(padded) - L) // self.orig + 1
+        out = self._blocks(padded, n_blocks)[: total - self.n_out]
+        self.n_out += len(out)
+        return out
