@@ -32,10 +32,11 @@ class Stepper:
         return (pred.h.transpose(0, 1), pred.c.transpose(0, 1), q[:, 0])  # the start query
 
     def step(self, state: tuple, y_prev: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor):
-        """state, y_prev (R,), frames (R, L, D), mask (R, L) -> logp (R, V), new state."""
+        """state, y_prev (R,), frames (R, L, D), mask (R, L) -> logp (R, V), new state, and
+        the attention weights (R, L) behind logp."""
         if self.paper:
-            logits, _, new = self.decoder.step(y_prev, PaperState(*state), frames, mask)
-            return logits.log_softmax(-1), tuple(new)
+            logits, weights, new = self.decoder.step(y_prev, PaperState(*state), frames, mask)
+            return logits.log_softmax(-1), tuple(new), weights
         h, c, q = state  # (R, layers, Dp), (R, layers, Dp), (R, Dp)
         advance = y_prev != BLANK  # the prediction network only reads labels
         if advance.any():
@@ -44,8 +45,8 @@ class Stepper:
             q = torch.where(advance[:, None], q_new[:, 0], q)
             h = torch.where(advance[:, None, None], pred.h.transpose(0, 1), h)
             c = torch.where(advance[:, None, None], pred.c.transpose(0, 1), c)
-        logits, _ = self.decoder.logits(q[:, None], frames[:, None], mask[:, None])
-        return logits[:, 0, 0].log_softmax(-1), (h, c, q)
+        logits, weights = self.decoder.logits(q[:, None], frames[:, None], mask[:, None])
+        return logits[:, 0, 0].log_softmax(-1), (h, c, q), weights[:, 0, 0]
 
     @staticmethod
     def stack(states: list[tuple]) -> tuple:
@@ -60,9 +61,77 @@ class Stepper:
 class Hypothesis:
     tokens: list[int] = field(default_factory=list)
     blocks: list[int] = field(default_factory=list)  # block that emitted each token
+    frames: list[int] = field(default_factory=list)  # encoder frame each token attended most
     score: float = 0.0
     state: tuple = ()
     y_prev: int = BLANK  # the symbol the decoder reads next
+
+    def extend(self, y: int, b: int, frame: int, logp: float, state: tuple) -> "Hypothesis":
+        """This hypothesis plus token y. Its frame never precedes the previous token's, so
+        timestamps are monotone even where attention peaks out of order."""
+        frame = max(frame, self.frames[-1]) if self.frames else frame
+        return Hypothesis(self.tokens + [y], self.blocks + [b], self.frames + [frame],
+                          self.score + logp, state, y)  # fmt: skip
+
+
+def _peak(weights: torch.Tensor, b: int, W: int, lookback: int) -> int:
+    """The encoder frame (utterance-wide index) with the most attention in block b."""
+    return (b - lookback) * W + int(weights.argmax())
+
+
+@torch.no_grad()
+def greedy_block(stepper: Stepper, hyp: Hypothesis, frames, mask, b: int, K: int, W: int,
+                 lookback: int = 0) -> Hypothesis:  # fmt: skip
+    """Decode block b greedily: frames (1, L, D), mask (1, L); `<e>` forced after K labels."""
+    y = BLANK  # a block starts after <e>
+    for k in range(K + 1):
+        logp, state, weights = stepper.step(hyp.state, torch.tensor([y]), frames, mask)
+        y = int(logp[0].argmax()) if k < K else BLANK
+        if y == BLANK:
+            return Hypothesis(
+                hyp.tokens, hyp.blocks, hyp.frames, hyp.score + float(logp[0, y]), state
+            )
+        hyp = hyp.extend(y, b, _peak(weights[0], b, W, lookback), float(logp[0, y]), state)
+    raise AssertionError("unreachable: the last step always ends the block")
+
+
+@torch.no_grad()
+def beam_block(stepper: Stepper, hyps: list[Hypothesis], frames, mask, b: int, K: int, W: int,
+               beam: int, lookback: int = 0) -> list[Hypothesis]:  # fmt: skip
+    """One block of block-synchronous beam search: frames (1, L, D), mask (1, L).
+
+    Every hypothesis is extended step by step: ending the block (`<e>`) moves it to the
+    finished set; emitting one of the top `beam` labels keeps it active. At most `beam` active
+    hypotheses survive a step and at most K labels are emitted per block. Returns the `beam`
+    best finished hypotheses (ties keep the order in which they were found).
+    """
+    active, finished = hyps, []
+    for k in range(K + 1):
+        if not active:
+            break
+        R = len(active)
+        state = stepper.stack([h.state for h in active])
+        y_prev = torch.tensor([h.y_prev for h in active])
+        logp, new, weights = stepper.step(
+            state, y_prev, frames.expand(R, -1, -1), mask.expand(R, -1)
+        )
+        extended = []
+        for r, h in enumerate(active):
+            s = stepper.row(new, r)
+            finished.append(
+                Hypothesis(h.tokens, h.blocks, h.frames, h.score + float(logp[r, BLANK]), s)
+            )
+            if k == K:
+                continue
+            top = logp[r, 1:].topk(min(beam, logp.shape[1] - 1))
+            frame = _peak(weights[r], b, W, lookback)
+            for value, index in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+                extended.append(h.extend(index + 1, b, frame, value, s))
+        active = sorted(extended, key=lambda h: -h.score)[:beam]
+        finished = sorted(finished, key=lambda h: -h.score)[:beam]
+        if len(finished) == beam and active and active[0].score < finished[-1].score:
+            break  # no active hypothesis can beat the finished ones: scores only fall
+    return [Hypothesis(h.tokens, h.blocks, h.frames, h.score, h.state) for h in finished]
 
 
 @torch.no_grad()
@@ -76,68 +145,28 @@ def encode_blocks(model: NeuralTransducer, feats: torch.Tensor, W: int | None = 
 
 @torch.no_grad()
 def greedy_search(model: NeuralTransducer, feats: torch.Tensor, W: int | None = None) -> Hypothesis:
-    """The most likely symbol at every step; `<e>` is forced after max_symbols_per_block labels."""
+    """The most likely symbol at every step, block by block."""
+    W = W or model.cfg.block_width
     stepper = Stepper(model)
     blocks, mask = encode_blocks(model, feats, W)
-    K = model.cfg.max_symbols_per_block
     hyp = Hypothesis(state=stepper.initial())
+    K, lookback = model.cfg.max_symbols_per_block, model.cfg.lookback
     for b in range(blocks.shape[0]):
-        y = BLANK  # a block starts after <e>
-        for k in range(K + 1):
-            logp, hyp.state = stepper.step(
-                hyp.state, torch.tensor([y]), blocks[b : b + 1], mask[b : b + 1]
-            )
-            y = int(logp[0].argmax()) if k < K else BLANK
-            hyp.score += float(logp[0, y])
-            if y == BLANK:
-                break
-            hyp.tokens.append(y)
-            hyp.blocks.append(b)
+        hyp = greedy_block(stepper, hyp, blocks[b : b + 1], mask[b : b + 1], b, K, W, lookback)
     return hyp
 
 
 @torch.no_grad()
-def beam_search(
-    model: NeuralTransducer, feats: torch.Tensor, beam: int = 4, W: int | None = None
-) -> Hypothesis:
-    """Block-synchronous beam search.
-
-    In each block, every hypothesis is extended step by step: ending the block (`<e>`) moves
-    it to the block's finished set; emitting one of the top `beam` labels keeps it active.
-    At most `beam` active hypotheses survive each step, at most max_symbols_per_block labels
-    per block. The `beam` best finished hypotheses enter the next block; ties keep the order
-    in which they were found. The best hypothesis after the last block wins.
-    """
+def beam_search(model: NeuralTransducer, feats: torch.Tensor, beam: int = 4,
+                W: int | None = None) -> Hypothesis:  # fmt: skip
+    """Block-synchronous beam search (see `beam_block`); the best hypothesis at the end."""
+    W = W or model.cfg.block_width
     stepper = Stepper(model)
     blocks, mask = encode_blocks(model, feats, W)
-    K = model.cfg.max_symbols_per_block
     hyps = [Hypothesis(state=stepper.initial())]
+    K, lookback = model.cfg.max_symbols_per_block, model.cfg.lookback
     for b in range(blocks.shape[0]):
-        active, finished = hyps, []
-        for k in range(K + 1):
-            if not active:
-                break
-            state = stepper.stack([h.state for h in active])
-            y_prev = torch.tensor([h.y_prev for h in active])
-            R = len(active)
-            logp, new = stepper.step(
-                state, y_prev, blocks[b].expand(R, -1, -1), mask[b].expand(R, -1)
-            )
-            extended = []
-            for r, h in enumerate(active):
-                s = stepper.row(new, r)
-                finished.append(Hypothesis(h.tokens, h.blocks, h.score + float(logp[r, BLANK]), s))
-                if k == K:
-                    continue
-                top = logp[r, 1:].topk(min(beam, logp.shape[1] - 1))
-                for value, index in zip(top.values.tolist(), top.indices.tolist(), strict=True):
-                    y = index + 1
-                    extended.append(
-                        Hypothesis(h.tokens + [y], h.blocks + [b], h.score + value, s, y_prev=y)
-                    )
-            active = sorted(extended, key=lambda h: -h.score)[:beam]
-            finished = sorted(finished, key=lambda h: -h.score)[:beam]
-            if len(finished) == beam and active and active[0].score < finished[-1].score:
-                break  # no active hypothesis can beat the finished ones: scores only fall
-        hyps = finished
+        hyps = beam_block(
+            stepper, hyps, blocks[b : b + 1], mask[b : b + 1], b, K, W, beam, lookback
+        )
     return hyps[0]

@@ -1,0 +1,158 @@
+"""Streaming recognition: any chunking gives the offline tokens and timestamps; input checks."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.test_model import TINY
+from tests.toy import WORDS, letter_audio, make_corpus, write_config
+from transducer.audio import AudioError, resample
+from transducer.checkpoint import bundle, save_atomic
+from transducer.config import FeatureConfig, ModelConfig
+from transducer.decode import beam_search, greedy_search
+from transducer.evaluate import features
+from transducer.features import FeatureStats
+from transducer.model.transducer import NeuralTransducer
+from transducer.recognizer import Recognizer
+from transducer.text import CharTokenizer
+from transducer.train import train
+
+STATS = FeatureStats(tuple([10.0] * 80), tuple([4.0] * 80))
+
+
+def random_model(path, **overrides):
+    torch.manual_seed(1)
+    cfg = ModelConfig(
+        **{**TINY, "vocab_size": 30, "block_width": 3, "max_symbols_per_block": 2, **overrides}
+    )
+    save_atomic(
+        bundle(NeuralTransducer(cfg), CharTokenizer.english(), STATS, FeatureConfig()), path
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    return {
+        "fullsum": random_model(folder / "fullsum.pt", lookback=1),
+        "paper": random_model(folder / "paper.pt", mode="paper", n_dec_layers=2, attention="lstm"),
+    }
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Toy-trained models: beam search on a random model rightly emits nothing."""
+    folder = tmp_path_factory.mktemp("trained")
+    corpus = make_corpus(folder, WORDS[:4])
+    paths = {}
+    for mode in ("fullsum", "paper"):
+        model = {"mode": mode, "n_dec_layers": 1 if mode == "fullsum" else 2}
+        config = write_config(
+            folder / f"{mode}.json", model, {"alignment": "ctc", "eval_every": 300}
+        )
+        train(config, corpus, corpus, folder / mode, show_progress=False)
+        paths[mode] = folder / mode / "best.pt"
+    words = np.concatenate([letter_audio(w + " ", np.random.default_rng(5)) for w in WORDS[:4]])
+    return paths, words
+
+
+AUDIO = (np.random.default_rng(0).standard_normal(16000 + 1234) * 0.1).astype(np.float32)
+
+
+def stream_tokens(rec: Recognizer, samples, sample_rate=16000, chunks=(10**9,)):
+    s = rec.create_stream()
+    start, k = 0, 0
+    while start < len(samples):
+        size = chunks[k % len(chunks)]
+        s.accept_waveform(sample_rate, samples[start : start + size])
+        while rec.is_ready(s):
+            rec.decode_stream(s)
+        start, k = start + size, k + 1
+    s.input_finished()
+    while rec.is_ready(s):
+        rec.decode_stream(s)
+    result = rec.get_result(s)
+    assert result["is_final"]
+    return result
+
+
+def offline(rec: Recognizer, samples, beam=0):
+    feats = features(samples, rec.stats, rec.features)
+    hyp = beam_search(rec.model, feats, beam=beam) if beam > 1 else greedy_search(rec.model, feats)
+    return [rec.tokenizer.symbols[t] for t in hyp.tokens], [round(f * 0.04, 3) for f in hyp.frames]
+
+
+@pytest.mark.parametrize("mode", ["fullsum", "paper"])
+def test_streaming_greedy_equals_offline(models, mode):
+    rec = Recognizer(models[mode], endpoint=_no_endpoints())
+    tokens, times = offline(rec, AUDIO)
+    assert len(tokens) > 5  # a random model still says plenty
+    for chunks in [(1,), (37,), (1600,), (10**9,)]:
+        result = stream_tokens(rec, AUDIO, chunks=chunks)
+        assert (result["tokens"], result["timestamps"]) == (tokens, times), chunks
+        assert result["timestamps"] == sorted(result["timestamps"])
+
+
+@pytest.mark.parametrize("mode", ["fullsum", "paper"])
+def test_streaming_beam_equals_offline(trained, mode):
+    paths, audio = trained
+    rec = Recognizer(paths[mode], beam=3, endpoint=_no_endpoints())
+    tokens, times = offline(rec, audio, beam=3)
+    assert len(tokens) >= 3
+    for chunks in [(37,), (1600,), (10**9,)]:
+        result = stream_tokens(rec, audio, chunks=chunks)
+        assert (result["tokens"], result["timestamps"]) == (tokens, times), chunks
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(1, 32000), min_size=1, max_size=5))
+def test_any_chunking(models, chunks):
+    rec = Recognizer(models["fullsum"], endpoint=_no_endpoints())
+    whole = stream_tokens(rec, AUDIO)
+    assert stream_tokens(rec, AUDIO, chunks=chunks) == whole
+
+
+def _no_endpoints():
+    from transducer.recognizer import EndpointConfig
+
+    return EndpointConfig(silence_no_speech=1e9, silence_after_speech=1e9, max_segment=1e9)
+
+
+def test_rates_channels_and_int16(models):
+    rec = Recognizer(models["fullsum"], endpoint=_no_endpoints())
+    ints = np.round(AUDIO * 32768).clip(-32768, 32767).astype(np.int16)
+    exact = ints.astype(np.float32) / 32768
+    mono = stream_tokens(rec, exact)
+    assert stream_tokens(rec, ints) == mono
+    assert stream_tokens(rec, np.stack([exact, exact], axis=1), chunks=(999,)) == mono
+    for rate in (8000, 44100):
+        x = resample(AUDIO, 16000, rate)
+        tokens, times = offline(rec, resample(x, rate, 16000))
+        result = stream_tokens(rec, x, sample_rate=rate, chunks=(4410,))
+        assert (result["tokens"], result["timestamps"]) == (tokens, times)
+
+
+def test_bad_input_raises(models):
+    rec = Recognizer(models["fullsum"])
+    s = rec.create_stream()
+    bad = AUDIO[:100].copy()
+    bad[5] = np.nan
+    with pytest.raises(AudioError, match="NaN"):
+        s.accept_waveform(16000, bad)
+    with pytest.raises(AudioError, match="shape"):
+        s.accept_waveform(16000, np.zeros((2, 3, 4), np.float32))
+    with pytest.raises(AudioError, match="sample_rate"):
+        s.accept_waveform(0, AUDIO[:10])
+    with pytest.raises(AudioError, match="dtype"):
+        s.accept_waveform(16000, np.zeros(10, np.int32))
+    s.accept_waveform(16000, AUDIO[:100])
+    with pytest.raises(AudioError, match="changed from 16000 to 8000"):
+        s.accept_waveform(8000, AUDIO[:100])
+    s.input_finished()
+    with pytest.raises(AudioError, match="after input_finished"):
+        s.accept_waveform(16000, AUDIO[:100])
+    rec.reset(s)  # a reset stream takes audio again, at any rate
+    s.accept_waveform(8000, AUDIO[:100])

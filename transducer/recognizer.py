@@ -1,0 +1,207 @@
+"""Streaming recognition with the sherpa-onnx verbs.
+
+    recognizer = Recognizer("exp/run/best.pt")
+    stream = recognizer.create_stream()
+    stream.accept_waveform(sample_rate, samples)      # any rate, any chunk, float or int16
+    while recognizer.is_ready(stream):
+        recognizer.decode_stream(stream)              # one block
+        if recognizer.is_endpoint(stream):            # a segment just ended
+            print(recognizer.get_result(stream))      # {"text", ..., "is_final": True}
+    stream.input_finished()                           # then decode the last, partial block
+
+Audio flows resampler -> streaming fbank -> normalisation -> (stack * W frames) -> encoder with
+carried state -> one block -> decoder with carried hypothesis. Every stage is exact under any
+chunking, so the tokens equal the offline `greedy_search`/`beam_search` on the whole file.
+The block arithmetic lives in `Stream._take_block` only.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from transducer.audio import SAMPLE_RATE, AudioError, StreamingResampler, to_float32, to_mono
+from transducer.checkpoint import load_model
+from transducer.decode import Hypothesis, Stepper, beam_block, greedy_block
+from transducer.features import StreamingFbank
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """When a segment ends (sherpa-onnx's three rules); times in seconds."""
+
+    silence_no_speech: float = 2.4  # trailing audio with nothing decoded in the segment
+    silence_after_speech: float = 1.2  # trailing audio since the segment's last token
+    max_segment: float = 20.0  # a segment never grows longer than this
+
+
+class TorchEncoder:
+    """The encoder backend: normalised features (T, F) + state -> frames (T', D) + state."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def initial_state(self):
+        return self.model.encoder.initial_state(1)
+
+    @torch.no_grad()
+    def __call__(self, feats: np.ndarray, state):
+        frames, state = self.model.encoder.encode_chunk(torch.from_numpy(feats)[None], state)
+        return frames[0], state
+
+
+class Stream:
+    """One utterance's state. Create with `Recognizer.create_stream()`."""
+
+    def __init__(self, recognizer: "Recognizer"):
+        self._rec = recognizer
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything, the feature extractor included."""
+        rec = self._rec
+        self._rate: int | None = None
+        self._resampler: StreamingResampler | None = None
+        self._fbank = StreamingFbank(rec.features)
+        self._feats = np.zeros((0, rec.features.n_mels), np.float32)  # normalised, not encoded
+        self._finished = False
+        self._encoder_state = rec.encoder.initial_state()
+        D = rec.model.cfg.d_model
+        self._history = torch.zeros(rec.model.cfg.lookback * rec.W, D)  # look-back frames
+        self._history_valid = torch.zeros(rec.model.cfg.lookback * rec.W, dtype=torch.bool)
+        self.n_blocks = 0  # blocks decoded since the stream began
+        self.segment = 0
+        self._segment_start = 0.0
+        self._hyps = [Hypothesis(state=rec.stepper.initial())]
+        self._ended: dict | None = None  # the final result of a segment that just ended
+
+    def accept_waveform(self, sample_rate: int, samples) -> None:
+        """Append audio: samples (T,) or (T, channels), float in [-1, 1] or int16."""
+        if self._finished:
+            raise AudioError("accept_waveform after input_finished(); call reset() first")
+        if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+            raise AudioError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+        if self._rate is not None and sample_rate != self._rate:
+            raise AudioError(
+                f"sample rate changed from {self._rate} to {sample_rate} Hz mid-stream"
+            )
+        samples = np.asarray(samples)
+        if samples.ndim not in (1, 2) or (samples.ndim == 2 and not 1 <= samples.shape[1] <= 16):
+            raise AudioError(f"samples must be (T,) or (T, channels), got shape {samples.shape}")
+        samples = to_mono(to_float32(samples))
+        if not np.isfinite(samples).all():
+            raise AudioError("samples contain NaN or Inf")
+        if self._resampler is None:
+            self._rate, self._resampler = sample_rate, StreamingResampler(sample_rate, SAMPLE_RATE)
+        self._add(self._resampler.accept(samples))
+
+    def input_finished(self) -> None:
+        """No more audio: what is buffered becomes the last (possibly partial) block."""
+        if self._resampler is not None and not self._finished:
+            self._add(self._resampler.flush())
+        self._finished = True
+
+    def _add(self, samples: np.ndarray) -> None:
+        feats = self._fbank.accept(samples)
+        if len(feats):
+            self._feats = np.concatenate([self._feats, self._rec.stats.normalize(feats)])
+
+    def _ready(self) -> bool:
+        return len(self._feats) >= self._rec.frames_per_block or (
+            self._finished and len(self._feats) > 0
+        )
+
+    def _take_block(self):
+        """Encode the next block: frames (1, L, D) with look-back, mask (1, L), block index."""
+        n = self._rec.frames_per_block
+        feats, self._feats = self._feats[:n], self._feats[n:]
+        frames, self._encoder_state = self._rec.encoder(feats, self._encoder_state)  # (<=W, D)
+        W = self._rec.W
+        valid = torch.arange(W) < len(frames)
+        frames = torch.nn.functional.pad(frames, (0, 0, 0, W - len(frames)))
+        block = torch.cat([self._history, frames])[None]
+        mask = torch.cat([self._history_valid, valid])[None]
+        if len(self._history):
+            self._history = block[0, W:]
+            self._history_valid = mask[0, W:]
+        b = self.n_blocks
+        self.n_blocks += 1
+        return block, mask, b
+
+
+class Recognizer:
+    """Weights and settings; decodes any number of independent `Stream`s."""
+
+    def __init__(self, model: str | Path, beam: int = 0, block_width: int | None = None,
+                 endpoint: EndpointConfig = EndpointConfig()):  # fmt: skip
+        self.model, self.tokenizer, self.stats, self.features = load_model(model)
+        self.W = block_width or self.model.cfg.block_width
+        self.beam = beam
+        self.endpoint = endpoint
+        self.encoder = TorchEncoder(self.model)
+        self.stepper = Stepper(self.model)
+        self.frames_per_block = self.W * self.model.cfg.stack  # feature frames per block
+        self.frame_seconds = self.model.cfg.stack * self.features.frame_shift_ms / 1000
+
+    def create_stream(self) -> Stream:
+        return Stream(self)
+
+    def is_ready(self, stream: Stream) -> bool:
+        """True when a whole block (or, after input_finished, the last part) can be decoded."""
+        return stream._ready()
+
+    def decode_stream(self, stream: Stream) -> None:
+        """Decode one block; then apply the endpoint rules."""
+        if not stream._ready():
+            return
+        stream._ended = None
+        block, mask, b = stream._take_block()
+        K, lookback = self.model.cfg.max_symbols_per_block, self.model.cfg.lookback
+        if self.beam > 1:
+            stream._hyps = beam_block(
+                self.stepper, stream._hyps, block, mask, b, K, self.W, self.beam, lookback
+            )
+        else:
+            stream._hyps = [
+                greedy_block(self.stepper, stream._hyps[0], block, mask, b, K, self.W, lookback)
+            ]
+        if self._endpoint_reached(stream):
+            stream._ended = self._result(stream, is_final=True)
+            stream.segment += 1
+            stream._segment_start = stream.n_blocks * self.W * self.frame_seconds
+            stream._hyps = [Hypothesis(state=self.stepper.initial())]
+
+    def _endpoint_reached(self, stream: Stream) -> bool:
+        now = stream.n_blocks * self.W * self.frame_seconds
+        hyp, rules = stream._hyps[0], self.endpoint
+        if now - stream._segment_start >= rules.max_segment:
+            return True
+        if not hyp.tokens:
+            return now - stream._segment_start >= rules.silence_no_speech
+        last = (hyp.frames[-1] + 1) * self.frame_seconds
+        return now - max(last, stream._segment_start) >= rules.silence_after_speech
+
+    def is_endpoint(self, stream: Stream) -> bool:
+        """True right after the block that ended a segment (until the next decode_stream)."""
+        return stream._ended is not None
+
+    def get_result(self, stream: Stream) -> dict:
+        """{"text", "tokens", "timestamps" (s), "is_final", "segment"} of the current segment,
+        or of the segment that just ended when `is_endpoint` is true."""
+        if stream._ended is not None:
+            return stream._ended
+        return self._result(stream, is_final=stream._finished and not stream._ready())
+
+    def _result(self, stream: Stream, is_final: bool) -> dict:
+        hyp = stream._hyps[0]
+        return {
+            "text": self.tokenizer.decode(hyp.tokens),
+            "tokens": [self.tokenizer.symbols[t] for t in hyp.tokens],
+            "timestamps": [round(f * self.frame_seconds, 3) for f in hyp.frames],
+            "is_final": is_final,
+            "segment": stream.segment,
+        }
+
+    def reset(self, stream: Stream) -> None:
+        stream.reset()
