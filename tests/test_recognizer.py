@@ -156,3 +156,29 @@ def test_bad_input_raises(models):
         s.accept_waveform(16000, AUDIO[:100])
     rec.reset(s)  # a reset stream takes audio again, at any rate
     s.accept_waveform(8000, AUDIO[:100])
+
+
+def test_transcribe_command(models, tmp_path, capsys):
+    import json
+
+    import soundfile as sf
+
+    from transducer.cli import main
+
+    sf.write(str(tmp_path / "a.wav"), resample(AUDIO, 16000, 22050), 22050, subtype="FLOAT")
+    main(["transcribe", "--model", str(models["fullsum"]), "--json", str(tmp_path / "a.wav")])
+    line = json.loads(capsys.readouterr().out)
+    assert set(line) == {"file", "text", "tokens", "timestamps", "rtf"}
+    assert len(line["tokens"]) == len(line["timestamps"]) > 0 and line["rtf"] > 0
+    main(
+        [
+            "transcribe",
+            "--model",
+            str(models["fullsum"]),
+            "--stream",
+            "--json",
+            str(tmp_path / "a.wav"),
+        ]
+    )
+    partials = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(partials) >= 3 and partials[-1]["is_final"] and not partials[0]["is_final"]

@@ -84,6 +84,41 @@ def _eval(args: argparse.Namespace) -> None:
         )
 
 
+def _transcribe(args: argparse.Namespace) -> None:
+    import time
+
+    from transducer.audio import read_audio_raw
+    from transducer.recognizer import Recognizer
+
+    if args.model is None:
+        raise ValueError("no default model is shipped yet (issue #6): pass --model RUN/best.pt")
+    rec = Recognizer(args.model, beam=args.beam, block_width=args.block_width)
+    for path in args.files:
+        samples, rate = read_audio_raw(path)
+        stream = rec.create_stream()
+        start = time.perf_counter()
+        chunk = max(1, rate // 10)  # 100 ms pieces, as a live source would deliver them
+        for i in range(0, len(samples), chunk):
+            stream.accept_waveform(rate, samples[i : i + chunk])
+            _decode_ready(rec, stream, path if args.stream else None)
+        stream.input_finished()
+        _decode_ready(rec, stream, path if args.stream else None)
+        result = rec.get_result(stream)
+        rtf = (time.perf_counter() - start) / (len(samples) / rate)
+        line = {"file": str(path), "text": result["text"], "tokens": result["tokens"],
+                "timestamps": result["timestamps"], "rtf": round(rtf, 4)}  # fmt: skip
+        print(json.dumps(line) if args.json else f"{path}: {result['text']}", flush=True)
+
+
+def _decode_ready(rec, stream, partial_for) -> None:
+    """Decode every ready block; with --stream print each partial (and ended segment)."""
+    while rec.is_ready(stream):
+        rec.decode_stream(stream)
+        if partial_for is not None:
+            result = rec.get_result(stream)
+            print(json.dumps({"file": str(partial_for), "partial": True, **result}), flush=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="transducer", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -128,6 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--block-width", type=int, default=None, help="W to decode with")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=_eval)
+
+    p = commands.add_parser("transcribe", help="transcribe audio files through the streaming API")
+    p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--model", help="checkpoint (default: the shipped model, once there is one)")
+    p.add_argument("--beam", type=int, default=0, help="beam width (0/1: greedy)")
+    p.add_argument("--block-width", type=int, default=None, help="W to decode with")
+    p.add_argument("--json", action="store_true", help="one JSON line per file")
+    p.add_argument("--stream", action="store_true", help="print partial results per block")
+    p.set_defaults(func=_transcribe)
     return parser
 
 
