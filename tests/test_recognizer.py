@@ -180,5 +180,7 @@ def test_transcribe_command(models, tmp_path, capsys):
             str(tmp_path / "a.wav"),
         ]
     )
-    partials = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert len(partials) >= 3 and partials[-1]["is_final"] and not partials[0]["is_final"]
+    *partials, final = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(partials) >= 3 and all(p["partial"] for p in partials)
+    assert partials[-1]["is_final"] and not partials[0]["is_final"]
+    assert final["tokens"] == line["tokens"]
