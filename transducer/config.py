@@ -125,6 +125,7 @@ class TrainConfig:
     block_widths: tuple[int, ...] = ()
     alignment: str = "search"  # paper mode: "search" (the paper's DP) or "ctc"
     align_beam: int = 8
+    sorted_first_epoch: bool = True  # SortaGrad: the first epoch from short to long
     spec_augment: bool = True
     speed_perturb: tuple[float, ...] = (0.9, 1.0, 1.1)  # () disables it
     seed: int = 0

@@ -130,7 +130,12 @@ class Run:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
         self.spec_augment = SpecAugment()
         self.sampler = BucketBatchSampler(
-            [u.duration for u in self.utts], cfg.batch_seconds, cfg.seed, self.rank, self.world
+            [u.duration for u in self.utts],
+            cfg.batch_seconds,
+            cfg.seed,
+            self.rank,
+            self.world,
+            cfg.sorted_first_epoch,
         )
         self.dataset = SpeechDataset(self.utts, self.tokenizer)
         self.tensorboard = None

@@ -43,7 +43,9 @@ class BucketBatchSampler(torch.utils.data.Sampler):
 
     Utterances sorted by duration are cut into batches; the batch order is shuffled anew each
     epoch from (seed, epoch). With `world_size` > 1 each rank takes every world_size-th batch
-    (batches dropped at the end so all ranks take the same number of steps). `start` skips
+    (batches dropped at the end so all ranks take the same number of steps). With
+    `sorted_first_epoch` the first epoch runs shortest first (SortaGrad, Amodei et al. 2016),
+    which helps a model trained from scratch find its alignments. `start` skips
     batches already done in the epoch, which is how training resumes mid-epoch.
     """
 
@@ -54,6 +56,7 @@ class BucketBatchSampler(torch.utils.data.Sampler):
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        sorted_first_epoch: bool = False,
     ):
         order = np.argsort(durations, kind="stable")
         self.batches, batch = [], []
@@ -65,6 +68,7 @@ class BucketBatchSampler(torch.utils.data.Sampler):
         if batch:
             self.batches.append(batch)
         self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.sorted_first_epoch = sorted_first_epoch
         self.epoch, self.start = 0, 0
 
     def set_position(self, epoch: int, start: int = 0) -> None:
@@ -72,8 +76,10 @@ class BucketBatchSampler(torch.utils.data.Sampler):
 
     def epoch_batches(self) -> list[list[int]]:
         """This rank's batches of the current epoch, in order."""
-        rng = np.random.default_rng([self.seed, self.epoch])
-        order = rng.permutation(len(self.batches))
+        if self.epoch == 0 and self.sorted_first_epoch:  # SortaGrad: short utterances first
+            order = np.arange(len(self.batches))
+        else:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.batches))
         n = len(order) // self.world_size * self.world_size
         return [self.batches[k] for k in order[:n][self.rank :: self.world_size]]
 

@@ -23,6 +23,10 @@ class Encoder(nn.Module):
         super().__init__()
         self.stack = cfg.stack
         self.proj = nn.Linear(cfg.n_mels * cfg.stack, cfg.d_model)
+        # Per-frame LayerNorm of the input: global normalisation is dominated by digital
+        # silence (log-mel floor) versus speech, which squeezes noisy speech into a narrow
+        # range; normalising each stacked frame restores its contrast from the first step.
+        self.in_norm = nn.LayerNorm(cfg.d_model)
         self.lstm = nn.LSTM(
             cfg.d_model,
             cfg.d_model,
@@ -30,7 +34,15 @@ class Encoder(nn.Module):
             batch_first=True,
             dropout=cfg.dropout if cfg.n_enc_layers > 1 else 0.0,
         )
+        # Per-frame LayerNorm keeps the frames the decoder attends to at unit scale; without it
+        # the LSTM's small outputs starve attention and CTC of gradient and training stalls
+        # on a character language model. It acts on each frame alone, so streaming is exact.
+        self.norm = nn.LayerNorm(cfg.d_model)
         self.dropout = nn.Dropout(cfg.dropout)
+        with torch.no_grad():  # forget gates start open (bias 1): gradient flows through time
+            for name, bias in self.lstm.named_parameters():
+                if name.startswith("bias_ih"):
+                    bias[cfg.d_model : 2 * cfg.d_model].fill_(1.0)
 
     def initial_state(self, N: int) -> EncoderState:
         shape = (self.lstm.num_layers, N, self.lstm.hidden_size)
@@ -51,10 +63,10 @@ class Encoder(nn.Module):
 
         Returns frames (N, ceil(T / stack), D) and the state to pass with the next chunk.
         """
-        x = self.dropout(torch.relu(self.proj(self.subsample(feats))))  # (N, T', D)
+        x = self.dropout(torch.relu(self.in_norm(self.proj(self.subsample(feats)))))  # (N, T', D)
         state = state if state is not None else self.initial_state(feats.shape[0])
         out, (h, c) = self.lstm(x, tuple(state))
-        return self.dropout(out), EncoderState(h, c)
+        return self.dropout(self.norm(out)), EncoderState(h, c)
 
     def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor):
         """Whole padded batch: feats (N, T, F) -> frames (N, T', D), frame_lens (N,).
