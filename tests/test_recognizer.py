@@ -184,3 +184,46 @@ def test_transcribe_command(models, tmp_path, capsys):
     assert len(partials) >= 3 and all(p["partial"] for p in partials)
     assert partials[-1]["is_final"] and not partials[0]["is_final"]
     assert final["tokens"] == line["tokens"]
+
+
+def test_endpoint_rules(models):
+    from types import SimpleNamespace
+
+    from transducer.decode import Hypothesis
+    from transducer.recognizer import EndpointConfig
+
+    rec = Recognizer(models["fullsum"], endpoint=EndpointConfig(2.4, 1.2, 20.0))
+    block = rec.W * rec.frame_seconds  # seconds per block (0.12 s here)
+
+    def reached(seconds, tokens=(), last_frame=0, segment_start=0.0):
+        hyp = Hypothesis(tokens=list(tokens), frames=[last_frame] * len(tokens))
+        stream = SimpleNamespace(
+            n_blocks=round(seconds / block), _segment_start=segment_start, _hyps=[hyp]
+        )
+        return rec._endpoint_reached(stream)
+
+    assert not reached(2.28) and reached(2.4)  # nothing decoded: 2.4 s of silence
+    assert not reached(2.4, tokens=[5], last_frame=30) and reached(2.52, tokens=[5], last_frame=30)
+    assert reached(20.04, tokens=[5], last_frame=int(20.0 / rec.frame_seconds))  # max length
+    assert not reached(3.0, segment_start=1.0)  # silence counts from the segment's start
+
+
+def test_segments_follow_endpoints(models):
+    from transducer.recognizer import EndpointConfig
+
+    rec = Recognizer(models["fullsum"], endpoint=EndpointConfig(1e9, 1e9, max_segment=0.36))
+    s = rec.create_stream()
+    s.accept_waveform(16000, AUDIO)
+    ended = []
+    while rec.is_ready(s):
+        rec.decode_stream(s)
+        if rec.is_endpoint(s):
+            ended.append(rec.get_result(s))
+    assert [r["segment"] for r in ended] == [0, 1]  # 1.08 s of audio: two whole 0.36 s segments
+    assert all(r["is_final"] for r in ended)
+    assert all(
+        0.36 * r["segment"] <= t < 0.36 * (r["segment"] + 1) for r in ended for t in r["timestamps"]
+    )
+    assert rec.get_result(s)["segment"] == len(ended)  # the next segment is under way
+    rec.reset(s)
+    assert rec.get_result(s)["segment"] == 0 and s.n_blocks == 0
