@@ -76,7 +76,7 @@ class ModelConfig:
     d_model: int = 320  # encoder LSTM width
     n_enc_layers: int = 3
     d_dec: int = 256  # prediction network (fullsum) or transducer LSTM (paper) width
-    n_dec_layers: int = 1  # the paper uses 2 transducer layers; fullsum needs 1
+    n_dec_layers: int = 1  # prediction network layers (fullsum); paper mode must say 2
     d_joint: int = 256
     attention: str = "dot"  # "none" (last frame of the block), "dot", "mlp", "lstm"
     d_att: int = 128  # additive attention width ("mlp")
@@ -105,6 +105,11 @@ class ModelConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.mode == "paper" and self.n_dec_layers != 2:
+            raise ValueError(
+                "paper mode has the paper's two transducer layers: "
+                f"set n_dec_layers=2, got {self.n_dec_layers}"
+            )
         if self.lookback < 0 or not 0 <= self.ctc_weight <= 1 or not 0 <= self.dropout < 1:
             raise ValueError("need lookback >= 0, 0 <= ctc_weight <= 1 and 0 <= dropout < 1")
 
