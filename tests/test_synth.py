@@ -73,16 +73,15 @@ def _corpus(out: Path) -> tuple[dict, dict]:
     return rows, wavs
 
 
+def _config(hours: float, seed: int, text_file: Path) -> SynthConfig:
+    """espeak-ng and flite only (fast), with big dev/test shares so small corpora have some."""
+    return SynthConfig(hours=hours, seed=seed, engines=("espeak", "flite"), dev_fraction=0.2,
+                       test_fraction=0.2, text_files=(str(text_file),))  # fmt: skip
+
+
 @needs_espeak_flite
 def test_small_corpus_is_deterministic_and_held_out(tmp_path, text_file):
-    cfg = SynthConfig(
-        hours=0.01,
-        seed=3,
-        engines=("espeak", "flite"),
-        dev_fraction=0.2,
-        test_fraction=0.2,
-        text_files=(str(text_file),),
-    )
+    cfg = _config(0.01, 3, text_file)
     summary = synthesize_corpus(tmp_path / "a", cfg, jobs=1, progress=False)
     assert summary["hours"] >= 0.01 and not summary["errors"]
     assert set(summary["hours_per_engine"]) == {"espeak", "flite"}
@@ -151,14 +150,7 @@ def test_resume_after_sigkill(tmp_path, text_file):
     assert summary["new_utterances"] <= len(list(out.glob("wavs/*/*.wav"))) - len(before)
     assert summary["new_utterances"] >= n_used - len(before)
     # The resumed corpus equals one made in a single uninterrupted run.
-    cfg = SynthConfig(
-        hours=0.04,
-        seed=9,
-        engines=("espeak", "flite"),
-        dev_fraction=0.2,
-        test_fraction=0.2,
-        text_files=(str(text_file),),
-    )
+    cfg = _config(0.04, 9, text_file)
     synthesize_corpus(tmp_path / "fresh", cfg, jobs=2, progress=False)
     assert _corpus(out) == _corpus(tmp_path / "fresh")
 

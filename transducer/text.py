@@ -169,13 +169,8 @@ class CharTokenizer:
         """The default vocabulary: space, apostrophe and a-z (the normaliser's alphabet)."""
         return cls([*RESERVED, " ", "'", *"abcdefghijklmnopqrstuvwxyz"])
 
-    @property
-    def blank_id(self) -> int:
-        return 0
-
-    @property
-    def unk_id(self) -> int:
-        return 1
+    blank_id = 0  # <e>
+    unk_id = 1
 
     def __len__(self) -> int:
         return len(self.symbols)
@@ -241,13 +236,8 @@ class SentencePieceTokenizer:
         )
         return SentencePieceTokenizer(f"{model_prefix}.model")
 
-    @property
-    def blank_id(self) -> int:
-        return 0
-
-    @property
-    def unk_id(self) -> int:
-        return 1
+    blank_id = 0  # <e>
+    unk_id = 1
 
     def __len__(self) -> int:
         return self.sp.get_piece_size()
