@@ -2,7 +2,7 @@
 
     python -m demo.frontend [FILE]
 
-Until a model ships (issues #3-#6) this shows the streaming half that exists: audio in any
+Until a default model ships (issue #6) this shows the streaming front end: audio in any
 chunking becomes log-mel frames the moment each 25 ms window is complete.
 """
 
@@ -46,7 +46,10 @@ def main() -> None:
         f"real-time factor {elapsed / (len(samples) / 16000):.4f}, "
         f"max difference from whole-file features {same:.1e}"
     )
-    print("No recognizer yet: the model lands with issue #3, streaming recognition with #4.")
+    print(
+        "No default model is shipped yet (issue #6); with one you trained, "
+        "`transducer transcribe --model RUN/best.pt --stream FILE` transcribes as it streams."
+    )
 
 
 if __name__ == "__main__":
