@@ -18,6 +18,8 @@ from collections.abc import Callable
 import torch
 import torchaudio.functional as AF
 
+from transducer.model.blocks import n_blocks as n_blocks_of
+
 BLANK = 0
 NEG_INF = float("-inf")
 
@@ -73,10 +75,13 @@ def search_alignment(
     for b in range(B):
         cand, states = _extend_block(step, state, b, cells, scores, padded, target_lens, K, rows)
         new_cells, new_scores, src, k = _best_cells(cells, cand, beam, U)
+        # Winners always come from a step that ran (other candidates are -inf).
         new_state = _like(
             state,
             (
-                s.view(K + 1, N, beam, *s.shape[2:])[k, torch.arange(N)[:, None], src].flatten(0, 1)
+                s.view(len(s), N, beam, *s.shape[2:])[k, torch.arange(N)[:, None], src].flatten(
+                    0, 1
+                )
                 for s in states
             ),
         )
@@ -101,10 +106,10 @@ def _extend_block(step, state, b, cells, scores, padded, target_lens, K, rows):
     """Run up to K + 1 decoder steps in block b from every kept cell.
 
     Returns cand (N, beam, K + 1): score of emitting k labels then `<e>`, and the stacked
-    states after each step (K + 1, N * beam, ...). Pruning that changes no result: scores only
-    fall as a row emits more labels, so a row whose running score is already below the beam-th
-    best cell found so far can never enter the kept beam; it is dropped, and only live rows
-    are stepped. Typical blocks stop after a few steps instead of K + 1.
+    states after each step run (S <= K + 1, N * beam, ...). Pruning that changes no result:
+    scores only fall as a row emits more labels, so a row whose running score is already below
+    the beam-th best cell found so far can never enter the kept beam; it is dropped, and only
+    live rows are stepped. Typical blocks stop after a few steps instead of K + 1.
     """
     N, beam = cells.shape
     U = padded.shape[1] - K - 1
@@ -113,7 +118,7 @@ def _extend_block(step, state, b, cells, scores, padded, target_lens, K, rows):
     acc = scores.clone()
     cand = torch.full((N, beam, K + 1), NEG_INF, device=cells.device)
     best = torch.full((N, U + 1), NEG_INF, device=cells.device)  # best candidate per cell so far
-    states = [tuple(torch.zeros_like(s) for s in state) for _ in range(K + 1)]
+    states = []  # per step run: the state after it, all N * beam rows (dead rows zero)
     live = torch.isfinite(acc).reshape(-1)  # (N * beam,)
     for k in range(K + 1):
         idx = live.nonzero()[:, 0]
@@ -121,9 +126,11 @@ def _extend_block(step, state, b, cells, scores, padded, target_lens, K, rows):
             break
         sub = _like(state, (s[idx] for s in state))
         logp, sub = step(y[idx], sub, rows[idx], block[idx])  # (R_live, V)
-        for full, part in zip(states[k], sub, strict=True):
-            full[idx] = part
-        state = _like(state, states[k])
+        full = tuple(torch.zeros_like(s) for s in state)
+        for whole, part in zip(full, sub, strict=True):
+            whole[idx] = part
+        states.append(full)
+        state = _like(state, full)
         flat_acc = acc.reshape(-1)
         cand.view(-1, K + 1)[idx, k] = flat_acc[idx] + logp[:, BLANK]
         target = (cells + k).clamp(max=U)
@@ -211,11 +218,10 @@ def ctc_alignment(
 ) -> torch.Tensor:
     """CTC forced alignment -> labels per block (N, B); each label in its first frame's block."""
     N = log_probs.shape[0]
-    B = int(((frame_lens + W - 1) // W).max())
-    counts = torch.zeros(N, B, dtype=torch.long)
+    blocks_per_utt = n_blocks_of(frame_lens, W)
+    counts = torch.zeros(N, int(blocks_per_utt.max()), dtype=torch.long)
     for n in range(N):
-        T, U = int(frame_lens[n]), int(target_lens[n])
-        n_blocks = (T + W - 1) // W
+        T, U, n_blocks = int(frame_lens[n]), int(target_lens[n]), int(blocks_per_utt[n])
         try:
             path, scores = AF.forced_align(
                 log_probs[n : n + 1, :T].float().cpu(),

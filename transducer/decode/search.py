@@ -73,6 +73,10 @@ class Hypothesis:
         return Hypothesis(self.tokens + [y], self.blocks + [b], self.frames + [frame],
                           self.score + logp, state, y)  # fmt: skip
 
+    def end_block(self, logp: float, state: tuple) -> "Hypothesis":
+        """This hypothesis after `<e>`: the next block starts with y_prev = `<e>`."""
+        return Hypothesis(self.tokens, self.blocks, self.frames, self.score + logp, state)
+
 
 def _peak(weights: torch.Tensor, b: int, W: int, lookback: int) -> int:
     """The encoder frame (utterance-wide index) with the most attention in block b."""
@@ -88,9 +92,7 @@ def greedy_block(stepper: Stepper, hyp: Hypothesis, frames, mask, b: int, K: int
         logp, state, weights = stepper.step(hyp.state, torch.tensor([y]), frames, mask)
         y = int(logp[0].argmax()) if k < K else BLANK
         if y == BLANK:
-            return Hypothesis(
-                hyp.tokens, hyp.blocks, hyp.frames, hyp.score + float(logp[0, y]), state
-            )
+            return hyp.end_block(float(logp[0, y]), state)
         hyp = hyp.extend(y, b, _peak(weights[0], b, W, lookback), float(logp[0, y]), state)
     raise AssertionError("unreachable: the last step always ends the block")
 
@@ -118,9 +120,7 @@ def beam_block(stepper: Stepper, hyps: list[Hypothesis], frames, mask, b: int, K
         extended = []
         for r, h in enumerate(active):
             s = stepper.row(new, r)
-            finished.append(
-                Hypothesis(h.tokens, h.blocks, h.frames, h.score + float(logp[r, BLANK]), s)
-            )
+            finished.append(h.end_block(float(logp[r, BLANK]), s))
             if k == K:
                 continue
             top = logp[r, 1:].topk(min(beam, logp.shape[1] - 1))
@@ -131,7 +131,7 @@ def beam_block(stepper: Stepper, hyps: list[Hypothesis], frames, mask, b: int, K
         finished = sorted(finished, key=lambda h: -h.score)[:beam]
         if len(finished) == beam and active and active[0].score < finished[-1].score:
             break  # no active hypothesis can beat the finished ones: scores only fall
-    return [Hypothesis(h.tokens, h.blocks, h.frames, h.score, h.state) for h in finished]
+    return finished
 
 
 @torch.no_grad()
