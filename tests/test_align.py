@@ -58,6 +58,13 @@ def test_search_is_exact_when_scores_depend_only_on_the_cell(seed):
         assert counts[n, n_blocks[n] :].sum() == 0
 
 
+def forced_log_prob(model, blocks, mask, n_blocks, targets, counts):
+    """log p of each utterance's symbols under one alignment, teacher-forced: (N,)."""
+    symbols, symbol_blocks, valid = alignment_to_symbols(counts, n_blocks, targets)
+    logp = model.decoder(blocks, mask, symbols, symbol_blocks)[0].log_softmax(-1)
+    return (logp.gather(2, symbols[..., None])[..., 0] * valid).sum(1)
+
+
 def test_search_on_the_paper_decoder_reports_its_alignments_score():
     model = tiny(mode="paper", n_dec_layers=2, attention="lstm")
     feats, feat_lens = torch.randn(2, 40, 80), torch.tensor([40, 28])
@@ -67,17 +74,13 @@ def test_search_on_the_paper_decoder_reports_its_alignments_score():
         step = decoder_step_fn(model.decoder, blocks, mask)
         init = model.decoder.initial_state(2)
         counts, best = search_alignment(step, init, n_blocks, targets, target_lens, 4, beam=6)
-        symbols, symbol_blocks, valid = alignment_to_symbols(counts, n_blocks, targets)
-        logp = model.decoder(blocks, mask, symbols, symbol_blocks)[0].log_softmax(-1)
-        forced = (logp.gather(2, symbols[..., None])[..., 0] * valid).sum(1)
         even = torch.zeros_like(counts)
         for n in range(2):
             even[n, : n_blocks[n]] = torch.tensor(
                 even_alignment(int(target_lens[n]), int(n_blocks[n]))
             )
-        s2, b2, v2 = alignment_to_symbols(even, n_blocks, targets)
-        logp2 = model.decoder(blocks, mask, s2, b2)[0].log_softmax(-1)
-        forced_even = (logp2.gather(2, s2[..., None])[..., 0] * v2).sum(1)
+        forced = forced_log_prob(model, blocks, mask, n_blocks, targets, counts)
+        forced_even = forced_log_prob(model, blocks, mask, n_blocks, targets, even)
     assert counts.sum(1).tolist() == target_lens.tolist()
     torch.testing.assert_close(best, forced, atol=1e-4, rtol=0)
     assert torch.all(best >= forced_even - 1e-4)
@@ -88,22 +91,10 @@ def test_ctc_alignment_puts_labels_in_their_blocks():
     path = [0, 3, 3, 0, 0, 0, 4, 0, 0, 0, 2, 0]  # labels at frames 1, 6 and 10
     log_probs = torch.full((1, T, V), -10.0)
     log_probs[0, torch.arange(T), torch.tensor(path)] = 0.0
-    counts = ctc_alignment(
-        log_probs.log_softmax(-1),
-        torch.tensor([T]),
-        torch.tensor([[3, 4, 2]]),
-        torch.tensor([3]),
-        W=4,
-    )
-    assert counts.tolist() == [[1, 1, 1]]
-    counts = ctc_alignment(
-        log_probs.log_softmax(-1),
-        torch.tensor([T]),
-        torch.tensor([[3, 4, 2]]),
-        torch.tensor([3]),
-        W=8,
-    )
-    assert counts.tolist() == [[2, 1]]
+    targets, lens = torch.tensor([[3, 4, 2]]), torch.tensor([3])
+    for W, expected in ((4, [[1, 1, 1]]), (8, [[2, 1]])):
+        counts = ctc_alignment(log_probs.log_softmax(-1), torch.tensor([T]), targets, lens, W=W)
+        assert counts.tolist() == expected
 
 
 def test_paper_forward_aligns_by_itself():

@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from transducer.data import corrupt
-from transducer.data.augment import SpecAugment, SpeedPerturb, speed_perturb
+from transducer.data.augment import SpecAugment, speed_perturb
 
 
 def test_specaugment_masks_in_training_only():
@@ -18,13 +18,16 @@ def test_specaugment_masks_in_training_only():
 
 
 def test_speed_perturb():
-    w = torch.randn(16000)
-    assert abs(len(speed_perturb(w, 1.1)) - 16000 / 1.1) <= 2
-    assert abs(len(speed_perturb(w, 0.9)) - 16000 / 0.9) <= 2
-    sp = SpeedPerturb(factors=(0.9,))
-    assert len(sp(w)) != len(w)
-    sp.eval()
-    assert torch.equal(sp(w), w)
+    waves, lens = torch.randn(2, 16000), torch.tensor([16000, 8000])
+    for factor in (0.9, 1.1):
+        out, new_lens = speed_perturb(waves, lens, factor)
+        assert out.shape[1] == new_lens[0]  # lengths agree with what torchaudio returned
+        assert (
+            abs(int(new_lens[0]) - 16000 / factor) <= 2
+            and abs(int(new_lens[1]) - 8000 / factor) <= 2
+        )
+    same, same_lens = speed_perturb(waves, lens, 1.0)
+    assert same is waves and same_lens is lens
 
 
 def test_add_noise_hits_snr(rng):

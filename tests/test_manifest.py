@@ -3,10 +3,16 @@ import json
 import numpy as np
 import pytest
 
-from transducer.audio import read_audio
 from transducer.cli import main
 from transducer.data.importers import import_kaldi, import_librispeech
-from transducer.data.manifest import ManifestError, Utterance, read_manifest, write_manifest
+from transducer.data.manifest import (
+    ManifestError,
+    Utterance,
+    read_manifest,
+    read_utterance,
+    write_manifest,
+)
+from transducer.features import FeatureStats, fbank
 
 
 def test_roundtrip_relative_paths(tmp_path):
@@ -98,8 +104,9 @@ def test_kaldi_importer_with_segments(tmp_path, write_wav):
         ("u1", "first part", 0.0, 1.0, "kaldi/spk"),
         ("u2", "second part two", 1.5, 1.5, "kaldi/spk"),
     ]
+    assert len(read_utterance(utts[0])) == 16000  # a segment at offset 0 is still a segment
     np.testing.assert_allclose(
-        read_audio(utts[1].audio, utts[1].offset, utts[1].duration),
+        read_utterance(utts[1]),
         _tone(3.0)[24000:48000],
         atol=1e-6,
     )
@@ -121,3 +128,14 @@ def test_kaldi_importer_errors(tmp_path, write_wav):
     (d / "text").write_text("r2 hi\n")
     with pytest.raises(ManifestError, match="no transcript for 'r1'"):
         import_kaldi(d)
+
+
+def test_stats_command(tmp_path, write_wav):
+    wav = write_wav("a.wav", _tone(1.0))
+    manifest = tmp_path / "m.jsonl"
+    write_manifest(manifest, [Utterance("a", str(wav), 1.0, "a", "x/y")])
+    main(["data", "stats", "--manifest", str(manifest), "--out", str(tmp_path / "s.json")])
+    stats = FeatureStats.load(tmp_path / "s.json")
+    expected = fbank(_tone(1.0))
+    np.testing.assert_allclose(stats.mean, expected.mean(0), atol=1e-3)
+    assert len(stats.std) == 80

@@ -1,8 +1,9 @@
 """Audio input: read, validate, mix to mono and resample.
 
-Everything here is NumPy (plus soundfile) so the torch-free runtime can use it; `resample_torch`
-is the training path and `resample` its NumPy twin, the same polyphase windowed-sinc filter as
-`torchaudio.functional.resample` with its defaults (Hann window, 6 zero crossings, roll-off 0.99).
+Everything here is NumPy (plus soundfile) so the torch-free runtime can use it. `resample` is the
+same polyphase windowed-sinc filter as `torchaudio.functional.resample` with its defaults (Hann
+window, 6 zero crossings, roll-off 0.99), tested against it; training's speed perturbation calls
+torchaudio directly (`transducer.data.augment`).
 """
 
 import math
@@ -123,15 +124,6 @@ def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
     """
     resampler = StreamingResampler(orig_rate, new_rate)
     return np.concatenate([resampler.accept(samples), resampler.flush()])
-
-
-def resample_torch(waveform, orig_rate: int, new_rate: int):
-    """Training path: `torchaudio.functional.resample` on a (..., T) tensor."""
-    import torchaudio.functional as AF
-
-    if orig_rate == new_rate:
-        return waveform
-    return AF.resample(waveform, orig_rate, new_rate)
 
 
 def write_audio(path: str | Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:

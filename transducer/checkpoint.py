@@ -62,7 +62,7 @@ def load_model(path: str | Path):
     for key in ("config", "tokens", "stats", "model"):
         if key not in ckpt:
             raise ValueError(f"{path}: checkpoint has no {key!r} entry")
-    cfg = ModelConfig(**_tuples(ckpt["config"]["model"]))
+    cfg = ModelConfig(**lists_to_tuples(ckpt["config"]["model"]))
     model = NeuralTransducer(cfg)
     model.load_state_dict(ckpt["model"])
     stats = FeatureStats(tuple(ckpt["stats"]["mean"]), tuple(ckpt["stats"]["std"]))
@@ -70,10 +70,10 @@ def load_model(path: str | Path):
     return model.eval(), CharTokenizer(ckpt["tokens"]), stats, features
 
 
-def _tuples(d: dict) -> dict:
+def lists_to_tuples(d: dict) -> dict:
     """Lists back to tuples (dataclass fields are tuples; they round-trip as lists)."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
 
 
 def train_config(d: dict) -> TrainConfig:
-    return TrainConfig(**_tuples(d))
+    return TrainConfig(**lists_to_tuples(d))

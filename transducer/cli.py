@@ -34,19 +34,13 @@ def _import(args: argparse.Namespace) -> None:
 
 
 def _stats(args: argparse.Namespace) -> None:
-    from tqdm import tqdm
-
-    from transducer.audio import read_audio
     from transducer.config import FeatureConfig
     from transducer.data.manifest import read_manifest
-    from transducer.features import StatsAccumulator, fbank
+    from transducer.train import compute_stats
 
-    cfg = FeatureConfig()
-    acc = StatsAccumulator(cfg.n_mels)
-    for utt in tqdm(read_manifest(args.manifest), unit="utt", disable=args.quiet):
-        acc.add(fbank(read_audio(utt.audio, utt.offset, utt.duration), cfg))
-    acc.result().save(args.out)
-    print(json.dumps({"stats": str(args.out), "frames": acc.n}))
+    utts = read_manifest(args.manifest)
+    compute_stats(utts, 0, FeatureConfig()).save(args.out)
+    print(json.dumps({"stats": str(args.out), "utterances": len(utts)}))
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -147,7 +141,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = data.add_parser("stats", help="global feature mean/std of a manifest")
     p.add_argument("--manifest", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True, help="JSON file to write")
-    p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_stats)
 
     p = commands.add_parser("train", help="train a model (DDP: torchrun -m transducer.train)")

@@ -6,8 +6,8 @@ import jiwer
 import numpy as np
 import torch
 
-from transducer.audio import read_audio
 from transducer.config import FeatureConfig
+from transducer.data.manifest import read_utterance
 from transducer.decode import Hypothesis, beam_search, greedy_search
 from transducer.features import FeatureStats, fbank
 
@@ -45,7 +45,7 @@ def evaluate(
     model.eval()
     refs, hyps, seconds, elapsed = [], [], 0.0, 0.0
     for utt in utts:
-        samples = read_audio(utt.audio, utt.offset, utt.duration if utt.offset else None)
+        samples = read_utterance(utt)
         start = time.perf_counter()
         hyp = decode(model, features(samples, stats, features_cfg), beam, W)
         elapsed += time.perf_counter() - start

@@ -1,6 +1,5 @@
 """PNG plots for training runs: loss curves, and one utterance's block-by-block emissions."""
 
-import csv
 from pathlib import Path
 
 import matplotlib
@@ -10,23 +9,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from transducer.audio import read_audio  # noqa: E402
+from transducer.data.manifest import read_utterance  # noqa: E402
 from transducer.decode import greedy_search  # noqa: E402
 from transducer.evaluate import features  # noqa: E402
 from transducer.model.blocks import to_blocks  # noqa: E402
 from transducer.model.decoder import BLANK  # noqa: E402
 from transducer.model.transducer import alignment_to_symbols  # noqa: E402
-
-
-def _read(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path) as f:
-        return list(csv.DictReader(f))
+from transducer.runinfo import read_csv  # noqa: E402
 
 
 def loss_curves(metrics: Path, dev: Path, out: Path) -> None:
-    rows, evals = _read(metrics), _read(dev)
+    rows, evals = read_csv(metrics), read_csv(dev)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     for key in ("loss", "transducer", "ctc"):
         points = [
@@ -82,7 +75,7 @@ def attention_map(model, feats: torch.Tensor, hyp) -> tuple[np.ndarray, list[str
 
 def emissions(model, tokenizer, stats, features_cfg, utt, out: Path) -> None:
     """Spectrogram with block boundaries over the attention of every emitted symbol."""
-    samples = read_audio(utt.audio, utt.offset, utt.duration if utt.offset else None)
+    samples = read_utterance(utt)
     feats = features(samples, stats, features_cfg)
     model.eval()
     hyp = greedy_search(model, feats)

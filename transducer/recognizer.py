@@ -169,11 +169,15 @@ class Recognizer:
         if self._endpoint_reached(stream):
             stream._ended = self._result(stream, is_final=True)
             stream.segment += 1
-            stream._segment_start = stream.n_blocks * self.W * self.frame_seconds
+            stream._segment_start = self._now(stream)
             stream._hyps = [Hypothesis(state=self.stepper.initial())]
 
+    def _now(self, stream: Stream) -> float:
+        """Seconds of audio decoded so far in the stream."""
+        return stream.n_blocks * self.W * self.frame_seconds
+
     def _endpoint_reached(self, stream: Stream) -> bool:
-        now = stream.n_blocks * self.W * self.frame_seconds
+        now = self._now(stream)
         hyp, rules = stream._hyps[0], self.endpoint
         if now - stream._segment_start >= rules.max_segment:
             return True

@@ -11,9 +11,16 @@ import sys
 from pathlib import Path
 
 
+def read_csv(path: Path) -> list[dict]:
+    """Rows of a run's CSV file (metrics.csv, dev.csv) as dicts; [] if it does not exist."""
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
 def summarize(run: Path) -> dict:
-    with open(run / "metrics.csv") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("step_seconds")]
+    rows = [r for r in read_csv(run / "metrics.csv") if r.get("step_seconds")]
     step = [float(r["step_seconds"]) for r in rows]
     out = {
         "run": str(run),
@@ -25,10 +32,8 @@ def summarize(run: Path) -> dict:
     for key, name in (("loss_s", "loss_share"), ("align_s", "alignment_share")):
         if rows[0].get(key):
             out[name] = round(sum(float(r[key]) for r in rows) / sum(step), 3)
-    dev = run / "dev.csv"
-    if dev.exists():
-        with open(dev) as f:
-            evals = list(csv.DictReader(f))
+    evals = read_csv(run / "dev.csv")
+    if evals:
         best = min(evals, key=lambda r: float(r["cer"]))
         out["best_dev"] = {k: float(best[k]) for k in ("step", "cer", "wer")}
     return out

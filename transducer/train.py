@@ -13,7 +13,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +22,14 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from transducer import checkpoint
-from transducer.audio import read_audio
 from transducer.config import FeatureConfig, ModelConfig, TrainConfig
 from transducer.data.augment import SpecAugment, speed_perturb
 from transducer.data.dataset import BucketBatchSampler, SpeechDataset, collate
-from transducer.data.manifest import read_manifest
+from transducer.data.manifest import read_manifest, read_utterance
 from transducer.evaluate import evaluate
 from transducer.features import FeatureStats, StatsAccumulator, fbank, fbank_torch
 from transducer.model.transducer import NeuralTransducer
+from transducer.runinfo import read_csv
 from transducer.text import CharTokenizer
 
 
@@ -54,7 +54,6 @@ class Progress:
     bad_in_row: int = 0
     n_bad: int = 0
     best_cer: float = float("inf")
-    history: list = field(default_factory=list)  # dev results [{step, cer, wer}]
 
 
 # ------------------------------------------------------------------ set-up
@@ -73,7 +72,7 @@ def compute_stats(utts, n: int, cfg: FeatureConfig) -> FeatureStats:
     pick = utts[:: max(1, len(utts) // n)][:n] if n else utts
     acc = StatsAccumulator(cfg.n_mels)
     for utt in pick:
-        acc.add(fbank(read_audio(utt.audio, utt.offset, utt.duration if utt.offset else None), cfg))
+        acc.add(fbank(read_utterance(utt), cfg))
     return acc.result()
 
 
@@ -161,10 +160,7 @@ class Run:
         factors = self.cfg.speed_perturb
         if factors:
             factor = float(factors[rng.integers(len(factors))])
-            if factor != 1.0:
-                orig = int(round(self.features.sample_rate * factor))
-                waves = speed_perturb(waves, factor, self.features.sample_rate)
-                wave_lens = torch.ceil(wave_lens * self.features.sample_rate / orig).long()
+            waves, wave_lens = speed_perturb(waves, wave_lens, factor, self.features.sample_rate)
         feats, feat_lens = fbank_torch(waves, wave_lens, self.features)
         valid = (torch.arange(feats.shape[1])[None] < feat_lens[:, None])[..., None]
         feats = ((feats - self.mean) / self.std) * valid  # padding stays 0
@@ -246,13 +242,13 @@ class Run:
                 row = self.train_step(batch)
                 p.step, p.batch_in_epoch = p.step + 1, p.batch_in_epoch + 1
                 self._log(row, bar)
-                if p.step % cfg.eval_every == 0 or p.step >= cfg.max_steps:
+                if p.step % cfg.eval_every == 0:
                     self.evaluate_and_save()
                 if p.step >= cfg.max_steps or time.time() >= deadline:
                     break
             else:
                 p.epoch, p.batch_in_epoch = p.epoch + 1, 0
-        if p.step % cfg.eval_every and (not p.history or p.history[-1]["step"] != p.step):
+        if p.step % cfg.eval_every:  # the last steps since an evaluation
             self.evaluate_and_save()
         bar.close()
         self._write_weight_checksums()
@@ -289,7 +285,6 @@ class Run:
                 else self.dev
             )
             result = evaluate(self.model, self.tokenizer, self.stats, dev, self.features)
-            p.history.append({"step": p.step, "cer": result["cer"], "wer": result["wer"]})
             if self.tensorboard is not None:
                 self.tensorboard.add_scalar("dev/cer", result["cer"], p.step)
                 self.tensorboard.add_scalar("dev/wer", result["wer"], p.step)
@@ -341,18 +336,11 @@ def _append_csv(path: Path, row: dict) -> None:
 
 
 def _truncate_csv(path: Path, last_step: int) -> None:
-    rows = [r for r in _read_csv(path) if int(r["step"]) <= last_step]
+    rows = [r for r in read_csv(path) if int(r["step"]) <= last_step]
     if path.exists():
         path.unlink()
     for row in rows:
         _append_csv(path, row)
-
-
-def _read_csv(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path) as f:
-        return list(csv.DictReader(f))
 
 
 def _plots(run: Run, utt) -> None:
@@ -373,7 +361,7 @@ def load_config(path: str | Path) -> tuple[ModelConfig, TrainConfig]:
     unknown = set(d) - {"model", "train"}
     if unknown:
         raise ValueError(f"{path}: unknown sections {sorted(unknown)}; expected 'model', 'train'")
-    model = ModelConfig(**checkpoint._tuples(d.get("model", {})))
+    model = ModelConfig(**checkpoint.lists_to_tuples(d.get("model", {})))
     return model, checkpoint.train_config(d.get("train", {}))
 
 

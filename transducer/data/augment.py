@@ -1,6 +1,7 @@
 """Training-time augmentation: speed perturbation on waveforms, SpecAugment on features.
 
-Both are no-ops in eval mode (`module.eval()`), so evaluation never sees augmented data.
+The training loop applies both to training batches only; SpecAugment is also a no-op in eval
+mode, so evaluation never sees augmented data.
 """
 
 import torch
@@ -8,29 +9,18 @@ import torchaudio.functional as AF
 import torchaudio.transforms as AT
 
 
-def speed_perturb(waveform: torch.Tensor, factor: float, sample_rate: int = 16000) -> torch.Tensor:
-    """Play (..., T) audio `factor` times faster (tempo and pitch together, as Kaldi does).
+def speed_perturb(waveforms: torch.Tensor, lengths: torch.Tensor, factor: float,
+                  sample_rate: int = 16000) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Play (N, T) audio `factor` times faster (tempo and pitch together, as Kaldi does).
 
-    Resampling from sample_rate * factor to sample_rate gives about T / factor samples.
+    Resampling from sample_rate * factor to sample_rate; returns the waveforms and their new
+    lengths in samples (torchaudio's output length, ceil(new * T / orig), per utterance).
     """
     if factor == 1.0:
-        return waveform
-    return AF.resample(waveform, int(round(sample_rate * factor)), sample_rate)
-
-
-class SpeedPerturb(torch.nn.Module):
-    """Pick a factor uniformly from `factors` per call (training only)."""
-
-    def __init__(self, factors: tuple[float, ...] = (0.9, 1.0, 1.1), sample_rate: int = 16000):
-        super().__init__()
-        self.factors = factors
-        self.sample_rate = sample_rate
-
-    def forward(self, waveform: torch.Tensor, generator: torch.Generator | None = None):
-        if not self.training:
-            return waveform
-        k = int(torch.randint(len(self.factors), (1,), generator=generator))
-        return speed_perturb(waveform, self.factors[k], self.sample_rate)
+        return waveforms, lengths
+    orig = int(round(sample_rate * factor))
+    out = AF.resample(waveforms, orig, sample_rate)
+    return out, torch.ceil(lengths * sample_rate / orig).long()
 
 
 class SpecAugment(torch.nn.Module):

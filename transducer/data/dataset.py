@@ -7,8 +7,7 @@ speed perturbation can act on the waveform first.
 import numpy as np
 import torch
 
-from transducer.audio import read_audio
-from transducer.data.manifest import Utterance
+from transducer.data.manifest import Utterance, read_utterance
 
 
 class SpeechDataset(torch.utils.data.Dataset):
@@ -23,7 +22,7 @@ class SpeechDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         utt = self.utts[i]
-        samples = read_audio(utt.audio, utt.offset, utt.duration if utt.offset else None)
+        samples = read_utterance(utt)
         tokens = torch.tensor(self.tokenizer.encode(utt.text), dtype=torch.long)
         return torch.from_numpy(samples), tokens
 

@@ -2,14 +2,18 @@
 
     {"id": "a-1", "audio": "wavs/a-1.wav", "duration": 2.3, "text": "hi", "speaker": "flite/awb"}
 
-`audio` may be relative to the manifest's folder. Optional `offset` (seconds) selects a segment
-of a longer file, as Kaldi's `segments` do.
+`audio` may be relative to the manifest's folder. `duration` is how much audio is read, from
+`offset` (seconds, default 0), so one file can hold several utterances as Kaldi's `segments` do.
 """
 
 import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import numpy as np
+
+from transducer.audio import read_audio
 
 REQUIRED = {"id": str, "audio": str, "duration": (int, float), "text": str, "speaker": str}
 
@@ -26,6 +30,11 @@ class Utterance:
     text: str  # spoken form (see transducer.text.normalize)
     speaker: str  # for synthetic speech: engine/voice, e.g. "espeak/en-us+m3"
     offset: float = 0.0  # seconds into `audio` where the utterance starts
+
+
+def read_utterance(utt: Utterance) -> np.ndarray:
+    """16 kHz mono float32 samples of `utt`: `duration` seconds from `offset`."""
+    return read_audio(utt.audio, utt.offset, utt.duration)
 
 
 def parse_line(line: str, where: str, root: Path) -> Utterance:

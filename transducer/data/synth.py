@@ -16,6 +16,7 @@ import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -27,7 +28,13 @@ from transducer.audio import SAMPLE_RATE, resample, write_audio
 from transducer.data import corrupt
 from transducer.data.manifest import Utterance, write_manifest
 from transducer.data.sentences import SPLITS, fortune_files, load_sentences, split_by_hash
-from transducer.data.tts import ENGINES, ESPEAK_VARIANTS, FLITE_VOICES, PIPER_VOICES
+from transducer.data.tts import (
+    ENGINES,
+    ESPEAK_LANGUAGES,
+    ESPEAK_VARIANTS,
+    FLITE_VOICES,
+    PIPER_VOICES,
+)
 
 # Held-out voices. espeak-ng variants are held out across every language, so a dev/test
 # timbre is never heard in training under any accent.
@@ -68,23 +75,22 @@ class SynthConfig:
         return json.loads(json.dumps(d))
 
 
-def voices(split: str, engine: str) -> list[str]:
+@cache
+def voices(split: str, engine: str) -> tuple[str, ...]:
     """The voices of one engine that a split may use (dev/test: only held-out voices)."""
     if engine == "espeak":
-        from transducer.data.tts import ESPEAK_LANGUAGES
-
         if split == "train":
             held = set().union(*(HELD_OUT[s]["espeak"] for s in ("dev", "test")))
             variants = [v for v in ESPEAK_VARIANTS if v not in held]
         else:
             variants = sorted(HELD_OUT[split]["espeak"])
-        return [f"{lang}+{v}" for lang in ESPEAK_LANGUAGES for v in variants]
+        return tuple(f"{lang}+{v}" for lang in ESPEAK_LANGUAGES for v in variants)
     if engine == "flite":
         if split == "train":
             held = set().union(*(HELD_OUT[s]["flite"] for s in ("dev", "test")))
-            return [v for v in FLITE_VOICES if v not in held]
-        return sorted(HELD_OUT[split]["flite"])
-    return list(PIPER_VOICES) if split == "train" else []
+            return tuple(v for v in FLITE_VOICES if v not in held)
+        return tuple(sorted(HELD_OUT[split]["flite"]))
+    return PIPER_VOICES if split == "train" else ()
 
 
 @dataclass(frozen=True)
@@ -233,15 +239,17 @@ def synthesize_corpus(
     target, wave = cfg.hours * 3600, max(16, 8 * jobs)
     durations: dict[int, float] = {}
     errors: list[str] = []
+    planned: dict[int, Item] = {}
     n_new, new_seconds, end = 0, 0.0, None
     ctx = get_context("spawn")  # fork would copy onnxruntime's threads' state
     with (
         ctx.Pool(jobs, _init_worker, (cfg, out, babble_paths)) as pool,
         tqdm(total=round(target), unit="s", desc="audio", disable=not progress) as bar,
     ):
-        first = 0
+        first, total = 0, 0.0  # total: seconds in items [0, first)
         while end is None:
             items = [plan_item(i, cfg, pools) for i in range(first, first + wave)]
+            planned.update((item.index, item) for item in items)
             todo = []
             for item in items:
                 path = item.path(out)
@@ -257,26 +265,25 @@ def synthesize_corpus(
                 durations[index] = duration
                 n_new, new_seconds = n_new + 1, new_seconds + duration
                 bar.update(round(duration))
-            total = 0.0
-            for i in range(first + wave):
+            for i in range(first, first + wave):
                 total += durations.get(i, 0.0)
                 if total >= target:
                     end = i + 1
                     break
             first += wave
     seconds = time.time() - start
-    return _finish(out, cfg, pools, durations, end, errors, n_new, new_seconds, seconds)
+    return _finish(out, cfg, planned, durations, end, errors, n_new, new_seconds, seconds)
 
 
-def _finish(out, cfg, pools, durations, end, errors, n_new, new_seconds, seconds) -> dict:
+def _finish(out, cfg, planned, durations, end, errors, n_new, new_seconds, seconds) -> dict:
     by_split: dict[str, list[Utterance]] = {s: [] for s in SPLITS}
     for i in range(end):
         if i not in durations:
             continue  # synthesis failed; listed in errors
-        item = plan_item(i, cfg, pools)
+        item = planned[i]
         speaker = f"{item.engine}/{item.voice}"
         by_split[item.split].append(
-            Utterance(item.id, str(item.path(out)), round(durations[i], 4), item.text, speaker)
+            Utterance(item.id, str(item.path(out)), durations[i], item.text, speaker)
         )
     for split, utts in by_split.items():
         write_manifest(out / f"{split}.jsonl", utts)

@@ -21,9 +21,6 @@ class NeuralTransducer(nn.Module):
         self.decoder = FullSumDecoder(cfg) if cfg.mode == "fullsum" else PaperDecoder(cfg)
         self.ctc = nn.Linear(cfg.d_model, cfg.vocab_size) if cfg.ctc_weight > 0 else None
 
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
     def blocks(self, feats, feat_lens, W: int):
         """Encode and cut into blocks: (N, B, L, D), mask (N, B, L), n_blocks (N,), frames."""
         frames, frame_lens = self.encoder(feats, feat_lens)  # (N, T', D)
