@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from transducer.config import FeatureConfig
 from transducer.features import (
+    EPSILON,
     FeatureStats,
     StatsAccumulator,
     StreamingFbank,
@@ -19,6 +20,7 @@ from transducer.features import (
 )
 
 CFG = FeatureConfig()
+KALDI = FeatureConfig(mel_floor=EPSILON)  # Kaldi's own floor: the reference's exact settings
 
 
 def kaldi_reference(x: np.ndarray) -> np.ndarray:
@@ -46,16 +48,25 @@ def test_mel_banks_match_torchaudio():
 
 def test_numpy_matches_kaldi_fbank(speechlike):
     ref = kaldi_reference(speechlike)
-    ours = fbank(speechlike, CFG)
+    ours = fbank(speechlike, KALDI)
     assert ours.shape == ref.shape == (228, 80)
     assert np.abs(ours - ref).max() <= 1e-4
 
 
 def test_torch_matches_kaldi_fbank(speechlike):
     ref = kaldi_reference(speechlike)
-    ours, lens = fbank_torch(torch.from_numpy(speechlike)[None], cfg=CFG)
+    ours, lens = fbank_torch(torch.from_numpy(speechlike)[None], cfg=KALDI)
     assert lens.tolist() == [len(ref)]
     assert np.abs(ours[0].numpy() - ref).max() <= 1e-4
+
+
+def test_mel_floor_lifts_digital_silence_only(speechlike):
+    x = np.concatenate([np.zeros(4000, np.float32), speechlike])
+    ours, ref = fbank(x, CFG), kaldi_reference(x)
+    assert ours.min() == 0.0 and ref.min() < -15  # log(1.0) versus log(float32 eps)
+    assert np.abs(ours - np.maximum(ref, 0.0)).max() <= 1e-4
+    torch_feats, _ = fbank_torch(torch.from_numpy(x)[None], cfg=CFG)
+    assert np.abs(torch_feats[0].numpy() - ours).max() <= 1e-4
 
 
 @pytest.mark.parametrize("chunk", [1, 37, 160, 1600, 10**6])

@@ -188,3 +188,29 @@ def test_config_file_errors(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps({"train": {"alignment": "viterbi"}}))
     with pytest.raises(ValueError, match="alignment"):
         load_config(tmp_path / "c.json")
+
+
+def test_ctc_pretraining_then_init(toy, tmp_path):
+    """CTC pre-training moves only the encoder and CTC head; `init` starts a new run there."""
+    config = write_config(
+        tmp_path / "c.json", train={"max_steps": 20, "eval_every": 20, "ctc_pretrain_steps": 20}
+    )
+    train(config, toy, toy, tmp_path / "pre", show_progress=False)
+    fresh = Run(*load_config(config), toy, toy, tmp_path / "fresh", show_progress=False)
+    pre = checkpoint.load(tmp_path / "pre" / "step-0000020.pt")
+    assert not (tmp_path / "pre" / "dev.csv").exists()  # nothing to evaluate before the decoder
+    for name, value in fresh.model.state_dict().items():  # same seed: same initial weights
+        moved = not torch.equal(value, pre["model"][name])
+        assert moved == name.startswith(("encoder.", "ctc.")), name
+    rows = (tmp_path / "pre" / "metrics.csv").read_text().splitlines()
+    assert all(row.split(",")[3] == "nan" for row in rows[1:])  # no transducer term
+    run = Run(*load_config(config), toy, toy, tmp_path / "ft", show_progress=False,
+              init=tmp_path / "pre" / "step-0000020.pt")  # fmt: skip
+    assert all(torch.equal(v, pre["model"][k]) for k, v in run.model.state_dict().items())
+    assert list(run.stats.mean) == pre["stats"]["mean"]
+
+
+def test_ctc_pretraining_needs_the_ctc_head(toy, tmp_path):
+    config = write_config(tmp_path / "c.json", {"ctc_weight": 0.0}, {"ctc_pretrain_steps": 5})
+    with pytest.raises(ValueError, match="ctc_pretrain_steps needs the CTC head"):
+        Run(*load_config(config), toy, toy, tmp_path / "run", show_progress=False)

@@ -16,6 +16,9 @@ def _synth(args: argparse.Namespace) -> None:
         dev_fraction=args.dev_fraction,
         test_fraction=args.test_fraction,
         text_files=tuple(args.text or ()),
+        p_clean=args.p_clean,
+        p_reverb=args.p_reverb,
+        snr_db=tuple(args.snr),
     )
     summary = synthesize_corpus(args.out, cfg, jobs=args.jobs, progress=not args.quiet)
     print(json.dumps(summary, indent=1))
@@ -46,7 +49,9 @@ def _stats(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from transducer.train import train
 
-    progress = train(args.config, args.train, args.dev, args.out, args.resume, not args.quiet)
+    progress = train(
+        args.config, args.train, args.dev, args.out, args.resume, not args.quiet, args.init
+    )
     print(
         json.dumps(
             {
@@ -129,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dev-fraction", type=float, default=0.05)
     p.add_argument("--test-fraction", type=float, default=0.05)
     p.add_argument("--text", nargs="*", help="text files of sentences (default: Debian fortunes)")
+    p.add_argument("--p-clean", type=float, default=0.25, help="share with no added noise")
+    p.add_argument("--p-reverb", type=float, default=0.3, help="share with reverberation")
+    p.add_argument("--snr", type=float, nargs=2, default=(3.0, 30.0), metavar=("LO", "HI"),
+                   help="signal-to-noise range (dB) of the noisy share")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_synth)
 

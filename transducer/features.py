@@ -1,10 +1,11 @@
 """80-bin log-mel filterbank features, as `torchaudio.compliance.kaldi.fbank` computes them.
 
 Settings: 25 ms Povey window, 10 ms hop, 512-point FFT, per-frame DC removal and pre-emphasis,
-power spectrum, Kaldi mel banks from 20 Hz to Nyquist, natural log floored at float32 epsilon,
-`snip_edges=True`, no dither. Every frame depends only on its own 400 samples, which is what makes
-exact streaming possible: the streaming extractor emits frame i as soon as sample 160 i + 399
-has arrived, and gives the same numbers whatever the chunking.
+power spectrum, Kaldi mel banks from 20 Hz to Nyquist, natural log of the mel energies floored
+at `mel_floor` (Kaldi floors at float32 epsilon), `snip_edges=True`, no dither. Every frame
+depends only on its own 400 samples, which is what makes exact streaming possible: the streaming
+extractor emits frame i as soon as sample 160 i + 399 has arrived, and gives the same numbers
+whatever the chunking.
 
 Two implementations with the same numbers (tested to <= 1e-4):
 - `fbank_torch`: batched, for training;
@@ -75,7 +76,7 @@ def _fbank_frames(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     previous = np.concatenate([x[:, :1], x[:, :-1]], axis=1)  # replicate-pad, as Kaldi
     x = (x - cfg.preemphasis * previous) * povey_window(cfg.window_size)
     power = np.abs(np.fft.rfft(x, n=cfg.n_fft)) ** 2  # (F, n_fft // 2 + 1)
-    return np.log(np.maximum(power @ mel_banks(cfg), EPSILON)).astype(np.float32)
+    return np.log(np.maximum(power @ mel_banks(cfg), cfg.mel_floor)).astype(np.float32)
 
 
 def fbank(samples: np.ndarray, cfg: FeatureConfig = FeatureConfig()) -> np.ndarray:
@@ -138,7 +139,7 @@ def fbank_torch(waveforms, lengths=None, cfg: FeatureConfig = FeatureConfig()):
     x = (x - cfg.preemphasis * previous) * window
     power = torch.fft.rfft(x, n=cfg.n_fft).abs().pow(2)  # (N, F, n_fft // 2 + 1)
     banks = torch.from_numpy(mel_banks(cfg)).to(x)
-    feats = torch.clamp(power @ banks, min=EPSILON).log()  # (N, F, n_mels)
+    feats = torch.clamp(power @ banks, min=cfg.mel_floor).log()  # (N, F, n_mels)
     mask = torch.arange(F, device=feats.device)[None, :] < feat_lens[:, None]
     return (feats * mask[..., None]).to(waveforms.dtype), feat_lens
 

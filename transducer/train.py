@@ -101,6 +101,7 @@ class Run:
         out: str | Path,
         resume: bool = False,
         show_progress: bool = True,
+        init: str | Path | None = None,
     ):
         self.rank, self.world = init_distributed()
         self.cfg, self.out, self.show = cfg, Path(out), show_progress and self.rank == 0
@@ -108,6 +109,8 @@ class Run:
         self.tokenizer = CharTokenizer.english()
         model_cfg = replace(model_cfg, vocab_size=len(self.tokenizer))
         self.utts, self.dev = read_manifest(train_manifest), read_manifest(dev_manifest)
+        if cfg.ctc_pretrain_steps and not model_cfg.ctc_weight:
+            raise ValueError("ctc_pretrain_steps needs the CTC head: set model ctc_weight > 0")
         torch.manual_seed(cfg.seed)
         self.model = NeuralTransducer(model_cfg)
         self.optimizer = torch.optim.AdamW(
@@ -117,6 +120,10 @@ class Run:
         self.stats = None
         if resume and (path := newest_checkpoint(self.out)) is not None:
             self._restore(path)
+        elif init is not None:  # a new run that starts from another run's weights and stats
+            ckpt = checkpoint.load(init)
+            self.model.load_state_dict(ckpt["model"])
+            self.stats = FeatureStats(tuple(ckpt["stats"]["mean"]), tuple(ckpt["stats"]["std"]))
         if self.stats is None:
             stats = (
                 compute_stats(self.utts, cfg.stats_utts, self.features) if self.rank == 0 else None
@@ -126,7 +133,9 @@ class Run:
         self.std = torch.tensor(self.stats.std, dtype=torch.float32)
         self.net = self.model
         if self.world > 1:
-            self.net = torch.nn.parallel.DistributedDataParallel(self.model)
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, find_unused_parameters=cfg.ctc_pretrain_steps > 0
+            )
         self.spec_augment = SpecAugment()
         self.sampler = BucketBatchSampler(
             [u.duration for u in self.utts],
@@ -155,7 +164,7 @@ class Run:
 
     # -------------------------------------------------------------- one step
 
-    def batch_features(self, waves, wave_lens, rng: np.random.Generator):
+    def batch_features(self, waves, wave_lens, rng: np.random.Generator, step: int):
         """Waveforms -> normalised, augmented features (N, T, F) and frame counts."""
         factors = self.cfg.speed_perturb
         if factors:
@@ -164,7 +173,7 @@ class Run:
         feats, feat_lens = fbank_torch(waves, wave_lens, self.features)
         valid = (torch.arange(feats.shape[1])[None] < feat_lens[:, None])[..., None]
         feats = ((feats - self.mean) / self.std) * valid  # padding stays 0
-        if self.cfg.spec_augment:
+        if self.cfg.spec_augment and step >= self.cfg.spec_augment_from_step:
             feats = self.spec_augment.train()(feats)
         return feats, feat_lens
 
@@ -177,13 +186,14 @@ class Run:
         lr = get_lr(step, self.cfg)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        feats, feat_lens = self.batch_features(waves, wave_lens, rng)
+        feats, feat_lens = self.batch_features(waves, wave_lens, rng, step)
         widths = self.cfg.block_widths or (self.model.cfg.block_width,)
         W = int(widths[rng.integers(len(widths))])
         self.net.train()
         loss, parts = self.net(
-            feats, feat_lens, targets, target_lens, W=W, alignment=self.cfg.alignment
-        )
+            feats, feat_lens, targets, target_lens, W=W, alignment=self.cfg.alignment,
+            ctc_only=step < self.cfg.ctc_pretrain_steps,
+        )  # fmt: skip
         if not self._all_finite(loss):
             return self._bad_step(parts)
         self.optimizer.zero_grad(set_to_none=True)
@@ -278,33 +288,43 @@ class Run:
     def evaluate_and_save(self) -> None:
         """Rank 0: dev CER/WER, plots, a step checkpoint (keep the last N) and best.pt."""
         if self.rank == 0:
-            p = self.progress
-            dev = (
-                self.dev[:: max(1, len(self.dev) // self.cfg.eval_utts)]
-                if self.cfg.eval_utts
-                else self.dev
-            )
-            result = evaluate(self.model, self.tokenizer, self.stats, dev, self.features)
-            if self.tensorboard is not None:
-                self.tensorboard.add_scalar("dev/cer", result["cer"], p.step)
-                self.tensorboard.add_scalar("dev/wer", result["wer"], p.step)
-            _append_csv(
-                self.out / "dev.csv",
-                {"step": p.step, "cer": result["cer"], "wer": result["wer"], "n_utts": len(dev)},
-            )
             bundle = checkpoint.bundle(
                 self.model, self.tokenizer, self.stats, self.features, self.cfg
             )
-            if result["cer"] <= p.best_cer:
-                p.best_cer = result["cer"]
-                checkpoint.save_atomic(bundle, self.out / "best.pt")  # weights only
-            state = {**bundle, "optimizer": self.optimizer.state_dict(), "progress": asdict(p)}
-            checkpoint.save_atomic(state, self.out / f"step-{p.step:07d}.pt")
-            for old in sorted(self.out.glob("step-*.pt"))[: -self.cfg.keep_last]:
-                old.unlink()
-            _plots(self, dev[0])
+            if self.progress.step > self.cfg.ctc_pretrain_steps:  # else the decoder is untrained
+                self._evaluate(bundle)
+            self._save_step(bundle)
         if self.world > 1:
             dist.barrier()
+
+    def _evaluate(self, bundle: dict) -> None:
+        """Dev CER/WER to dev.csv (and TensorBoard), best.pt, plots."""
+        p = self.progress
+        dev = (
+            self.dev[:: max(1, len(self.dev) // self.cfg.eval_utts)]
+            if self.cfg.eval_utts
+            else self.dev
+        )
+        result = evaluate(self.model, self.tokenizer, self.stats, dev, self.features)
+        if self.tensorboard is not None:
+            self.tensorboard.add_scalar("dev/cer", result["cer"], p.step)
+            self.tensorboard.add_scalar("dev/wer", result["wer"], p.step)
+        _append_csv(
+            self.out / "dev.csv",
+            {"step": p.step, "cer": result["cer"], "wer": result["wer"], "n_utts": len(dev)},
+        )
+        if result["cer"] <= p.best_cer:
+            p.best_cer = result["cer"]
+            checkpoint.save_atomic(bundle, self.out / "best.pt")  # weights only
+        _plots(self, dev[0])
+
+    def _save_step(self, bundle: dict) -> None:
+        """The resumable step checkpoint; only the last `keep_last` are kept."""
+        p = self.progress
+        state = {**bundle, "optimizer": self.optimizer.state_dict(), "progress": asdict(p)}
+        checkpoint.save_atomic(state, self.out / f"step-{p.step:07d}.pt")
+        for old in sorted(self.out.glob("step-*.pt"))[: -self.cfg.keep_last]:
+            old.unlink()
 
     def _write_weight_checksums(self) -> None:
         """Every rank's parameter checksum in RUN/weights.json: DDP ranks must agree."""
@@ -372,10 +392,15 @@ def train(
     out,
     resume: bool = False,
     show_progress: bool = True,
+    init: str | Path | None = None,
 ) -> Progress:
-    """Train from a config file; importable entry point of `transducer train`."""
+    """Train from a config file; importable entry point of `transducer train`.
+
+    `init`: a checkpoint whose weights and feature statistics a new run starts from (curriculum
+    stages, fine-tuning); ignored when `resume` finds a checkpoint of this run.
+    """
     model_cfg, train_cfg = load_config(config)
-    run = Run(model_cfg, train_cfg, train_manifest, dev_manifest, out, resume, show_progress)
+    run = Run(model_cfg, train_cfg, train_manifest, dev_manifest, out, resume, show_progress, init)
     if run.rank == 0:
         Path(out, "config.json").write_text(Path(config).read_text())
     return run.fit()
@@ -388,13 +413,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics, plots")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--init", help="start from this checkpoint's weights (not its optimiser)")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m transducer.train", description=__doc__)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    progress = train(args.config, args.train, args.dev, args.out, args.resume, not args.quiet)
+    progress = train(
+        args.config, args.train, args.dev, args.out, args.resume, not args.quiet, args.init
+    )
     if int(os.environ.get("RANK", "0")) == 0:
         print(
             json.dumps(

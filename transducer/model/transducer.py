@@ -1,5 +1,6 @@
 """The Neural Transducer: encoder + block attention + decoder (either mode) + CTC head."""
 
+import math
 import time
 
 import torch
@@ -40,14 +41,22 @@ class NeuralTransducer(nn.Module):
         target_lens,
         W: int | None = None,
         alignment: torch.Tensor | None = None,
+        ctc_only: bool = False,
     ):
         """Training loss per target token.
 
         feats (N, T, F), feat_lens (N,), targets (N, U) padded, target_lens (N,). `W` overrides
         the block width (dynamic block training). Paper mode needs `alignment` (N, B): labels
         emitted in each block (see transducer.align). Returns (loss, parts) where parts holds
-        the float value of each term.
+        the float value of each term. `ctc_only` trains the encoder alone with the CTC head
+        (encoder pre-training); the transducer term is then reported as NaN.
         """
+        if ctc_only:
+            frames, frame_lens = self.encoder(feats, feat_lens)
+            n_tokens = target_lens.sum().clamp(min=1)
+            ctc = self.ctc_loss(frames, frame_lens, targets, target_lens) / n_tokens
+            timing = {"align_s" if self.cfg.mode == "paper" else "loss_s": 0.0}  # same columns
+            return ctc, {"transducer": math.nan, **timing, "ctc": float(ctc.detach())}
         W = W or self.cfg.block_width
         blocks, mask, n_blocks, frames, frame_lens = self.blocks(feats, feat_lens, W)
         n_tokens = target_lens.sum().clamp(min=1)
