@@ -85,9 +85,12 @@ def offline(rec: Recognizer, samples, beam=0):
     return [rec.tokenizer.symbols[t] for t in hyp.tokens], [round(f * 0.04, 3) for f in hyp.frames]
 
 
+@pytest.mark.parametrize("backend", ["numba", "torch"])
 @pytest.mark.parametrize("mode", ["fullsum", "paper"])
-def test_streaming_greedy_equals_offline(models, mode):
-    rec = Recognizer(models[mode], endpoint=_no_endpoints())
+def test_streaming_greedy_equals_offline(models, mode, backend):
+    """Streaming, under any chunking and with either decoder, gives the offline torch search's
+    tokens and timestamps."""
+    rec = Recognizer(models[mode], endpoint=_no_endpoints(), backend=backend)
     tokens, times = offline(rec, AUDIO)
     assert len(tokens) > 5  # a random model still says plenty
     for chunks in [(1,), (37,), (1600,), (10**9,)]:
@@ -96,10 +99,11 @@ def test_streaming_greedy_equals_offline(models, mode):
         assert result["timestamps"] == sorted(result["timestamps"])
 
 
+@pytest.mark.parametrize("backend", ["numba", "torch"])
 @pytest.mark.parametrize("mode", ["fullsum", "paper"])
-def test_streaming_beam_equals_offline(trained, mode):
+def test_streaming_beam_equals_offline(trained, mode, backend):
     paths, audio = trained
-    rec = Recognizer(paths[mode], beam=3, endpoint=_no_endpoints())
+    rec = Recognizer(paths[mode], beam=3, endpoint=_no_endpoints(), backend=backend)
     tokens, times = offline(rec, audio, beam=3)
     assert len(tokens) >= 3
     for chunks in [(37,), (1600,), (10**9,)]:

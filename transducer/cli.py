@@ -91,7 +91,7 @@ def _transcribe(args: argparse.Namespace) -> None:
 
     if args.model is None:
         raise ValueError("no default model is shipped yet (issue #6): pass --model RUN/best.pt")
-    rec = Recognizer(args.model, beam=args.beam, block_width=args.block_width)
+    rec = Recognizer(args.model, args.beam, args.block_width, backend=args.backend)
     for path in args.files:
         samples, rate = read_audio_raw(path)
         stream = rec.create_stream()
@@ -171,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="checkpoint (default: the shipped model, once there is one)")
     p.add_argument("--beam", type=int, default=0, help="beam width (0/1: greedy)")
     p.add_argument("--block-width", type=int, default=None, help="W to decode with")
+    p.add_argument("--backend", choices=["numba", "torch"], default="numba",
+                   help="decoder: the Numba kernels (default) or the torch reference")  # fmt: skip
     p.add_argument("--json", action="store_true", help="one JSON line per file")
     p.add_argument("--stream", action="store_true", help="print partial results per block")
     p.set_defaults(func=_transcribe)

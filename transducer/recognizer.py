@@ -23,8 +23,10 @@ import torch
 
 from transducer.audio import SAMPLE_RATE, AudioError, StreamingResampler, to_float32, to_mono
 from transducer.checkpoint import load_model
-from transducer.decode import Hypothesis, Stepper, beam_block, greedy_block
+from transducer.decode import Hypothesis, TorchDecoder
 from transducer.features import StreamingFbank
+
+BACKENDS = ("numba", "torch")
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class Stream:
         self.n_blocks = 0  # blocks decoded since the stream began
         self.segment = 0
         self._segment_start = 0.0
-        self._hyps = [Hypothesis(state=rec.stepper.initial())]
+        self._hyps = [Hypothesis(state=rec.decoder.initial())]
         self._ended: dict | None = None  # the final result of a segment that just ended
 
     def accept_waveform(self, sample_rate: int, samples) -> None:
@@ -134,13 +136,22 @@ class Recognizer:
     """Weights and settings; decodes any number of independent `Stream`s."""
 
     def __init__(self, model: str | Path, beam: int = 0, block_width: int | None = None,
-                 endpoint: EndpointConfig = EndpointConfig()):  # fmt: skip
+                 endpoint: EndpointConfig = EndpointConfig(), backend: str = "numba"):  # fmt: skip
+        """backend: "numba" (the fast decoder, compiled on first use and cached) or "torch"
+        (the reference searches); both give the same tokens."""
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.model, self.tokenizer, self.stats, self.features = load_model(model)
         self.W = block_width or self.model.cfg.block_width
         self.beam = beam
         self.endpoint = endpoint
         self.encoder = TorchEncoder(self.model)
-        self.stepper = Stepper(self.model)
+        if backend == "numba":
+            from transducer.decode.fast import FastDecoder
+
+            self.decoder = FastDecoder(self.model)
+        else:
+            self.decoder = TorchDecoder(self.model)
         self.frames_per_block = self.W * self.model.cfg.stack  # feature frames per block
         self.frame_seconds = self.model.cfg.stack * self.features.frame_shift_ms / 1000
 
@@ -159,18 +170,18 @@ class Recognizer:
         block, mask, b = stream._take_block()
         K, lookback = self.model.cfg.max_symbols_per_block, self.model.cfg.lookback
         if self.beam > 1:
-            stream._hyps = beam_block(
-                self.stepper, stream._hyps, block, mask, b, K, self.W, self.beam, lookback
+            stream._hyps = self.decoder.beam_block(
+                stream._hyps, block, mask, b, K, self.W, self.beam, lookback
             )
         else:
             stream._hyps = [
-                greedy_block(self.stepper, stream._hyps[0], block, mask, b, K, self.W, lookback)
+                self.decoder.greedy_block(stream._hyps[0], block, mask, b, K, self.W, lookback)
             ]
         if self._endpoint_reached(stream):
             stream._ended = self._result(stream, is_final=True)
             stream.segment += 1
             stream._segment_start = self._now(stream)
-            stream._hyps = [Hypothesis(state=self.stepper.initial())]
+            stream._hyps = [Hypothesis(state=self.decoder.initial())]
 
     def _now(self, stream: Stream) -> float:
         """Seconds of audio decoded so far in the stream."""

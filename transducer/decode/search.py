@@ -134,6 +134,23 @@ def beam_block(stepper: Stepper, hyps: list[Hypothesis], frames, mask, b: int, K
     return finished
 
 
+class TorchDecoder:
+    """The reference searches behind the interface the Numba decoder (`fast.FastDecoder`)
+    shares: `initial()`, `greedy_block(hyp, ...)`, `beam_block(hyps, ...)`."""
+
+    def __init__(self, model: NeuralTransducer):
+        self.stepper = Stepper(model)
+
+    def initial(self) -> tuple:
+        return self.stepper.initial()
+
+    def greedy_block(self, hyp, frames, mask, b, K, W, lookback=0) -> Hypothesis:
+        return greedy_block(self.stepper, hyp, frames, mask, b, K, W, lookback)
+
+    def beam_block(self, hyps, frames, mask, b, K, W, beam, lookback=0) -> list[Hypothesis]:
+        return beam_block(self.stepper, hyps, frames, mask, b, K, W, beam, lookback)
+
+
 @torch.no_grad()
 def encode_blocks(model: NeuralTransducer, feats: torch.Tensor, W: int | None = None):
     """feats (T, F) of one utterance -> blocks (B, L, D), mask (B, L)."""

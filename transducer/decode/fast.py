@@ -1,0 +1,525 @@
+"""The Numba CPU decoder: greedy and block-synchronous beam search for both model modes.
+
+The same searches as `transducer.decode.search`, token for token, as `@njit(cache=True)` kernels
+on float32 NumPy weights packed once from the model (`pack`). Two savings make a step cheap:
+- the embedding is folded into the first LSTM layer: `embed @ W_ih.T + b` is a (V, 4H) table,
+  so feeding a symbol back costs one row lookup instead of a matrix product;
+- per block, everything that depends only on the frames is computed once (the joint's frame
+  projection `frames @ Wc.T`, MLP attention's keys), not once per step.
+
+A hypothesis's decoder state is one flat float32 vector (layout in `state_size`), so a beam is a
+(R, S) matrix, and the searches keep their own arrays; Python only sees whole blocks.
+"""
+
+from typing import NamedTuple
+
+import numba as nb
+import numpy as np
+import torch
+
+from transducer.decode.search import Hypothesis
+from transducer.model.attention import (
+    NEG_INF,
+    DotAttention,
+    LSTMAttention,
+    MLPAttention,
+    NoAttention,
+    StepLSTMAttention,
+)
+from transducer.model.decoder import BLANK, PaperDecoder
+
+ATT_NONE, ATT_DOT, ATT_MLP, ATT_LSTM, ATT_STEP_LSTM = range(5)
+F32 = np.float32
+
+
+class Weights(NamedTuple):
+    """Everything a decoder step reads, as contiguous float32 arrays (empty where unused)."""
+
+    paper: bool
+    att: int  # ATT_*
+    scale: float  # dot-score scale
+    n_layers: int  # prediction-network layers (full-sum); 2 in paper mode
+    H: int  # decoder width
+    D: int  # encoder width
+    Ha: int  # LSTM-attention width
+    emb_gates: np.ndarray  # (V, 4H): embedding through the first layer's W_ih, plus biases
+    w_hh: np.ndarray  # (layers, 4H, H)
+    w_ih_up: np.ndarray  # (layers - 1, 4H, H) full-sum upper layers; paper: cell2's query part
+    b_up: np.ndarray  # (layers - 1, 4H)
+    w_ctx1: np.ndarray  # (4H, D) paper: cell1's context input
+    w_ctx2: np.ndarray  # (4H, D) paper: cell2's context input
+    aq: np.ndarray  # (Dq, H) attention query projection (dot: Dq = D; mlp: Dq = A)
+    aq_b: np.ndarray  # (Dq,)
+    ak: np.ndarray  # (A, D) MLP keys
+    av: np.ndarray  # (A,) MLP scorer
+    al_ih: np.ndarray  # (4Ha, in) LSTM attention (in: 1 path-independent, L stateful)
+    al_hh: np.ndarray  # (4Ha, Ha)
+    al_b: np.ndarray  # (4Ha,)
+    al_out: np.ndarray  # (out, Ha)
+    al_out_b: np.ndarray  # (out,)
+    jq: np.ndarray  # (J, H) joint query part (full-sum)
+    jq_b: np.ndarray  # (J,)
+    jc: np.ndarray  # (J, D) joint context part
+    wo: np.ndarray  # (V, J) full-sum, (V, H) paper
+    bo: np.ndarray  # (V,)
+
+
+def _a(t) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=F32)
+
+
+def _empty(*shape) -> np.ndarray:
+    return np.zeros(shape, F32)
+
+
+def pack(model) -> Weights:
+    """Float32 NumPy weights of a `NeuralTransducer`'s decoder, in the kernels' layout."""
+    dec, cfg = model.decoder, model.cfg
+    paper = isinstance(dec, PaperDecoder)
+    H, D = cfg.d_dec, cfg.d_model
+    att = dec.attention
+    kind = {
+        NoAttention: ATT_NONE,
+        DotAttention: ATT_DOT,
+        MLPAttention: ATT_MLP,
+        LSTMAttention: ATT_LSTM,
+        StepLSTMAttention: ATT_STEP_LSTM,
+    }[type(att)]
+    w = dict(paper=paper, att=kind, scale=float(D**-0.5), H=H, D=D, Ha=cfg.d_att_lstm)
+    emb = _a(dec.embed.weight)
+    if paper:
+        w_ih1 = _a(dec.cell1.weight_ih)  # input [embed; context]
+        w_ih2 = _a(dec.cell2.weight_ih)  # input [context; query]
+        b1 = _a(dec.cell1.bias_ih + dec.cell1.bias_hh)
+        w.update(
+            n_layers=2,
+            emb_gates=np.ascontiguousarray(emb @ w_ih1[:, :H].T + b1),
+            w_hh=np.stack([_a(dec.cell1.weight_hh), _a(dec.cell2.weight_hh)]),
+            w_ih_up=np.ascontiguousarray(w_ih2[None, :, D:]),
+            b_up=_a(dec.cell2.bias_ih + dec.cell2.bias_hh)[None],
+            w_ctx1=np.ascontiguousarray(w_ih1[:, H:]),
+            w_ctx2=np.ascontiguousarray(w_ih2[:, :D]),
+            jq=_empty(0, 0), jq_b=_empty(0), jc=_empty(0, 0),
+            wo=_a(dec.out.weight), bo=_a(dec.out.bias),
+        )  # fmt: skip
+    else:
+        lstm, n = dec.lstm, dec.lstm.num_layers
+        b0 = _a(lstm.bias_ih_l0 + lstm.bias_hh_l0)
+        w.update(
+            n_layers=n,
+            emb_gates=np.ascontiguousarray(emb @ _a(lstm.weight_ih_l0).T + b0),
+            w_hh=np.stack([_a(getattr(lstm, f"weight_hh_l{k}")) for k in range(n)]),
+            w_ih_up=np.stack([_a(getattr(lstm, f"weight_ih_l{k}")) for k in range(1, n)])
+            if n > 1 else _empty(0, 4 * H, H),
+            b_up=np.stack([_a(getattr(lstm, f"bias_ih_l{k}") + getattr(lstm, f"bias_hh_l{k}"))
+                           for k in range(1, n)]) if n > 1 else _empty(0, 4 * H),
+            w_ctx1=_empty(0, 0), w_ctx2=_empty(0, 0),
+            jq=_a(dec.joint.q.weight), jq_b=_a(dec.joint.q.bias), jc=_a(dec.joint.c.weight),
+            wo=_a(dec.joint.out.weight), bo=_a(dec.joint.out.bias),
+        )  # fmt: skip
+    w.update(aq=_empty(0, 0), aq_b=_empty(0), ak=_empty(0, 0), av=_empty(0))
+    w.update(al_ih=_empty(0, 0), al_hh=_empty(0, 0), al_b=_empty(0))
+    w.update(al_out=_empty(0, 0), al_out_b=_empty(0))
+    dot = att.dot if kind in (ATT_LSTM, ATT_STEP_LSTM) else att
+    if kind in (ATT_DOT, ATT_LSTM, ATT_STEP_LSTM):
+        w.update(aq=_a(dot.q.weight), aq_b=_empty(D))
+    if kind == ATT_MLP:
+        w.update(aq=_a(att.q.weight), aq_b=_a(att.q.bias), ak=_a(att.k.weight),
+                 av=_a(att.v.weight)[0])  # fmt: skip
+    if kind == ATT_LSTM:
+        w.update(al_ih=_a(att.lstm.weight_ih_l0), al_hh=_a(att.lstm.weight_hh_l0),
+                 al_b=_a(att.lstm.bias_ih_l0 + att.lstm.bias_hh_l0),
+                 al_out=_a(att.out.weight), al_out_b=_a(att.out.bias))  # fmt: skip
+    if kind == ATT_STEP_LSTM:
+        w.update(al_ih=_a(att.cell.weight_ih), al_hh=_a(att.cell.weight_hh),
+                 al_b=_a(att.cell.bias_ih + att.cell.bias_hh),
+                 al_out=_a(att.out.weight), al_out_b=_a(att.out.bias))  # fmt: skip
+    return Weights(**w)
+
+
+def state_size(w: Weights) -> int:
+    """Full-sum: [h (layers*H), c (layers*H), q (H)]; paper: [h1, c1, h2, c2, context (D),
+    att_h (Ha), att_c (Ha)]."""
+    if w.paper:
+        return 4 * w.H + w.D + 2 * w.Ha
+    return 2 * w.n_layers * w.H + w.H
+
+
+def initial_state(w: Weights) -> np.ndarray:
+    """The state before the first symbol. Full-sum: the prediction network has read `<e>`."""
+    s = np.zeros(state_size(w), F32)
+    if not w.paper:
+        _advance(w, s, BLANK)
+    return s
+
+
+# ------------------------------------------------------------------------------ kernels
+
+
+@nb.njit(cache=True, fastmath=True)
+def _gemv(W, x, out, accumulate):
+    """out (+)= W @ x for W (M, N) row-major."""
+    M, N = W.shape
+    for i in range(M):
+        acc = np.float32(0.0)
+        for j in range(N):
+            acc += W[i, j] * x[j]
+        out[i] = out[i] + acc if accumulate else acc
+
+
+@nb.njit(cache=True)
+def _sigmoid(x):
+    return np.float32(1.0) / (np.float32(1.0) + np.exp(-x))
+
+
+@nb.njit(cache=True)
+def _lstm_update(gates, h, c):
+    """torch's gate order i, f, g, o; writes h and c in place."""
+    H = h.shape[0]
+    for k in range(H):
+        i = _sigmoid(gates[k])
+        f = _sigmoid(gates[H + k])
+        g = np.tanh(gates[2 * H + k])
+        o = _sigmoid(gates[3 * H + k])
+        c[k] = f * c[k] + i * g
+        h[k] = o * np.tanh(c[k])
+
+
+@nb.njit(cache=True)
+def _advance(w, s, y):
+    """Full-sum: the prediction network reads label y; state s updated in place."""
+    H, n = w.H, w.n_layers
+    gates = w.emb_gates[y].copy()
+    for layer in range(n):
+        h = s[layer * H : (layer + 1) * H]
+        c = s[(n + layer) * H : (n + layer + 1) * H]
+        if layer > 0:
+            below = s[(layer - 1) * H : layer * H]
+            gates = w.b_up[layer - 1].copy()
+            _gemv(w.w_ih_up[layer - 1], below, gates, True)
+        _gemv(w.w_hh[layer], h, gates, True)
+        _lstm_update(gates, h, c)
+    s[2 * n * H :] = s[(n - 1) * H : n * H]  # the query is the top layer's output
+
+
+@nb.njit(cache=True)
+def _masked_softmax(scores, mask, out):
+    for k in range(scores.shape[0]):
+        if not mask[k]:
+            scores[k] = NEG_INF
+    m = scores.max()
+    total = np.float32(0.0)
+    for k in range(scores.shape[0]):
+        out[k] = np.exp(scores[k] - m)
+        total += out[k]
+    for k in range(scores.shape[0]):
+        out[k] /= total
+
+
+@nb.njit(cache=True)
+def _attend(w, query, frames, keys, mask, att_state, new_block, weights):
+    """Attention weights (L,) for `query` over the block; att_state (2*Ha,) is the stateful
+    LSTM-attention's memory (updated in place; reset at a block start)."""
+    L = frames.shape[0]
+    scores = np.zeros(L, np.float32)
+    if w.att == ATT_NONE:  # the last valid frame
+        last = -1
+        for k in range(L):
+            if mask[k]:
+                last = k
+        for k in range(L):
+            weights[k] = np.float32(1.0) if k == last else np.float32(0.0)
+        return
+    if w.att == ATT_MLP:
+        qa = w.aq_b.copy()
+        _gemv(w.aq, query, qa, True)
+        A = qa.shape[0]
+        for k in range(L):
+            acc = np.float32(0.0)
+            for a in range(A):
+                acc += w.av[a] * np.tanh(qa[a] + keys[k, a])
+            scores[k] = acc
+        _masked_softmax(scores, mask, weights)
+        return
+    qd = np.zeros(w.D, np.float32)
+    _gemv(w.aq, query, qd, False)
+    _gemv(frames, qd, scores, False)
+    for k in range(L):
+        scores[k] *= np.float32(w.scale)
+    if w.att == ATT_LSTM:  # a small LSTM reads the L scores in order; residual on the scores
+        Ha = w.Ha
+        h = np.zeros(Ha, np.float32)
+        c = np.zeros(Ha, np.float32)
+        raw = scores.copy()
+        for k in range(L):
+            gates = w.al_b.copy()
+            for g in range(4 * Ha):
+                gates[g] += w.al_ih[g, 0] * raw[k]
+            _gemv(w.al_hh, h, gates, True)
+            _lstm_update(gates, h, c)
+            acc = w.al_out_b[0]
+            for a in range(Ha):
+                acc += w.al_out[0, a] * h[a]
+            scores[k] = raw[k] + acc
+    elif w.att == ATT_STEP_LSTM:  # the paper's form: memory across the steps of one block
+        Ha = w.Ha
+        if new_block:
+            att_state[:] = 0.0
+        h = att_state[:Ha]
+        c = att_state[Ha:]
+        gates = w.al_b.copy()
+        _gemv(w.al_ih, scores, gates, True)
+        _gemv(w.al_hh, h, gates, True)
+        _lstm_update(gates, h, c)
+        _gemv(w.al_out, h, scores, True)
+        for k in range(L):
+            scores[k] += w.al_out_b[k]
+    _masked_softmax(scores, mask, weights)
+
+
+@nb.njit(cache=True)
+def _step(w, s, y_prev, frames, keys, fj, mask, s_out, logp, weights):
+    """One decoder step: reads state s and y_prev, writes s_out, logp (V,), weights (L,)."""
+    s_out[:] = s
+    L = frames.shape[0]
+    H, D = w.H, w.D
+    if w.paper:
+        h1, c1 = s_out[:H], s_out[H : 2 * H]
+        h2, c2 = s_out[2 * H : 3 * H], s_out[3 * H : 4 * H]
+        ctx = s_out[4 * H : 4 * H + D]
+        gates = w.emb_gates[y_prev].copy()
+        _gemv(w.w_ctx1, ctx, gates, True)
+        _gemv(w.w_hh[0], h1, gates, True)
+        _lstm_update(gates, h1, c1)
+        _attend(w, h1, frames, keys, mask, s_out[4 * H + D :], y_prev == 0, weights)
+        for d in range(D):
+            acc = np.float32(0.0)
+            for k in range(L):
+                acc += weights[k] * frames[k, d]
+            ctx[d] = acc
+        gates = w.b_up[0].copy()
+        _gemv(w.w_ctx2, ctx, gates, True)
+        _gemv(w.w_ih_up[0], h1, gates, True)
+        _gemv(w.w_hh[1], h2, gates, True)
+        _lstm_update(gates, h2, c2)
+        logits = w.bo.copy()
+        _gemv(w.wo, h2, logits, True)
+    else:
+        if y_prev != 0:
+            _advance(w, s_out, y_prev)
+        q = s_out[2 * w.n_layers * H :]
+        _attend(w, q, frames, keys, mask, s_out[:0], False, weights)
+        z = w.jq_b.copy()
+        _gemv(w.jq, q, z, True)
+        for j in range(z.shape[0]):  # Wc (sum_k w_k f_k) = sum_k w_k (Wc f_k): fj precomputed
+            acc = np.float32(0.0)
+            for k in range(L):
+                acc += weights[k] * fj[k, j]
+            z[j] = np.tanh(z[j] + acc)
+        logits = w.bo.copy()
+        _gemv(w.wo, z, logits, True)
+    m = logits.max()
+    total = np.float32(0.0)
+    for v in range(logits.shape[0]):
+        total += np.exp(logits[v] - m)
+    lse = m + np.log(total)
+    for v in range(logits.shape[0]):
+        logp[v] = logits[v] - lse
+
+
+@nb.njit(cache=True)
+def _block_inputs(w, frames):
+    """Per-block precomputation: MLP keys (L, A) and the joint's frame projection (L, J)."""
+    L = frames.shape[0]
+    keys = np.zeros((L, w.ak.shape[0]), np.float32)
+    fj = np.zeros((L, w.jc.shape[0]), np.float32)
+    for k in range(L):
+        _gemv(w.ak, frames[k], keys[k], False)
+        _gemv(w.jc, frames[k], fj[k], False)
+    return keys, fj
+
+
+@nb.njit(cache=True)
+def _greedy_block(w, s, frames, mask, K, first_frame, last_frame):
+    """Greedy decoding of one block from state s (after `<e>`).
+
+    Returns tokens (n,), frames (n,), the score added and the state after `<e>`."""
+    keys, fj = _block_inputs(w, frames)
+    V = w.bo.shape[0]
+    tokens = np.zeros(K, np.int64)
+    where = np.zeros(K, np.int64)
+    logp = np.zeros(V, np.float32)
+    weights = np.zeros(frames.shape[0], np.float32)
+    cur, nxt = s.copy(), s.copy()
+    y, n, score = 0, 0, 0.0
+    for k in range(K + 1):
+        _step(w, cur, y, frames, keys, fj, mask, nxt, logp, weights)
+        cur, nxt = nxt, cur
+        y = int(np.argmax(logp)) if k < K else 0
+        score += float(logp[y])
+        if y == 0:
+            break
+        frame = max(first_frame + int(np.argmax(weights)), last_frame)
+        tokens[n], where[n], last_frame = y, frame, frame
+        n += 1
+    return tokens[:n], where[:n], score, cur
+
+
+@nb.njit(cache=True)
+def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, first_frame):
+    """One block of block-synchronous beam search over R input hypotheses (see
+    `search.beam_block`, which this reproduces step for step, ties included).
+
+    Returns, for each finished hypothesis (best first): the input row it extends, its new
+    tokens (n, K) with counts, their frames, its score and state."""
+    keys, fj = _block_inputs(w, frames)
+    V, S = w.bo.shape[0], states.shape[1]
+    n_top = min(beam, V - 1)
+    # active hypotheses: parent row, new tokens, their frames, count, score, state, y_prev
+    a_par = np.arange(states.shape[0])
+    a_tok = np.zeros((states.shape[0], K), np.int64)
+    a_frm = np.zeros((states.shape[0], K), np.int64)
+    a_n = np.zeros(states.shape[0], np.int64)
+    a_score, a_state, a_y = scores.copy(), states.copy(), y_prev.copy()
+    a_last = last_frames.copy()
+    f_par = np.zeros(0, np.int64)
+    f_tok = np.zeros((0, K), np.int64)
+    f_frm = np.zeros((0, K), np.int64)
+    f_n = np.zeros(0, np.int64)
+    f_score = np.zeros(0, np.float64)
+    f_state = np.zeros((0, S), np.float32)
+    logp = np.zeros(V, np.float32)
+    weights = np.zeros(frames.shape[0], np.float32)
+    for k in range(K + 1):
+        R = a_par.shape[0]
+        if R == 0:
+            break
+        new_states = np.zeros((R, S), np.float32)
+        n_ext = 0 if k == K else R * n_top
+        e_row = np.zeros(n_ext, np.int64)
+        e_y = np.zeros(n_ext, np.int64)
+        e_score = np.zeros(n_ext, np.float64)
+        e_frame = np.zeros(n_ext, np.int64)
+        g_score = np.zeros(R, np.float64)
+        for r in range(R):
+            _step(w, a_state[r], a_y[r], frames, keys, fj, mask, new_states[r], logp, weights)
+            g_score[r] = a_score[r] + float(logp[0])
+            if k == K:
+                continue
+            frame = max(first_frame + int(np.argmax(weights)), a_last[r])
+            order = np.argsort(-logp[1:], kind="mergesort")[:n_top]
+            for t in range(n_top):
+                e = r * n_top + t
+                e_row[e], e_y[e], e_frame[e] = r, order[t] + 1, frame
+                e_score[e] = a_score[r] + float(logp[order[t] + 1])
+        # finished: the old ones, then these R ended blocks; stable sort, keep `beam`
+        all_score = np.concatenate((f_score, g_score))
+        keep = np.argsort(-all_score, kind="mergesort")[:beam]
+        n_old = f_score.shape[0]
+        nf = keep.shape[0]
+        par = np.zeros(nf, np.int64)
+        tok = np.zeros((nf, K), np.int64)
+        frm = np.zeros((nf, K), np.int64)
+        cnt = np.zeros(nf, np.int64)
+        st = np.zeros((nf, S), np.float32)
+        for i in range(nf):
+            j = keep[i]
+            if j < n_old:
+                par[i], tok[i], frm[i], cnt[i], st[i] = (
+                    f_par[j],
+                    f_tok[j],
+                    f_frm[j],
+                    f_n[j],
+                    f_state[j],
+                )
+            else:
+                r = j - n_old
+                par[i], tok[i], frm[i], cnt[i], st[i] = (
+                    a_par[r],
+                    a_tok[r],
+                    a_frm[r],
+                    a_n[r],
+                    new_states[r],
+                )
+        f_par, f_tok, f_frm, f_n, f_state = par, tok, frm, cnt, st
+        f_score = all_score[keep]
+        # active: the extensions, stable sort, keep `beam`
+        keep = np.argsort(-e_score, kind="mergesort")[:beam]
+        na = keep.shape[0]
+        par = np.zeros(na, np.int64)
+        tok = np.zeros((na, K), np.int64)
+        frm = np.zeros((na, K), np.int64)
+        cnt = np.zeros(na, np.int64)
+        st = np.zeros((na, S), np.float32)
+        ys = np.zeros(na, np.int64)
+        last = np.zeros(na, np.int64)
+        for i in range(na):
+            e = keep[i]
+            r = e_row[e]
+            par[i], tok[i], frm[i], st[i] = a_par[r], a_tok[r], a_frm[r], new_states[r]
+            tok[i, a_n[r]], frm[i, a_n[r]] = e_y[e], e_frame[e]
+            cnt[i], ys[i], last[i] = a_n[r] + 1, e_y[e], e_frame[e]
+        a_par, a_tok, a_frm, a_n, a_state, a_y, a_last = par, tok, frm, cnt, st, ys, last
+        a_score = e_score[keep]
+        if f_score.shape[0] == beam and na > 0 and a_score[0] < f_score[-1]:
+            break  # no active hypothesis can beat the finished ones: scores only fall
+    return f_par, f_tok, f_frm, f_n, f_score, f_state
+
+
+# ------------------------------------------------------------------------------ Python side
+
+
+class FastDecoder:
+    """Numba searches with the torch reference's interface (`search.greedy_block`,
+    `search.beam_block`); hypotheses carry their state as a float32 vector."""
+
+    def __init__(self, model):
+        self.w = pack(model)
+        self._warm_up(model.cfg)
+
+    def _warm_up(self, cfg) -> None:
+        """Compile (or load from the cache) every kernel now, not on the first block."""
+        L = (cfg.lookback + 1) * cfg.block_width
+        frames = torch.zeros(1, L, cfg.d_model)
+        mask = torch.ones(1, L, dtype=torch.bool)
+        hyp = Hypothesis(state=self.initial())
+        self.greedy_block(hyp, frames, mask, 0, 2, cfg.block_width)
+        self.beam_block([hyp], frames, mask, 0, 2, cfg.block_width, 2)
+
+    def initial(self) -> np.ndarray:
+        return initial_state(self.w)
+
+    def greedy_block(self, hyp: Hypothesis, frames, mask, b: int, K: int, W: int,
+                     lookback: int = 0) -> Hypothesis:  # fmt: skip
+        """frames (1, L, D) and mask (1, L) as torch tensors or arrays; see search.greedy_block."""
+        f, m = _block_arrays(frames, mask)
+        last = hyp.frames[-1] if hyp.frames else -1
+        tokens, where, score, state = _greedy_block(
+            self.w, hyp.state, f, m, K, (b - lookback) * W, last
+        )
+        n = len(tokens)
+        return Hypothesis(hyp.tokens + tokens.tolist(), hyp.blocks + [b] * n,
+                          hyp.frames + where.tolist(), hyp.score + score, state)  # fmt: skip
+
+    def beam_block(self, hyps: list[Hypothesis], frames, mask, b: int, K: int, W: int,
+                   beam: int, lookback: int = 0) -> list[Hypothesis]:  # fmt: skip
+        f, m = _block_arrays(frames, mask)
+        states = np.stack([h.state for h in hyps])
+        scores = np.array([h.score for h in hyps], np.float64)
+        y_prev = np.array([h.y_prev for h in hyps], np.int64)
+        last = np.array([h.frames[-1] if h.frames else -1 for h in hyps], np.int64)
+        par, tok, frm, cnt, score, state = _beam_block(
+            self.w, states, scores, y_prev, last, f, m, K, beam, (b - lookback) * W
+        )
+        out = []
+        for i in range(len(par)):
+            h, n = hyps[par[i]], int(cnt[i])
+            tokens, where = h.tokens + tok[i, :n].tolist(), h.frames + frm[i, :n].tolist()
+            out.append(Hypothesis(tokens, h.blocks + [b] * n, where, float(score[i]), state[i]))
+        return out
+
+
+def _block_arrays(frames, mask) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(frames, torch.Tensor):
+        frames, mask = frames.detach().numpy(), mask.numpy()
+    return np.ascontiguousarray(frames[0], dtype=F32), np.ascontiguousarray(mask[0])
