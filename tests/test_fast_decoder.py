@@ -90,3 +90,21 @@ def test_single_layer_prediction_network():
         ref = greedy_block(stepper, ref, frames[b : b + 1], mask[b : b + 1], b, 5, 4)
         ours = fast.greedy_block(ours, frames[b : b + 1], mask[b : b + 1], b, 5, 4)
     assert ours.tokens == ref.tokens and len(ref.tokens) >= 3
+
+
+def test_numba_encoder_equals_torch():
+    """Chunk by chunk with carried state, including a partial last group of feature frames."""
+    from transducer.decode.fast import NumbaEncoder
+
+    model = random_model("fullsum", "dot", 0)
+    feats = torch.randn(1, 4 * 9 + 3, model.cfg.n_mels, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        ref, _ = model.encoder.encode_chunk(feats)
+    enc = NumbaEncoder(model)
+    state, ours = enc.initial_state(), []
+    for start in (0, 8, 20, 36):  # chunks of 8, 12, 16 and the last 3 frames
+        stop = {0: 8, 8: 20, 20: 36, 36: 39}[start]
+        frames, state = enc(feats[0, start:stop].numpy(), state)
+        ours.append(frames)
+    assert torch.cat(ours).shape == ref[0].shape
+    assert (torch.cat(ours) - ref[0]).abs().max() < 1e-4

@@ -109,6 +109,13 @@ def _transcribe(args: argparse.Namespace) -> None:
         print(json.dumps(line) if args.json else f"{path}: {result['text']}", flush=True)
 
 
+def _bench(args: argparse.Namespace) -> None:
+    from transducer.bench import bench
+
+    result = bench(args.model, args.seconds)
+    print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+
+
 def _decode_ready(rec, stream, partial_for) -> None:
     """Decode every ready block; with --stream print each partial (and ended segment)."""
     while rec.is_ready(stream):
@@ -176,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON line per file")
     p.add_argument("--stream", action="store_true", help="print partial results per block")
     p.set_defaults(func=_transcribe)
+
+    p = commands.add_parser("bench", help="streaming speed: RTF, decoder step, block latency")
+    p.add_argument("--model", help="checkpoint (default: a random model of the default size)")
+    p.add_argument("--seconds", type=float, default=60.0, help="audio to stream")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(func=_bench)
     return parser
 
 

@@ -145,13 +145,12 @@ class Recognizer:
         self.W = block_width or self.model.cfg.block_width
         self.beam = beam
         self.endpoint = endpoint
-        self.encoder = TorchEncoder(self.model)
         if backend == "numba":
-            from transducer.decode.fast import FastDecoder
+            from transducer.decode.fast import FastDecoder, NumbaEncoder
 
-            self.decoder = FastDecoder(self.model)
+            self.encoder, self.decoder = NumbaEncoder(self.model), FastDecoder(self.model)
         else:
-            self.decoder = TorchDecoder(self.model)
+            self.encoder, self.decoder = TorchEncoder(self.model), TorchDecoder(self.model)
         self.frames_per_block = self.W * self.model.cfg.stack  # feature frames per block
         self.frame_seconds = self.model.cfg.stack * self.features.frame_shift_ms / 1000
 

@@ -466,6 +466,87 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
     return f_par, f_tok, f_frm, f_n, f_score, f_state
 
 
+class EncoderWeights(NamedTuple):
+    """The encoder as float32 arrays: stacking, projection, LayerNorm, LSTM layers, LayerNorm."""
+
+    stack: int
+    proj: np.ndarray  # (D, stack * F)
+    proj_b: np.ndarray  # (D,)
+    in_g: np.ndarray  # (D,) input LayerNorm gain and bias
+    in_b: np.ndarray
+    w_ih: np.ndarray  # (layers, 4D, D)
+    w_hh: np.ndarray  # (layers, 4D, D)
+    b: np.ndarray  # (layers, 4D): bias_ih + bias_hh
+    out_g: np.ndarray  # (D,) output LayerNorm
+    out_b: np.ndarray
+    eps: float
+
+
+def pack_encoder(model) -> EncoderWeights:
+    enc = model.encoder
+    n = enc.lstm.num_layers
+    layer = lambda name: np.stack([_a(getattr(enc.lstm, f"{name}_l{k}")) for k in range(n)])  # noqa: E731
+    return EncoderWeights(
+        stack=enc.stack, proj=_a(enc.proj.weight), proj_b=_a(enc.proj.bias),
+        in_g=_a(enc.in_norm.weight), in_b=_a(enc.in_norm.bias),
+        w_ih=layer("weight_ih"), w_hh=layer("weight_hh"), b=layer("bias_ih") + layer("bias_hh"),
+        out_g=_a(enc.norm.weight), out_b=_a(enc.norm.bias), eps=float(enc.norm.eps),
+    )  # fmt: skip
+
+
+@nb.njit(cache=True)
+def _layer_norm(x, g, b, eps):
+    m = x.mean()
+    var = ((x - m) ** 2).mean()
+    x[:] = (x - m) / np.sqrt(var + np.float32(eps)) * g + b
+
+
+@nb.njit(cache=True)
+def _encode(e, feats, h, c):
+    """feats (T, F) normalised, T a multiple of `stack` except at a stream's end; h, c
+    (layers, D) carried state, updated in place. Returns frames (ceil(T / stack), D)."""
+    T, F = feats.shape
+    n_out = (T + e.stack - 1) // e.stack
+    D = e.proj.shape[0]
+    x = np.zeros(e.stack * F, np.float32)
+    out = np.zeros((n_out, D), np.float32)
+    for t in range(n_out):
+        x[:] = 0.0  # a partial last group is zero-padded
+        for k in range(e.stack):
+            if t * e.stack + k < T:
+                x[k * F : (k + 1) * F] = feats[t * e.stack + k]
+        y = e.proj_b.copy()
+        _gemv(e.proj, x, y, True)
+        _layer_norm(y, e.in_g, e.in_b, e.eps)
+        y = np.maximum(y, np.float32(0.0))
+        for layer in range(e.w_ih.shape[0]):
+            gates = e.b[layer].copy()
+            _gemv(e.w_ih[layer], y, gates, True)
+            _gemv(e.w_hh[layer], h[layer], gates, True)
+            _lstm_update(gates, h[layer], c[layer])
+            y = h[layer].copy()
+        _layer_norm(y, e.out_g, e.out_b, e.eps)
+        out[t] = y
+    return out
+
+
+class NumbaEncoder:
+    """The encoder backend on Numba kernels: same interface as `recognizer.TorchEncoder`."""
+
+    def __init__(self, model):
+        self.e = pack_encoder(model)
+        self.shape = (model.cfg.n_enc_layers, model.cfg.d_model)
+        self(np.zeros((self.e.stack, model.cfg.n_mels), F32), self.initial_state())  # compile
+
+    def initial_state(self):
+        return np.zeros(self.shape, F32), np.zeros(self.shape, F32)
+
+    def __call__(self, feats: np.ndarray, state):
+        h, c = state[0].copy(), state[1].copy()
+        frames = _encode(self.e, np.ascontiguousarray(feats, dtype=F32), h, c)
+        return torch.from_numpy(frames), (h, c)
+
+
 # ------------------------------------------------------------------------------ Python side
 
 

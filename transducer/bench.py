@@ -1,0 +1,111 @@
+"""`transducer bench`: speed of streaming recognition, single thread, batch 1, fixed input.
+
+Both decoders run on the same audio in one process: the whole streaming pipeline (resampling,
+features, encoder, decoder) for `rtf_*`; the decoder alone over the same encoded blocks for
+`decoder_step_us_*` (time per decoder step, i.e. per emitted label or `<e>`); the time of each
+`decode_stream` call (one block, encoder included) for the latency percentiles, Numba decoder.
+With no model named it uses a randomly initialised model of the default configuration: speed
+does not depend on the weights.
+"""
+
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from transducer.audio import read_audio
+from transducer.checkpoint import bundle, save_atomic
+from transducer.config import FeatureConfig, ModelConfig
+from transducer.decode import Hypothesis, TorchDecoder
+from transducer.decode.fast import FastDecoder
+from transducer.decode.search import encode_blocks
+from transducer.evaluate import features
+from transducer.features import FeatureStats
+from transducer.model.transducer import NeuralTransducer
+from transducer.recognizer import Recognizer
+from transducer.text import CharTokenizer
+
+SAMPLE = Path(__file__).resolve().parent.parent / "demo" / "sample.wav"
+
+
+def random_model(path: Path) -> Path:
+    """A default-configuration model with random weights (seed 0), saved to `path`."""
+    torch.manual_seed(0)
+    tokenizer = CharTokenizer.english()
+    model = NeuralTransducer(ModelConfig(vocab_size=len(tokenizer)))
+    stats = FeatureStats(tuple([12.0] * 80), tuple([4.0] * 80))
+    save_atomic(bundle(model, tokenizer, stats, FeatureConfig()), path)
+    return path
+
+
+def fixed_input(seconds: float = 60.0) -> np.ndarray:
+    """The demo sample looped to `seconds` (16 kHz float32)."""
+    sample = read_audio(SAMPLE)
+    return np.tile(sample, int(np.ceil(seconds * 16000 / len(sample))))[: int(seconds * 16000)]
+
+
+def stream(rec: Recognizer, audio: np.ndarray, chunk: int = 1600) -> tuple[float, list[float]]:
+    """Stream `audio` in 100 ms chunks: total seconds and the seconds of each block."""
+    s = rec.create_stream()
+    blocks = []
+    start = time.perf_counter()
+    for i in range(0, len(audio), chunk):
+        s.accept_waveform(16000, audio[i : i + chunk])
+        while rec.is_ready(s):
+            t = time.perf_counter()
+            rec.decode_stream(s)
+            blocks.append(time.perf_counter() - t)
+    s.input_finished()
+    while rec.is_ready(s):
+        rec.decode_stream(s)
+    return time.perf_counter() - start, blocks
+
+
+def decoder_seconds_per_step(decoder, model, feats, repeats: int = 3) -> float:
+    """Greedy decoding of pre-encoded blocks: the best of `repeats` runs, per decoder step."""
+    blocks, mask = encode_blocks(model, feats)
+    cfg = model.cfg
+    best, steps = float("inf"), 0
+    for _ in range(repeats):
+        hyp = Hypothesis(state=decoder.initial())
+        start = time.perf_counter()
+        for b in range(len(blocks)):
+            hyp = decoder.greedy_block(
+                hyp, blocks[b : b + 1], mask[b : b + 1], b, cfg.max_symbols_per_block,
+                cfg.block_width, cfg.lookback,
+            )  # fmt: skip
+        best = min(best, time.perf_counter() - start)
+        steps = len(hyp.tokens) + len(blocks)  # every label, and one <e> per block
+    return best / steps
+
+
+def bench(model: str | Path | None = None, seconds: float = 60.0, tmp: Path | None = None) -> dict:
+    torch.set_num_threads(1)
+    name = str(model) if model else "random default configuration"
+    if model is None:
+        model = random_model(Path(tmp or "/tmp") / "transducer-bench-random.pt")
+    audio = fixed_input(seconds)
+    result = {"model": name, "threads": torch.get_num_threads(), "audio_seconds": seconds}
+    recs = {b: Recognizer(model, backend=b) for b in ("torch", "numba")}  # numba: compiled here
+    for backend, rec in recs.items():
+        stream(rec, audio[:16000])  # warm-up
+        total, blocks = stream(rec, audio)
+        result[f"rtf_{backend}"] = round(total / seconds, 5)
+        if backend == "numba":
+            ms = np.array(blocks) * 1000
+            result["block_latency_ms_p50"] = round(float(np.percentile(ms, 50)), 3)
+            result["block_latency_ms_p99"] = round(float(np.percentile(ms, 99)), 3)
+    rec = recs["torch"]
+    feats = features(audio, rec.stats, rec.features)
+    steps = {
+        "torch": decoder_seconds_per_step(TorchDecoder(rec.model), rec.model, feats),
+        "numba": decoder_seconds_per_step(FastDecoder(rec.model), rec.model, feats),
+    }
+    result["decoder_step_us_torch"] = round(steps["torch"] * 1e6, 2)
+    result["decoder_step_us_numba"] = round(steps["numba"] * 1e6, 2)
+    result["decoder_speedup"] = round(steps["torch"] / steps["numba"], 2)
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["n_params"] = sum(p.numel() for p in rec.model.parameters())
+    return result
