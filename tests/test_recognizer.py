@@ -231,3 +231,33 @@ def test_segments_follow_endpoints(models):
     assert rec.get_result(s)["segment"] == len(ended)  # the next segment is under way
     rec.reset(s)
     assert rec.get_result(s)["segment"] == 0 and s.n_blocks == 0
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_endpoints_split_at_long_pauses(trained, backend):
+    """Three words with 2-s pauses: the 1.2-s rule ends a segment after each of the first two."""
+    from transducer.recognizer import EndpointConfig
+
+    paths, _ = trained
+    rng = np.random.default_rng(7)
+    pause = (0.003 * rng.standard_normal(32000)).astype(np.float32)
+    words = ["abc", "cab", "bad"]
+    audio = np.concatenate(
+        [p for w in words for p in (letter_audio(w, rng), pause)][:-1]
+    )  # fmt: skip
+    rec = Recognizer(paths["fullsum"], endpoint=EndpointConfig(2.4, 1.2, 20.0), backend=backend)
+    s, ended = rec.create_stream(), []
+    for i in range(0, len(audio), 1600):
+        s.accept_waveform(16000, audio[i : i + 1600])
+        while rec.is_ready(s):
+            rec.decode_stream(s)
+            if rec.is_endpoint(s):
+                ended.append(rec.get_result(s))
+    s.input_finished()
+    while rec.is_ready(s):
+        rec.decode_stream(s)
+    last = rec.get_result(s)
+    assert [r["text"] for r in ended] == ["abc", "cab"]
+    assert [r["segment"] for r in ended] == [0, 1] and all(r["is_final"] for r in ended)
+    assert last["text"] == "bad" and last["segment"] == 2 and last["is_final"]
+    assert ended[1]["timestamps"][0] > ended[0]["timestamps"][-1] + 2.0  # stream-wide times
