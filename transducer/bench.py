@@ -101,7 +101,7 @@ def bench(model: str | Path | None = None, seconds: float = 60.0, tmp: Path | No
     feats = features(audio, rec.stats, rec.features)
     steps = {
         "torch": decoder_seconds_per_step(TorchDecoder(rec.model), rec.model, feats),
-        "numba": decoder_seconds_per_step(FastDecoder(rec.model), rec.model, feats),
+        "numba": decoder_seconds_per_step(FastDecoder.from_model(rec.model), rec.model, feats),
     }
     result["decoder_step_us_torch"] = round(steps["torch"] * 1e6, 2)
     result["decoder_step_us_numba"] = round(steps["numba"] * 1e6, 2)

@@ -68,6 +68,7 @@ class FeatureConfig:
         return self.high_freq if self.high_freq > 0 else self.sample_rate / 2 + self.high_freq
 
 
+BLANK = 0  # id of <e>: the end-of-block symbol, blank of the full-sum loss, first decoder input
 ATTENTIONS = ("none", "dot", "mlp", "lstm")
 MODES = ("fullsum", "paper")
 

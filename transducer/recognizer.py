@@ -13,20 +13,23 @@ Audio flows resampler -> streaming fbank -> normalisation -> (stack * W frames) 
 carried state -> one block -> decoder with carried hypothesis. Every stage is exact under any
 chunking, so the tokens equal the offline `greedy_search`/`beam_search` on the whole file.
 The block arithmetic lives in `Stream._take_block` only.
+
+Backends: "numba" (encoder and decoder as Numba kernels), "torch" (the reference) and "onnx"
+(`export.runtime`: onnxruntime encoder, Numba decoder). Streams are NumPy throughout; this module
+imports torch only when a torch checkpoint is loaded.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from transducer.audio import SAMPLE_RATE, AudioError, StreamingResampler, to_float32, to_mono
-from transducer.checkpoint import load_model
-from transducer.decode import Hypothesis, TorchDecoder
+from transducer.config import ModelConfig
+from transducer.decode.hypothesis import Hypothesis
 from transducer.features import StreamingFbank
 
-BACKENDS = ("numba", "torch")
+BACKENDS = ("numba", "torch", "onnx")
 
 
 @dataclass(frozen=True)
@@ -47,10 +50,12 @@ class TorchEncoder:
     def initial_state(self):
         return self.model.encoder.initial_state(1)
 
-    @torch.no_grad()
     def __call__(self, feats: np.ndarray, state):
-        frames, state = self.model.encoder.encode_chunk(torch.from_numpy(feats)[None], state)
-        return frames[0], state
+        import torch
+
+        with torch.no_grad():
+            frames, state = self.model.encoder.encode_chunk(torch.from_numpy(feats)[None], state)
+        return frames[0].numpy(), state
 
 
 class Stream:
@@ -69,9 +74,9 @@ class Stream:
         self._feats = np.zeros((0, rec.features.n_mels), np.float32)  # normalised, not encoded
         self._finished = False
         self._encoder_state = rec.encoder.initial_state()
-        D = rec.model.cfg.d_model
-        self._history = torch.zeros(rec.model.cfg.lookback * rec.W, D)  # look-back frames
-        self._history_valid = torch.zeros(rec.model.cfg.lookback * rec.W, dtype=torch.bool)
+        n = rec.cfg.lookback * rec.W  # look-back frames
+        self._history = np.zeros((n, rec.cfg.d_model), np.float32)
+        self._history_valid = np.zeros(n, bool)
         self.n_blocks = 0  # blocks decoded since the stream began
         self.segment = 0
         self._segment_start = 0.0
@@ -120,10 +125,10 @@ class Stream:
         feats, self._feats = self._feats[:n], self._feats[n:]
         frames, self._encoder_state = self._rec.encoder(feats, self._encoder_state)  # (<=W, D)
         W = self._rec.W
-        valid = torch.arange(W) < len(frames)
-        frames = torch.nn.functional.pad(frames, (0, 0, 0, W - len(frames)))
-        block = torch.cat([self._history, frames])[None]
-        mask = torch.cat([self._history_valid, valid])[None]
+        valid = np.arange(W) < len(frames)
+        frames = np.pad(frames, ((0, W - len(frames)), (0, 0)))
+        block = np.concatenate([self._history, frames])[None]
+        mask = np.concatenate([self._history_valid, valid])[None]
         if len(self._history):
             self._history = block[0, W:]
             self._history_valid = mask[0, W:]
@@ -137,22 +142,30 @@ class Recognizer:
 
     def __init__(self, model: str | Path, beam: int = 0, block_width: int | None = None,
                  endpoint: EndpointConfig = EndpointConfig(), backend: str = "numba"):  # fmt: skip
-        """backend: "numba" (the fast decoder, compiled on first use and cached) or "torch"
-        (the reference searches); both give the same tokens."""
+        """model: a checkpoint (numba, torch) or an export folder (onnx). backend: "numba"
+        (compiled on first use, then cached), "torch" (the reference searches) or "onnx";
+        all give the same tokens."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        self.model, self.tokenizer, self.stats, self.features = load_model(model)
-        self.W = block_width or self.model.cfg.block_width
+        if backend == "onnx":
+            from export.runtime import load_export
+
+            parts = load_export(model)
+        else:
+            parts = _load_torch(model, backend)
+        self.cfg: ModelConfig = parts["cfg"]
+        self.tokenizer, self.stats, self.features = (
+            parts["tokenizer"],
+            parts["stats"],
+            parts["features"],
+        )
+        self.encoder, self.decoder = parts["encoder"], parts["decoder"]
+        self.model = parts.get("model")  # the torch model, when there is one
+        self.W = block_width or self.cfg.block_width
         self.beam = beam
         self.endpoint = endpoint
-        if backend == "numba":
-            from transducer.decode.fast import FastDecoder, NumbaEncoder
-
-            self.encoder, self.decoder = NumbaEncoder(self.model), FastDecoder(self.model)
-        else:
-            self.encoder, self.decoder = TorchEncoder(self.model), TorchDecoder(self.model)
-        self.frames_per_block = self.W * self.model.cfg.stack  # feature frames per block
-        self.frame_seconds = self.model.cfg.stack * self.features.frame_shift_ms / 1000
+        self.frames_per_block = self.W * self.cfg.stack  # feature frames per block
+        self.frame_seconds = self.cfg.stack * self.features.frame_shift_ms / 1000
 
     def create_stream(self) -> Stream:
         return Stream(self)
@@ -167,7 +180,7 @@ class Recognizer:
             return
         stream._ended = None
         block, mask, b = stream._take_block()
-        K, lookback = self.model.cfg.max_symbols_per_block, self.model.cfg.lookback
+        K, lookback = self.cfg.max_symbols_per_block, self.cfg.lookback
         if self.beam > 1:
             stream._hyps = self.decoder.beam_block(
                 stream._hyps, block, mask, b, K, self.W, self.beam, lookback
@@ -219,3 +232,20 @@ class Recognizer:
 
     def reset(self, stream: Stream) -> None:
         stream.reset()
+
+
+def _load_torch(path: str | Path, backend: str) -> dict:
+    """A checkpoint's parts, with Numba or torch encoder and decoder."""
+    from transducer.checkpoint import load_model
+
+    model, tokenizer, stats, features = load_model(path)
+    if backend == "numba":
+        from transducer.decode.fast import FastDecoder, NumbaEncoder
+
+        encoder, decoder = NumbaEncoder.from_model(model), FastDecoder.from_model(model)
+    else:
+        from transducer.decode.search import TorchDecoder
+
+        encoder, decoder = TorchEncoder(model), TorchDecoder(model)
+    return dict(cfg=model.cfg, tokenizer=tokenizer, stats=stats, features=features,
+                encoder=encoder, decoder=decoder, model=model)  # fmt: skip

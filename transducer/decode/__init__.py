@@ -1,22 +1,17 @@
-"""Decoding: the torch reference searches (greedy, block-synchronous beam) for both modes;
-the Numba decoder with the same results is `transducer.decode.fast`."""
+"""Decoding: the torch reference searches (greedy, block-synchronous beam) for both modes in
+`search`, the Numba decoder with the same results in `fast`. Importing this package does not
+import torch (the onnxruntime runtime relies on that); the torch names load on first use."""
 
-from transducer.decode.search import (
-    Hypothesis,
-    Stepper,
-    TorchDecoder,
-    beam_block,
-    beam_search,
-    greedy_block,
-    greedy_search,
-)
+from transducer.decode.hypothesis import Hypothesis
 
-__all__ = [
-    "Hypothesis",
-    "Stepper",
-    "TorchDecoder",
-    "beam_block",
-    "beam_search",
-    "greedy_block",
-    "greedy_search",
-]
+_SEARCH = ("Stepper", "TorchDecoder", "beam_block", "beam_search", "greedy_block", "greedy_search")
+
+__all__ = ["Hypothesis", *_SEARCH]
+
+
+def __getattr__(name: str):
+    if name in _SEARCH:
+        from transducer.decode import search
+
+        return getattr(search, name)
+    raise AttributeError(f"module 'transducer.decode' has no attribute {name!r}")

@@ -15,18 +15,11 @@ from typing import NamedTuple
 
 import numba as nb
 import numpy as np
-import torch
 
-from transducer.decode.search import Hypothesis
-from transducer.model.attention import (
-    NEG_INF,
-    DotAttention,
-    LSTMAttention,
-    MLPAttention,
-    NoAttention,
-    StepLSTMAttention,
-)
-from transducer.model.decoder import BLANK, PaperDecoder
+from transducer.config import BLANK
+from transducer.decode.hypothesis import Hypothesis
+
+NEG_INF = -1e4  # masked attention scores, as transducer.model.attention
 
 ATT_NONE, ATT_DOT, ATT_MLP, ATT_LSTM, ATT_STEP_LSTM = range(5)
 F32 = np.float32
@@ -65,6 +58,7 @@ class Weights(NamedTuple):
 
 
 def _a(t) -> np.ndarray:
+    """A torch tensor as a contiguous float32 array (torch itself is never imported here)."""
     return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=F32)
 
 
@@ -75,16 +69,12 @@ def _empty(*shape) -> np.ndarray:
 def pack(model) -> Weights:
     """Float32 NumPy weights of a `NeuralTransducer`'s decoder, in the kernels' layout."""
     dec, cfg = model.decoder, model.cfg
-    paper = isinstance(dec, PaperDecoder)
+    paper = cfg.mode == "paper"
     H, D = cfg.d_dec, cfg.d_model
     att = dec.attention
-    kind = {
-        NoAttention: ATT_NONE,
-        DotAttention: ATT_DOT,
-        MLPAttention: ATT_MLP,
-        LSTMAttention: ATT_LSTM,
-        StepLSTMAttention: ATT_STEP_LSTM,
-    }[type(att)]
+    kind = {"none": ATT_NONE, "dot": ATT_DOT, "mlp": ATT_MLP, "lstm": ATT_LSTM}[cfg.attention]
+    if paper and kind == ATT_LSTM:
+        kind = ATT_STEP_LSTM  # paper mode uses the paper's stateful LSTM-attention
     w = dict(paper=paper, att=kind, scale=float(D**-0.5), H=H, D=D, Ha=cfg.d_att_lstm)
     emb = _a(dec.embed.weight)
     if paper:
@@ -533,18 +523,23 @@ def _encode(e, feats, h, c):
 class NumbaEncoder:
     """The encoder backend on Numba kernels: same interface as `recognizer.TorchEncoder`."""
 
-    def __init__(self, model):
-        self.e = pack_encoder(model)
-        self.shape = (model.cfg.n_enc_layers, model.cfg.d_model)
-        self(np.zeros((self.e.stack, model.cfg.n_mels), F32), self.initial_state())  # compile
+    def __init__(self, e: EncoderWeights):
+        self.e = e
+        self.shape = (e.w_hh.shape[0], e.w_hh.shape[2])  # (layers, D)
+        n_mels = e.proj.shape[1] // e.stack
+        self(np.zeros((e.stack, n_mels), F32), self.initial_state())  # compile or load now
+
+    @classmethod
+    def from_model(cls, model) -> "NumbaEncoder":
+        return cls(pack_encoder(model))
 
     def initial_state(self):
         return np.zeros(self.shape, F32), np.zeros(self.shape, F32)
 
     def __call__(self, feats: np.ndarray, state):
+        """feats (T, F) normalised -> frames (T', D) and the new state."""
         h, c = state[0].copy(), state[1].copy()
-        frames = _encode(self.e, np.ascontiguousarray(feats, dtype=F32), h, c)
-        return torch.from_numpy(frames), (h, c)
+        return _encode(self.e, np.ascontiguousarray(feats, dtype=F32), h, c), (h, c)
 
 
 # ------------------------------------------------------------------------------ Python side
@@ -554,18 +549,20 @@ class FastDecoder:
     """Numba searches with the torch reference's interface (`search.greedy_block`,
     `search.beam_block`); hypotheses carry their state as a float32 vector."""
 
-    def __init__(self, model):
-        self.w = pack(model)
-        self._warm_up(model.cfg)
+    def __init__(self, w: Weights, block_frames: int = 8):
+        self.w = w
+        self._warm_up(block_frames)
 
-    def _warm_up(self, cfg) -> None:
+    @classmethod
+    def from_model(cls, model) -> "FastDecoder":
+        return cls(pack(model), (model.cfg.lookback + 1) * model.cfg.block_width)
+
+    def _warm_up(self, L: int) -> None:
         """Compile (or load from the cache) every kernel now, not on the first block."""
-        L = (cfg.lookback + 1) * cfg.block_width
-        frames = torch.zeros(1, L, cfg.d_model)
-        mask = torch.ones(1, L, dtype=torch.bool)
+        frames, mask = np.zeros((1, L, self.w.D), F32), np.ones((1, L), bool)
         hyp = Hypothesis(state=self.initial())
-        self.greedy_block(hyp, frames, mask, 0, 2, cfg.block_width)
-        self.beam_block([hyp], frames, mask, 0, 2, cfg.block_width, 2)
+        self.greedy_block(hyp, frames, mask, 0, 2, L)
+        self.beam_block([hyp], frames, mask, 0, 2, L, 2)
 
     def initial(self) -> np.ndarray:
         return initial_state(self.w)
@@ -601,6 +598,7 @@ class FastDecoder:
 
 
 def _block_arrays(frames, mask) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(frames, torch.Tensor):
+    """frames (1, L, D) and mask (1, L), NumPy or torch -> contiguous (L, D) and (L,)."""
+    if hasattr(frames, "detach"):  # a torch tensor
         frames, mask = frames.detach().numpy(), mask.numpy()
     return np.ascontiguousarray(frames[0], dtype=F32), np.ascontiguousarray(mask[0])

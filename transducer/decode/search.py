@@ -7,10 +7,9 @@ advances on labels, so `<e>` leaves its state alone; in paper mode every symbol 
 The Numba decoders (issue 4) must reproduce these searches token for token.
 """
 
-from dataclasses import dataclass, field
-
 import torch
 
+from transducer.decode.hypothesis import Hypothesis
 from transducer.model.blocks import to_blocks
 from transducer.model.decoder import BLANK, PaperDecoder, PaperState
 from transducer.model.transducer import NeuralTransducer
@@ -55,27 +54,6 @@ class Stepper:
     @staticmethod
     def row(state: tuple, r: int) -> tuple:
         return tuple(s[r : r + 1] for s in state)
-
-
-@dataclass
-class Hypothesis:
-    tokens: list[int] = field(default_factory=list)
-    blocks: list[int] = field(default_factory=list)  # block that emitted each token
-    frames: list[int] = field(default_factory=list)  # encoder frame each token attended most
-    score: float = 0.0
-    state: tuple = ()
-    y_prev: int = BLANK  # the symbol the decoder reads next
-
-    def extend(self, y: int, b: int, frame: int, logp: float, state: tuple) -> "Hypothesis":
-        """This hypothesis plus token y. Its frame never precedes the previous token's, so
-        timestamps are monotone even where attention peaks out of order."""
-        frame = max(frame, self.frames[-1]) if self.frames else frame
-        return Hypothesis(self.tokens + [y], self.blocks + [b], self.frames + [frame],
-                          self.score + logp, state, y)  # fmt: skip
-
-    def end_block(self, logp: float, state: tuple) -> "Hypothesis":
-        """This hypothesis after `<e>`: the next block starts with y_prev = `<e>`."""
-        return Hypothesis(self.tokens, self.blocks, self.frames, self.score + logp, state)
 
 
 def _peak(weights: torch.Tensor, b: int, W: int, lookback: int) -> int:
@@ -145,9 +123,11 @@ class TorchDecoder:
         return self.stepper.initial()
 
     def greedy_block(self, hyp, frames, mask, b, K, W, lookback=0) -> Hypothesis:
+        frames, mask = torch.as_tensor(frames), torch.as_tensor(mask)  # NumPy from a stream
         return greedy_block(self.stepper, hyp, frames, mask, b, K, W, lookback)
 
     def beam_block(self, hyps, frames, mask, b, K, W, beam, lookback=0) -> list[Hypothesis]:
+        frames, mask = torch.as_tensor(frames), torch.as_tensor(mask)
         return beam_block(self.stepper, hyps, frames, mask, b, K, W, beam, lookback)
 
 

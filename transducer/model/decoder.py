@@ -15,10 +15,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from transducer.config import ModelConfig
+from transducer.config import BLANK, ModelConfig
 from transducer.model.attention import StepLSTMAttention, make_attention
-
-BLANK = 0  # <e>; also the start symbol fed to the decoder before the first label
 
 
 class Joint(nn.Module):
