@@ -1,7 +1,8 @@
 """`transducer bench`: speed of streaming recognition, single thread, batch 1, fixed input.
 
 Both decoders run on the same audio in one process: the whole streaming pipeline (resampling,
-features, encoder, decoder) for `rtf_*`; the decoder alone over the same encoded blocks for
+features, encoder, decoder) for `rtf_*` (torch; Numba; onnxruntime encoder + Numba decoder on an
+export made on the spot, fp32 and int8); the decoder alone over the same encoded blocks for
 `decoder_step_us_*` (time per decoder step, i.e. per emitted label or `<e>`); the time of each
 `decode_stream` call (one block, encoder included) for the latency percentiles, Numba decoder.
 With no model named it uses a randomly initialised model of the default configuration: speed
@@ -81,7 +82,8 @@ def decoder_seconds_per_step(decoder, model, feats, repeats: int = 3) -> float:
     return best / steps
 
 
-def bench(model: str | Path | None = None, seconds: float = 60.0, tmp: Path | None = None) -> dict:
+def bench(model: str | Path | None = None, seconds: float = 60.0, tmp: Path | None = None,
+          onnx: bool = True) -> dict:  # fmt: skip
     torch.set_num_threads(1)
     name = str(model) if model else "random default configuration"
     if model is None:
@@ -89,10 +91,16 @@ def bench(model: str | Path | None = None, seconds: float = 60.0, tmp: Path | No
     audio = fixed_input(seconds)
     result = {"model": name, "threads": torch.get_num_threads(), "audio_seconds": seconds}
     recs = {b: Recognizer(model, backend=b) for b in ("torch", "numba")}  # numba: compiled here
+    if onnx:
+        from export.onnx_export import export
+
+        folder = Path(tmp or "/tmp") / "transducer-bench-export"
+        export(model, folder, int8=True)  # checks itself on the demo sample
+        recs.update({b: Recognizer(folder, backend=b) for b in ("onnx", "onnx-int8")})
     for backend, rec in recs.items():
         stream(rec, audio[:16000])  # warm-up
         total, blocks = stream(rec, audio)
-        result[f"rtf_{backend}"] = round(total / seconds, 5)
+        result[f"rtf_{backend.replace('-', '_')}"] = round(total / seconds, 5)
         if backend == "numba":
             ms = np.array(blocks) * 1000
             result["block_latency_ms_p50"] = round(float(np.percentile(ms, 50)), 3)

@@ -109,6 +109,14 @@ def _transcribe(args: argparse.Namespace) -> None:
         print(json.dumps(line) if args.json else f"{path}: {result['text']}", flush=True)
 
 
+def _export(args: argparse.Namespace) -> None:
+    from export.onnx_export import export
+
+    if args.model is None:
+        raise ValueError("no default model is shipped yet (issue #6): pass --model RUN/best.pt")
+    print(json.dumps(export(args.model, args.out, int8=args.int8), indent=1))
+
+
 def _bench(args: argparse.Namespace) -> None:
     from transducer.bench import bench
 
@@ -178,11 +186,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="checkpoint (default: the shipped model, once there is one)")
     p.add_argument("--beam", type=int, default=0, help="beam width (0/1: greedy)")
     p.add_argument("--block-width", type=int, default=None, help="W to decode with")
-    p.add_argument("--backend", choices=["numba", "torch"], default="numba",
-                   help="decoder: the Numba kernels (default) or the torch reference")  # fmt: skip
+    p.add_argument("--backend", choices=["numba", "torch", "onnx", "onnx-int8"], default="numba",
+                   help="numba (default), torch (reference), onnx / onnx-int8 (--model is an "
+                        "export folder; no torch)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="one JSON line per file")
     p.add_argument("--stream", action="store_true", help="print partial results per block")
     p.set_defaults(func=_transcribe)
+
+    p = commands.add_parser("export", help="ONNX graphs + Numba decoder weights, self-checked")
+    p.add_argument("--model", help="checkpoint (default: the shipped model, once there is one)")
+    p.add_argument("--out", type=Path, required=True, help="folder to write")
+    p.add_argument("--int8", action="store_true", help="also dynamically quantised int8 graphs")
+    p.set_defaults(func=_export)
 
     p = commands.add_parser("bench", help="streaming speed: RTF, decoder step, block latency")
     p.add_argument("--model", help="checkpoint (default: a random model of the default size)")

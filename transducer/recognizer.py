@@ -29,7 +29,7 @@ from transducer.config import ModelConfig
 from transducer.decode.hypothesis import Hypothesis
 from transducer.features import StreamingFbank
 
-BACKENDS = ("numba", "torch", "onnx")
+BACKENDS = ("numba", "torch", "onnx", "onnx-int8")
 
 
 @dataclass(frozen=True)
@@ -147,10 +147,10 @@ class Recognizer:
         all give the same tokens."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        if backend == "onnx":
+        if backend.startswith("onnx"):
             from export.runtime import load_export
 
-            parts = load_export(model)
+            parts = load_export(model, int8=backend == "onnx-int8")
         else:
             parts = _load_torch(model, backend)
         self.cfg: ModelConfig = parts["cfg"]

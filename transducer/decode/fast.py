@@ -491,33 +491,50 @@ def _layer_norm(x, g, b, eps):
     x[:] = (x - m) / np.sqrt(var + np.float32(eps)) * g + b
 
 
+@nb.njit(cache=True, fastmath=True)
+def _gemm(W, X, out):
+    """out (T, M) += X (T, N) @ W (M, N).T, each row of W read once for all T rows of X."""
+    M, N = W.shape
+    for i in range(M):
+        for t in range(X.shape[0]):
+            acc = np.float32(0.0)
+            for j in range(N):
+                acc += W[i, j] * X[t, j]
+            out[t, i] += acc
+
+
 @nb.njit(cache=True)
 def _encode(e, feats, h, c):
     """feats (T, F) normalised, T a multiple of `stack` except at a stream's end; h, c
-    (layers, D) carried state, updated in place. Returns frames (ceil(T / stack), D)."""
+    (layers, D) carried state, updated in place. Returns frames (ceil(T / stack), D).
+
+    Layer by layer over the whole chunk: the input products of all frames are one matrix
+    product (each weight read once per chunk), then the recurrence runs frame by frame."""
     T, F = feats.shape
     n_out = (T + e.stack - 1) // e.stack
     D = e.proj.shape[0]
-    x = np.zeros(e.stack * F, np.float32)
-    out = np.zeros((n_out, D), np.float32)
+    x = np.zeros((n_out, e.stack * F), np.float32)  # stacked; a partial last group zero-padded
+    for t in range(T):
+        x[t // e.stack, (t % e.stack) * F : (t % e.stack + 1) * F] = feats[t]
+    y = np.zeros((n_out, D), np.float32)
     for t in range(n_out):
-        x[:] = 0.0  # a partial last group is zero-padded
-        for k in range(e.stack):
-            if t * e.stack + k < T:
-                x[k * F : (k + 1) * F] = feats[t * e.stack + k]
-        y = e.proj_b.copy()
-        _gemv(e.proj, x, y, True)
-        _layer_norm(y, e.in_g, e.in_b, e.eps)
-        y = np.maximum(y, np.float32(0.0))
-        for layer in range(e.w_ih.shape[0]):
-            gates = e.b[layer].copy()
-            _gemv(e.w_ih[layer], y, gates, True)
-            _gemv(e.w_hh[layer], h[layer], gates, True)
-            _lstm_update(gates, h[layer], c[layer])
-            y = h[layer].copy()
-        _layer_norm(y, e.out_g, e.out_b, e.eps)
-        out[t] = y
-    return out
+        y[t] = e.proj_b
+    _gemm(e.proj, x, y)
+    for t in range(n_out):
+        _layer_norm(y[t], e.in_g, e.in_b, e.eps)
+        y[t] = np.maximum(y[t], np.float32(0.0))
+    for layer in range(e.w_ih.shape[0]):
+        gates = np.zeros((n_out, 4 * D), np.float32)
+        for t in range(n_out):
+            gates[t] = e.b[layer]
+        _gemm(e.w_ih[layer], y, gates)
+        for t in range(n_out):
+            _gemv(e.w_hh[layer], h[layer], gates[t], True)
+            _lstm_update(gates[t], h[layer], c[layer])
+            y[t] = h[layer]
+    for t in range(n_out):
+        _layer_norm(y[t], e.out_g, e.out_b, e.eps)
+    return y
 
 
 class NumbaEncoder:

@@ -1,0 +1,143 @@
+"""The export's self-check: PyTorch against onnxruntime on the same inputs.
+
+- encoder.onnx over chained blocks (states carried from block to block): max |difference|;
+- decoder.onnx + joiner.onnx: a greedy search driven by the two graphs, on the encoder frames of
+  real audio, against the torch search: max |difference| of the log-probabilities, same tokens;
+- the runtime (`OnnxRecognizer`) against the torch `Recognizer` on real audio: same tokens.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from export.runtime import load_export
+from transducer.audio import read_audio
+from transducer.checkpoint import load_model
+from transducer.config import BLANK
+from transducer.decode.search import encode_blocks, greedy_search
+from transducer.evaluate import features
+from transducer.recognizer import EndpointConfig, Recognizer
+
+SAMPLE = Path(__file__).resolve().parent.parent / "demo" / "sample.wav"
+
+
+def check_encoder(model, session, n_blocks: int = 6, seed: int = 0) -> float:
+    cfg = model.cfg
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, n_blocks * cfg.stack * cfg.block_width, cfg.n_mels, generator=g)
+    with torch.no_grad():
+        ref, _ = model.encoder.encode_chunk(x)
+    shape = (cfg.n_enc_layers, 1, cfg.d_model)
+    h, c = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+    step, out = cfg.stack * cfg.block_width, []
+    for b in range(n_blocks):
+        chunk = x[:, b * step : (b + 1) * step].numpy()
+        frames, h, c = session.run(None, {"x": chunk, "cached_h": h, "cached_c": c})
+        out.append(frames[0])
+    return float(np.abs(np.concatenate(out) - ref[0].numpy()).max())
+
+
+def onnx_greedy(model, sessions, blocks, mask) -> tuple[list[int], list[np.ndarray]]:
+    """Greedy search with decoder.onnx and joiner.onnx (as a sherpa-style runtime would)."""
+    cfg = model.cfg
+    dec, join = sessions["decoder"], sessions["joiner"]
+    K, H, D, Ha = cfg.max_symbols_per_block, cfg.d_dec, cfg.d_model, cfg.d_att_lstm
+    tokens, all_logp = [], []
+    if cfg.mode == "fullsum":
+        m = cfg.n_dec_layers
+        state = [np.zeros((m, 1, H), np.float32), np.zeros((m, 1, H), np.float32)]
+        y = np.array([BLANK])
+        query, *state = dec.run(None, {"y": y, "cached_h": state[0], "cached_c": state[1]})
+        for b in range(len(blocks)):
+            f, mk = blocks[b : b + 1], mask[b : b + 1]
+            for k in range(K + 1):
+                logp, _ = join.run(None, {"query": query, "frames": f, "mask": mk})
+                all_logp.append(logp[0])
+                y = int(logp[0].argmax()) if k < K else BLANK
+                if y == BLANK:
+                    break
+                tokens.append(y)
+                query, *state = dec.run(
+                    None, {"y": np.array([y]), "cached_h": state[0], "cached_c": state[1]}
+                )
+        return tokens, all_logp
+    zeros = lambda n: np.zeros((1, n), np.float32)  # noqa: E731
+    context, h1, c1, h2, c2, ah, ac = (
+        zeros(D),
+        zeros(H),
+        zeros(H),
+        zeros(H),
+        zeros(H),
+        zeros(Ha),
+        zeros(Ha),
+    )
+    y = BLANK
+    for b in range(len(blocks)):
+        f, mk = blocks[b : b + 1], mask[b : b + 1]
+        for k in range(K + 1):
+            query, h1, c1 = dec.run(None, {"y": np.array([y]), "cached_context": context,
+                                           "cached_h1": h1, "cached_c1": c1})  # fmt: skip
+            inputs = {"query": query, "frames": f, "mask": mk, "new_block": np.array([y == BLANK])}
+            inputs.update(cached_h2=h2, cached_c2=c2, cached_att_h=ah, cached_att_c=ac)
+            logp, _, context, h2, c2, ah, ac = join.run(None, inputs)
+            all_logp.append(logp[0])
+            y = int(logp[0].argmax()) if k < K else BLANK
+            if y == BLANK:
+                break
+            tokens.append(y)
+    return tokens, all_logp
+
+
+def torch_log_probs(model, blocks, mask, tokens) -> list[np.ndarray]:
+    """The torch decoder's log-probabilities along the same greedy path."""
+    from transducer.decode.search import Hypothesis, Stepper
+
+    stepper, cfg = Stepper(model), model.cfg
+    hyp, out, i = Hypothesis(state=stepper.initial()), [], 0
+    with torch.no_grad():
+        for b in range(len(blocks)):
+            f, mk = torch.from_numpy(blocks[b : b + 1]), torch.from_numpy(mask[b : b + 1])
+            y = BLANK
+            for k in range(cfg.max_symbols_per_block + 1):
+                logp, state, _ = stepper.step(hyp.state, torch.tensor([y]), f, mk)
+                hyp.state = state
+                out.append(logp[0].numpy())
+                if k == cfg.max_symbols_per_block or i == len(tokens) or logp[0].argmax() == 0:
+                    break
+                y, i = tokens[i], i + 1
+    return out
+
+
+def check(model_path: str | Path, folder: str | Path, audio: str | Path = SAMPLE) -> dict:
+    model, _, stats, feature_cfg = load_model(model_path)
+    parts = load_export(folder)
+    samples = read_audio(audio)
+    report = {"encoder_max_abs_diff": check_encoder(model, parts["sessions"]["encoder"])}
+    blocks, mask = encode_blocks(model, features(samples, stats, feature_cfg))
+    blocks, mask = blocks.numpy(), mask.numpy()
+    onnx_tokens, onnx_logp = onnx_greedy(model, parts["sessions"], blocks, mask)
+    ref = greedy_search(model, features(samples, stats, feature_cfg))
+    ref_logp = torch_log_probs(model, blocks, mask, ref.tokens)
+    n = min(len(onnx_logp), len(ref_logp))
+    report["decoder_joiner_max_abs_diff"] = float(
+        max(np.abs(a - b).max() for a, b in zip(onnx_logp[:n], ref_logp[:n], strict=True))
+    )
+    report["decoder_joiner_tokens_equal"] = onnx_tokens == ref.tokens
+    results = {}
+    for backend, target in (("torch", model_path), ("onnx", folder)):
+        rec = Recognizer(target, endpoint=EndpointConfig(1e9, 1e9, 1e9), backend=backend)
+        s = rec.create_stream()
+        s.accept_waveform(16000, samples)
+        s.input_finished()
+        while rec.is_ready(s):
+            rec.decode_stream(s)
+        results[backend] = rec.get_result(s)
+    report["runtime_tokens_equal"] = results["onnx"]["tokens"] == results["torch"]["tokens"]
+    report["n_tokens"] = len(results["torch"]["tokens"])
+    report["audio"] = str(audio)
+    report["ok"] = bool(
+        report["runtime_tokens_equal"] and report["decoder_joiner_tokens_equal"]
+        and report["encoder_max_abs_diff"] < 1e-3
+    )  # fmt: skip
+    return report

@@ -1,0 +1,243 @@
+"""`transducer export`: a checkpoint -> encoder.onnx, decoder.onnx, joiner.onnx, tokens.txt and
+the Numba decoder's packed weights (decoder_weights.npz), then a self-check.
+
+Graphs (opset 17, dynamic batch axis N, states as `cached_*` inputs and `new_cached_*` outputs):
+- encoder: x (N, T, F) normalised features, cached_h/cached_c (layers, N, D)
+  -> frames (N, ceil(T / stack), D), new_cached_h, new_cached_c;
+- decoder, full-sum: y (N,) last label, cached_h/cached_c (layers, N, H) -> query (N, H) + states;
+  paper: y (N,) last symbol, cached_context (N, D), cached_h1/cached_c1 (N, H) -> query + states;
+- joiner, full-sum: query (N, H), frames (N, L, D), mask (N, L) -> log_probs (N, V), weights (N, L);
+  paper: also new_block (N,) and cached_h2/cached_c2 (N, H), cached_att_h/cached_att_c (N, Ha)
+  -> log_probs, weights, new_cached_context, new_cached_h2, ..., new_cached_att_c.
+Every graph carries all settings in `metadata_props` (see `metadata`); the runtime checks them.
+"""
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from export.runtime import FORMAT_VERSION, GRAPHS
+from transducer.checkpoint import load_model
+from transducer.decode.fast import pack
+
+OPSET = 17
+
+
+def metadata(model, stats, features) -> dict[str, str]:
+    """Every setting the runtime needs, as strings (ONNX metadata is string -> string)."""
+    cfg = model.cfg
+    keys = ("mode", "attention", "vocab_size", "block_width", "stack", "lookback",
+            "max_symbols_per_block", "d_model", "n_enc_layers", "d_dec", "n_dec_layers",
+            "d_joint", "d_att", "d_att_lstm", "n_mels")  # fmt: skip
+    meta = {k: str(getattr(cfg, k)) for k in keys}
+    meta.update(
+        format_version=FORMAT_VERSION,
+        model_type="neural-transducer",
+        blank_id="0",
+        model_config=json.dumps(asdict(cfg)),
+        features=json.dumps(asdict(features)),
+        stats_mean=json.dumps(list(stats.mean)),
+        stats_std=json.dumps(list(stats.std)),
+        state_shapes=json.dumps(state_shapes(cfg)),
+    )
+    return meta
+
+
+def state_shapes(cfg) -> dict[str, list]:
+    """Shapes of every cached_* input, "N" for the batch axis."""
+    D, H, Ha, n = cfg.d_model, cfg.d_dec, cfg.d_att_lstm, cfg.n_enc_layers
+    shapes = {"encoder/cached_h": [n, "N", D], "encoder/cached_c": [n, "N", D]}
+    if cfg.mode == "fullsum":
+        m = cfg.n_dec_layers
+        shapes.update({"decoder/cached_h": [m, "N", H], "decoder/cached_c": [m, "N", H]})
+    else:
+        shapes.update({"decoder/cached_context": ["N", D], "decoder/cached_h1": ["N", H],
+                       "decoder/cached_c1": ["N", H], "joiner/cached_h2": ["N", H],
+                       "joiner/cached_c2": ["N", H], "joiner/cached_att_h": ["N", Ha],
+                       "joiner/cached_att_c": ["N", Ha]})  # fmt: skip
+    return shapes
+
+
+# ------------------------------------------------------------------ graph wrappers
+
+
+class Encoder(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.encoder = model.encoder
+
+    def forward(self, x, cached_h, cached_c):
+        frames, state = self.encoder.encode_chunk(x, (cached_h, cached_c))
+        return frames, state.h, state.c
+
+
+class FullSumDecoder(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.decoder = model.decoder
+
+    def forward(self, y, cached_h, cached_c):
+        q, state = self.decoder.predict(y[:, None], (cached_h, cached_c))
+        return q[:, 0], state.h, state.c
+
+
+class FullSumJoiner(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.decoder = model.decoder
+
+    def forward(self, query, frames, mask):
+        logits, weights = self.decoder.logits(query[:, None], frames[:, None], mask[:, None])
+        return logits[:, 0, 0].log_softmax(-1), weights[:, 0, 0]
+
+
+class PaperDecoder(nn.Module):
+    """The first transducer layer: s_m = LSTM1([embed(y_{m-1}); c_{m-1}])."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.decoder = model.decoder
+
+    def forward(self, y, cached_context, cached_h1, cached_c1):
+        x = torch.cat([self.decoder.embed(y), cached_context], dim=-1)
+        h1, c1 = self.decoder.cell1(x, (cached_h1, cached_c1))
+        return h1, h1, c1
+
+
+class PaperJoiner(nn.Module):
+    """Attention over the block, then the second layer and the output layer."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.decoder = model.decoder
+
+    def forward(self, query, frames, mask, new_block, cached_h2, cached_c2, cached_att_h,
+                cached_att_c):  # fmt: skip
+        dec = self.decoder
+        keep = (~new_block)[:, None].to(query.dtype)  # the attention memory spans a block
+        att = (cached_att_h * keep, cached_att_c * keep)  # (unused but kept by other variants)
+        if dec.stateful:
+            context, weights, (ah, ac) = dec.attention(query, frames, mask, att)
+        else:
+            ctx, w = dec.attention(query[:, None, None], frames[:, None], mask[:, None])
+            context, weights, (ah, ac) = ctx[:, 0, 0], w[:, 0, 0], att
+        h2, c2 = dec.cell2(torch.cat([context, query], dim=-1), (cached_h2, cached_c2))
+        return dec.out(h2).log_softmax(-1), weights, context, h2, c2, ah, ac
+
+
+def _example_inputs(model, graph: str) -> dict[str, torch.Tensor]:
+    cfg, N = model.cfg, 1
+    D, H, Ha, L = cfg.d_model, cfg.d_dec, cfg.d_att_lstm, (cfg.lookback + 1) * cfg.block_width
+    if graph == "encoder":
+        n = cfg.n_enc_layers
+        x = torch.zeros(N, cfg.stack * cfg.block_width, cfg.n_mels)
+        return {"x": x, "cached_h": torch.zeros(n, N, D), "cached_c": torch.zeros(n, N, D)}
+    y = torch.zeros(N, dtype=torch.long)
+    if graph == "decoder" and cfg.mode == "fullsum":
+        m = cfg.n_dec_layers
+        return {"y": y, "cached_h": torch.zeros(m, N, H), "cached_c": torch.zeros(m, N, H)}
+    if graph == "decoder":
+        return {"y": y, "cached_context": torch.zeros(N, D), "cached_h1": torch.zeros(N, H),
+                "cached_c1": torch.zeros(N, H)}  # fmt: skip
+    block = {"query": torch.zeros(N, H), "frames": torch.zeros(N, L, D),
+             "mask": torch.ones(N, L, dtype=torch.bool)}  # fmt: skip
+    if cfg.mode == "fullsum":
+        return block
+    return {**block, "new_block": torch.ones(N, dtype=torch.bool),
+            "cached_h2": torch.zeros(N, H), "cached_c2": torch.zeros(N, H),
+            "cached_att_h": torch.zeros(N, Ha), "cached_att_c": torch.zeros(N, Ha)}  # fmt: skip
+
+
+def _outputs(model, graph: str) -> list[str]:
+    if graph == "encoder":
+        return ["frames", "new_cached_h", "new_cached_c"]
+    if graph == "decoder":
+        if model.cfg.mode == "fullsum":
+            return ["query", "new_cached_h", "new_cached_c"]
+        return ["query", "new_cached_h1", "new_cached_c1"]
+    if model.cfg.mode == "fullsum":
+        return ["log_probs", "weights"]
+    return ["log_probs", "weights", "new_cached_context", "new_cached_h2", "new_cached_c2",
+            "new_cached_att_h", "new_cached_att_c"]  # fmt: skip
+
+
+def _wrapper(model, graph: str) -> nn.Module:
+    paper = model.cfg.mode == "paper"
+    return {
+        "encoder": Encoder,
+        "decoder": PaperDecoder if paper else FullSumDecoder,
+        "joiner": PaperJoiner if paper else FullSumJoiner,
+    }[graph](model).eval()
+
+
+def _dynamic_axes(inputs: dict, outputs: list[str]) -> dict:
+    axes = {}
+    for name, value in inputs.items():
+        batch = 1 if name.startswith("cached_") and value.ndim == 3 else 0  # (layers, N, D)
+        axes[name] = {batch: "N", **({1: "T"} if name == "x" else {})}
+    for name in outputs:
+        batch = 1 if name in ("new_cached_h", "new_cached_c") else 0
+        axes[name] = {batch: "N", **({1: "T_out"} if name == "frames" else {})}
+    return axes
+
+
+def export_graph(model, graph: str, path: Path, meta: dict[str, str]) -> None:
+    import onnx
+
+    inputs, outputs = _example_inputs(model, graph), _outputs(model, graph)
+    torch.onnx.export(
+        _wrapper(model, graph), tuple(inputs.values()), str(path), dynamo=False,
+        opset_version=OPSET, input_names=list(inputs), output_names=outputs,
+        dynamic_axes=_dynamic_axes(inputs, outputs),
+    )  # fmt: skip
+    proto = onnx.load(str(path))
+    for key, value in {**meta, "graph": graph}.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(path))
+
+
+def save_decoder_weights(model, path: Path, meta: dict[str, str]) -> None:
+    """The Numba decoder's packed float32 weights, with the same metadata as the graphs."""
+    w = pack(model)
+    arrays = {k: v for k, v in w._asdict().items() if isinstance(v, np.ndarray)}
+    scalars = {k: v for k, v in w._asdict().items() if not isinstance(v, np.ndarray)}
+    np.savez(path, **arrays, scalars=json.dumps(scalars), metadata=json.dumps(meta))
+
+
+def quantize(out: Path) -> dict[str, str]:
+    """Dynamically quantised int8 copies: NAME.int8.onnx."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    paths = {}
+    for graph in GRAPHS:
+        target = out / f"{graph}.int8.onnx"
+        quantize_dynamic(out / f"{graph}.onnx", target, weight_type=QuantType.QInt8)
+        paths[graph] = str(target)
+    return paths
+
+
+def export(model_path: str | Path, out: str | Path, int8: bool = False) -> dict:
+    """Write the export folder and check it; returns a JSON-able report."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model, tokenizer, stats, features = load_model(model_path)
+    meta = metadata(model, stats, features)
+    with torch.no_grad():
+        for graph in GRAPHS:
+            export_graph(model, graph, out / f"{graph}.onnx", meta)
+        save_decoder_weights(model, out / "decoder_weights.npz", meta)
+    tokenizer.save(out / "tokens.txt")
+    report = {"out": str(out), "sizes_mb": {}}
+    if int8:
+        quantize(out)
+    for path in sorted(out.glob("*.onnx")) + [out / "decoder_weights.npz"]:
+        report["sizes_mb"][path.name] = round(path.stat().st_size / 2**20, 3)
+    from export.check import check
+
+    report.update(check(model_path, out))
+    return report

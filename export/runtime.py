@@ -1,0 +1,142 @@
+"""The torch-free runtime: `OnnxRecognizer`, the `Recognizer`/`Stream` API on an export folder.
+
+NumPy features, the onnxruntime encoder (`encoder.onnx`) and the Numba decoder on its frames
+(weights from `decoder_weights.npz`). Only NumPy, onnxruntime, Numba and soundfile are imported.
+Every file's metadata is checked against the others before anything runs: a missing file, a
+corrupt file, a missing key or a mismatched value is an `ExportError` naming the file and key.
+
+    recognizer = OnnxRecognizer("exp/export")      # or Recognizer(folder, backend="onnx")
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from transducer.config import FeatureConfig, ModelConfig
+from transducer.features import FeatureStats
+from transducer.recognizer import EndpointConfig, Recognizer
+from transducer.text import CharTokenizer
+
+FORMAT_VERSION = "1"
+GRAPHS = ("encoder", "decoder", "joiner")
+REQUIRED = ("format_version", "model_type", "graph", "mode", "attention", "vocab_size",
+            "blank_id", "block_width", "stack", "lookback", "d_model", "n_enc_layers",
+            "model_config", "features", "stats_mean", "stats_std", "state_shapes")  # fmt: skip
+
+
+class ExportError(ValueError):
+    """An export folder that cannot be used; the message names the file and the key."""
+
+
+def _session(path: Path, threads: int = 1):
+    import onnxruntime as ort
+
+    if not path.exists():
+        raise ExportError(f"{path}: file missing (run `transducer export`)")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types
+        raise ExportError(f"{path}: not a readable ONNX graph ({type(e).__name__}: {e})") from e
+
+
+def read_metadata(path: Path, session) -> dict[str, str]:
+    meta = dict(session.get_modelmeta().custom_metadata_map)
+    for key in REQUIRED:
+        if key not in meta:
+            raise ExportError(f"{path}: metadata key {key!r} missing")
+    if meta["format_version"] != FORMAT_VERSION:
+        raise ExportError(
+            f"{path}: metadata key 'format_version' is {meta['format_version']!r}; "
+            f"this runtime reads {FORMAT_VERSION!r}"
+        )
+    return meta
+
+
+def _agree(reference: dict, ref_path: Path, meta: dict, path: Path) -> None:
+    """Every setting must equal the reference file's (not 'graph', nor the 'onnx.*' keys
+    that tools such as the quantiser add)."""
+    for key, value in reference.items():
+        if key != "graph" and not key.startswith("onnx") and meta.get(key) != value:
+            raise ExportError(
+                f"{path}: metadata key {key!r} is {meta.get(key)!r} but {ref_path.name} says "
+                f"{value!r}"
+            )
+
+
+class OnnxEncoder:
+    """The encoder backend on onnxruntime: same interface as `recognizer.TorchEncoder`."""
+
+    def __init__(self, session, n_layers: int, d_model: int):
+        self.session, self.shape = session, (n_layers, 1, d_model)
+
+    def initial_state(self):
+        return np.zeros(self.shape, np.float32), np.zeros(self.shape, np.float32)
+
+    def __call__(self, feats: np.ndarray, state):
+        x = np.ascontiguousarray(feats, dtype=np.float32)[None]
+        frames, h, c = self.session.run(None, {"x": x, "cached_h": state[0], "cached_c": state[1]})
+        return frames[0], (h, c)
+
+
+def load_export(folder: str | Path, int8: bool = False, threads: int = 1) -> dict:
+    """The parts a `Recognizer` runs, from an export folder (checked)."""
+    from transducer.decode.fast import FastDecoder, Weights
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ExportError(f"{folder}: not an export folder (run `transducer export --out DIR`)")
+    suffix = ".int8.onnx" if int8 else ".onnx"
+    sessions, metas = {}, {}
+    for graph in GRAPHS:
+        path = folder / f"{graph}{suffix}"
+        sessions[graph] = _session(path, threads)
+        metas[graph] = read_metadata(path, sessions[graph])
+        if metas[graph]["graph"] != graph:
+            raise ExportError(f"{path}: metadata key 'graph' is {metas[graph]['graph']!r}")
+    ref_path, ref = folder / f"encoder{suffix}", metas["encoder"]
+    for graph in GRAPHS[1:]:
+        _agree(ref, ref_path, metas[graph], folder / f"{graph}{suffix}")
+    weights_path = folder / "decoder_weights.npz"
+    try:
+        with np.load(weights_path) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except FileNotFoundError as e:
+        raise ExportError(f"{weights_path}: file missing (run `transducer export`)") from e
+    except Exception as e:
+        raise ExportError(f"{weights_path}: not a readable .npz ({e})") from e
+    for key in ("metadata", "scalars"):
+        if key not in arrays:
+            raise ExportError(f"{weights_path}: entry {key!r} missing")
+    _agree(ref, ref_path, json.loads(str(arrays.pop("metadata"))), weights_path)
+    w = Weights(**json.loads(str(arrays.pop("scalars"))), **arrays)
+    cfg = ModelConfig(**_tuples(json.loads(ref["model_config"])))
+    tokenizer = CharTokenizer.load(folder / "tokens.txt")
+    if len(tokenizer) != cfg.vocab_size:
+        raise ExportError(
+            f"{folder / 'tokens.txt'}: {len(tokenizer)} tokens, but metadata key 'vocab_size' "
+            f"is {cfg.vocab_size}"
+        )
+    stats = FeatureStats(tuple(json.loads(ref["stats_mean"])), tuple(json.loads(ref["stats_std"])))
+    return dict(
+        cfg=cfg, tokenizer=tokenizer, stats=stats,
+        features=FeatureConfig(**json.loads(ref["features"])),
+        encoder=OnnxEncoder(sessions["encoder"], cfg.n_enc_layers, cfg.d_model),
+        decoder=FastDecoder(w, (cfg.lookback + 1) * cfg.block_width),
+        sessions=sessions,
+    )  # fmt: skip
+
+
+def _tuples(d: dict) -> dict:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
+class OnnxRecognizer(Recognizer):
+    """`Recognizer` on an export folder: onnxruntime encoder, Numba decoder, no torch."""
+
+    def __init__(self, folder: str | Path, beam: int = 0, block_width: int | None = None,
+                 endpoint: EndpointConfig = EndpointConfig()):  # fmt: skip
+        super().__init__(folder, beam, block_width, endpoint, backend="onnx")

@@ -1,0 +1,140 @@
+"""ONNX export: self-check, torch-free runtime, refusal of bad folders, the CLI."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from export.onnx_export import export
+from export.runtime import ExportError, load_export
+from transducer.checkpoint import bundle, save_atomic
+from transducer.cli import main
+from transducer.config import FeatureConfig, ModelConfig
+from transducer.features import FeatureStats
+from transducer.model.transducer import NeuralTransducer
+from transducer.text import CharTokenizer
+
+SIZES = dict(d_model=32, n_enc_layers=2, d_dec=24, d_joint=20, d_att=12, d_att_lstm=6,
+             vocab_size=30, dropout=0.0)  # fmt: skip
+
+
+def save_random(path, **cfg):
+    torch.manual_seed(3)
+    model = NeuralTransducer(ModelConfig(**SIZES, **cfg))
+    stats = FeatureStats(tuple([12.0] * 80), tuple([4.0] * 80))
+    save_atomic(bundle(model, CharTokenizer.english(), stats, FeatureConfig()), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("export")
+    out = {}
+    for name, cfg in {
+        "fullsum": dict(mode="fullsum", attention="dot"),
+        "paper": dict(mode="paper", n_dec_layers=2, attention="lstm", lookback=1),
+    }.items():
+        model = save_random(folder / f"{name}.pt", **cfg)
+        report = export(model, folder / name, int8=name == "fullsum")
+        out[name] = (model, folder / name, report)
+    return out
+
+
+@pytest.mark.parametrize("name", ["fullsum", "paper"])
+def test_export_checks_itself(exported, name):
+    _, folder, report = exported[name]
+    assert report["ok"] and report["runtime_tokens_equal"] and report["decoder_joiner_tokens_equal"]
+    assert report["encoder_max_abs_diff"] < 1e-4 and report["decoder_joiner_max_abs_diff"] < 1e-4
+    assert report["n_tokens"] > 0
+    for graph in ("encoder", "decoder", "joiner"):
+        proto = onnx.load(str(folder / f"{graph}.onnx"))
+        meta = {p.key: p.value for p in proto.metadata_props}
+        assert meta["graph"] == graph and meta["mode"] == name and meta["format_version"] == "1"
+        assert proto.opset_import[0].version >= 17
+        assert all(i.name.startswith("cached_") or i.name in ("x", "y", "query", "frames",
+                   "mask", "new_block") for i in proto.graph.input)  # fmt: skip
+    assert (folder / "tokens.txt").read_text().splitlines()[0] == "<e> 0"
+
+
+def test_int8_graphs_load_and_transcribe(exported):
+    _, folder, report = exported["fullsum"]
+    assert report["sizes_mb"]["encoder.int8.onnx"] < report["sizes_mb"]["encoder.onnx"]
+    parts = load_export(folder, int8=True)
+    assert parts["cfg"].mode == "fullsum"
+
+
+def test_runtime_never_imports_torch(exported):
+    _, folder, _ = exported["fullsum"]
+    code = f"""
+import sys
+from export.runtime import OnnxRecognizer
+from transducer.audio import read_audio
+rec = OnnxRecognizer({str(folder)!r})
+s = rec.create_stream()
+s.accept_waveform(16000, read_audio("demo/sample.wav"))
+s.input_finished()
+while rec.is_ready(s):
+    rec.decode_stream(s)
+assert rec.get_result(s)["tokens"]
+assert "torch" not in sys.modules, "torch was imported"
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def _copy(folder, tmp_path):
+    target = tmp_path / "copy"
+    shutil.copytree(folder, target)
+    return target
+
+
+def _edit_metadata(path, key, value=None):
+    proto = onnx.load(str(path))
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key != key]
+    del proto.metadata_props[:]
+    for k, v in kept + ([(key, value)] if value is not None else []):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.save(proto, str(path))
+
+
+def test_refuses_bad_folders(exported, tmp_path):
+    _, folder, _ = exported["fullsum"]
+    bad = _copy(folder, tmp_path)
+    _edit_metadata(bad / "joiner.onnx", "stats_mean")
+    with pytest.raises(ExportError, match=r"joiner\.onnx: metadata key 'stats_mean' missing"):
+        load_export(bad)
+    shutil.copy(folder / "joiner.onnx", bad / "joiner.onnx")
+    _edit_metadata(bad / "decoder.onnx", "block_width", "4")
+    with pytest.raises(ExportError, match=r"decoder\.onnx: metadata key 'block_width' is '4'"):
+        load_export(bad)
+    shutil.copy(folder / "decoder.onnx", bad / "decoder.onnx")
+    data = (bad / "encoder.onnx").read_bytes()
+    (bad / "encoder.onnx").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ExportError, match=r"encoder\.onnx: not a readable ONNX graph"):
+        load_export(bad)
+    (bad / "encoder.onnx").unlink()
+    with pytest.raises(ExportError, match=r"encoder\.onnx: file missing"):
+        load_export(bad)
+    shutil.copy(folder / "encoder.onnx", bad / "encoder.onnx")
+    np.savez(bad / "decoder_weights.npz", nothing=np.zeros(1))
+    with pytest.raises(ExportError, match=r"decoder_weights\.npz: entry 'metadata' missing"):
+        load_export(bad)
+
+
+def test_transcribe_with_onnx_backend(exported, capsys):
+    model, folder, _ = exported["paper"]
+    outputs = {}
+    for backend, target in (("onnx", folder), ("torch", model)):
+        main(["transcribe", "demo/sample.wav", "--model", str(target), "--backend", backend,
+              "--json"])  # fmt: skip
+        outputs[backend] = json.loads(capsys.readouterr().out)
+    assert outputs["onnx"]["tokens"] == outputs["torch"]["tokens"]
+    assert outputs["onnx"]["timestamps"] == outputs["torch"]["timestamps"]
