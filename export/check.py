@@ -109,7 +109,9 @@ def torch_log_probs(model, blocks, mask, tokens) -> list[np.ndarray]:
     return out
 
 
-def check(model_path: str | Path, folder: str | Path, audio: str | Path = SAMPLE) -> dict:
+def check(model_path: str | Path, folder: str | Path, audio: str | Path = SAMPLE,
+          manifest: str | Path | None = None) -> dict:  # fmt: skip
+    """The report; with `manifest`, also how many of its utterances give identical tokens."""
     model, _, stats, feature_cfg = load_model(model_path)
     parts = load_export(folder)
     samples = read_audio(audio)
@@ -135,6 +137,20 @@ def check(model_path: str | Path, folder: str | Path, audio: str | Path = SAMPLE
         results[backend] = rec.get_result(s)
     report["runtime_tokens_equal"] = results["onnx"]["tokens"] == results["torch"]["tokens"]
     report["n_tokens"] = len(results["torch"]["tokens"])
+    if manifest is not None:  # token-exactness over a whole manifest
+        from transducer.data.manifest import read_manifest
+        from transducer.evaluate import evaluate_recognizer
+
+        utts, never = read_manifest(manifest), EndpointConfig(1e9, 1e9, 1e9)
+        runs = {
+            b: evaluate_recognizer(Recognizer(t, endpoint=never, backend=b), utts)
+            for b, t in (("torch", model_path), ("onnx", folder))
+        }
+        pairs = zip(runs["onnx"]["tokens"], runs["torch"]["tokens"], strict=True)
+        report["manifest"] = {"path": str(manifest), "n_utts": len(utts),
+                              "n_tokens_equal": sum(a == b for a, b in pairs)}  # fmt: skip
+        for backend, run in runs.items():
+            report["manifest"].update({f"{backend}_wer": run["wer"], f"{backend}_cer": run["cer"]})
     report["audio"] = str(audio)
     report["ok"] = bool(
         report["runtime_tokens_equal"] and report["decoder_joiner_tokens_equal"]

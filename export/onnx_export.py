@@ -13,6 +13,8 @@ Every graph carries all settings in `metadata_props` (see `metadata`); the runti
 """
 
 import json
+import logging
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -189,6 +191,8 @@ def export_graph(model, graph: str, path: Path, meta: dict[str, str]) -> None:
     import onnx
 
     inputs, outputs = _example_inputs(model, graph), _outputs(model, graph)
+    # The LSTM batch-size warning does not apply: its states are graph inputs.
+    warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size")
     torch.onnx.export(
         _wrapper(model, graph), tuple(inputs.values()), str(path), dynamo=False,
         opset_version=OPSET, input_names=list(inputs), output_names=outputs,
@@ -213,6 +217,7 @@ def quantize(out: Path) -> dict[str, str]:
     """Dynamically quantised int8 copies: NAME.int8.onnx."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    logging.getLogger().setLevel(logging.ERROR)  # the quantiser's advice on pre-processing
     paths = {}
     for graph in GRAPHS:
         target = out / f"{graph}.int8.onnx"
@@ -221,7 +226,8 @@ def quantize(out: Path) -> dict[str, str]:
     return paths
 
 
-def export(model_path: str | Path, out: str | Path, int8: bool = False) -> dict:
+def export(model_path: str | Path, out: str | Path, int8: bool = False,
+           check_manifest: str | Path | None = None) -> dict:  # fmt: skip
     """Write the export folder and check it; returns a JSON-able report."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -239,5 +245,5 @@ def export(model_path: str | Path, out: str | Path, int8: bool = False) -> dict:
         report["sizes_mb"][path.name] = round(path.stat().st_size / 2**20, 3)
     from export.check import check
 
-    report.update(check(model_path, out))
+    report.update(check(model_path, out, manifest=check_manifest))
     return report

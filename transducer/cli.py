@@ -68,9 +68,18 @@ def _eval(args: argparse.Namespace) -> None:
     from transducer.data.manifest import read_manifest
     from transducer.evaluate import evaluate
 
-    model, tokenizer, stats, features = load_model(args.model)
     utts = read_manifest(args.manifest)
-    result = evaluate(model, tokenizer, stats, utts, features, args.beam, args.block_width)
+    if args.backend == "offline":
+        model, tokenizer, stats, features = load_model(args.model)
+        result = evaluate(model, tokenizer, stats, utts, features, args.beam, args.block_width)
+    else:
+        from transducer.evaluate import evaluate_recognizer
+        from transducer.recognizer import EndpointConfig, Recognizer
+
+        never = EndpointConfig(1e9, 1e9, 1e9)
+        rec = Recognizer(args.model, args.beam, args.block_width, never, args.backend)
+        result = evaluate_recognizer(rec, utts)
+        result.pop("tokens")
     hyps = result.pop("hypotheses")
     if args.json:
         print(json.dumps(result))
@@ -114,7 +123,7 @@ def _export(args: argparse.Namespace) -> None:
 
     if args.model is None:
         raise ValueError("no default model is shipped yet (issue #6): pass --model RUN/best.pt")
-    print(json.dumps(export(args.model, args.out, int8=args.int8), indent=1))
+    print(json.dumps(export(args.model, args.out, args.int8, args.check_manifest), indent=1))
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -178,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", required=True)
     p.add_argument("--beam", type=int, default=0, help="beam width (0/1: greedy)")
     p.add_argument("--block-width", type=int, default=None, help="W to decode with")
+    p.add_argument("--backend", choices=["offline", "numba", "torch", "onnx", "onnx-int8"],
+                   default="offline", help="offline: torch, whole utterances (default); others "
+                   "stream through the Recognizer (onnx*: --model is an export dir)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=_eval)
 
@@ -197,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="checkpoint (default: the shipped model, once there is one)")
     p.add_argument("--out", type=Path, required=True, help="folder to write")
     p.add_argument("--int8", action="store_true", help="also dynamically quantised int8 graphs")
+    p.add_argument("--check-manifest", help="also check token-exactness over this manifest")
     p.set_defaults(func=_export)
 
     p = commands.add_parser("bench", help="streaming speed: RTF, decoder step, block latency")

@@ -55,3 +55,31 @@ def evaluate(
     result = error_rates(refs, hyps)
     result.update(rtf=elapsed / max(seconds, 1e-9), n_utts=len(utts), audio_seconds=seconds)
     return {**result, "hypotheses": hyps}
+
+
+def transcribe(recognizer, samples: np.ndarray) -> dict:
+    """One utterance through a streaming `Recognizer` (all audio at once, no endpointing)."""
+    stream = recognizer.create_stream()
+    stream.accept_waveform(16000, samples)
+    stream.input_finished()
+    while recognizer.is_ready(stream):
+        recognizer.decode_stream(stream)
+    return recognizer.get_result(stream)
+
+
+def evaluate_recognizer(recognizer, utts) -> dict:
+    """Like `evaluate`, through a streaming `Recognizer` of any backend (torch, numba, onnx).
+    Also returns each utterance's tokens, for comparing backends."""
+    refs, hyps, tokens, seconds, elapsed = [], [], [], 0.0, 0.0
+    for utt in utts:
+        samples = read_utterance(utt)
+        start = time.perf_counter()
+        result = transcribe(recognizer, samples)
+        elapsed += time.perf_counter() - start
+        seconds += len(samples) / 16000
+        refs.append(utt.text)
+        hyps.append(result["text"])
+        tokens.append(result["tokens"])
+    out = error_rates(refs, hyps)
+    out.update(rtf=elapsed / max(seconds, 1e-9), n_utts=len(utts), audio_seconds=seconds)
+    return {**out, "hypotheses": hyps, "tokens": tokens}
