@@ -70,3 +70,16 @@ def test_set_level_never_clips(rng):
     assert np.abs(y).max() <= 0.99 + 1e-6
     z = corrupt.set_level(x, rms_db=-30.0)
     assert abs(20 * np.log10(np.sqrt(np.mean(z**2))) + 30) < 0.01
+
+
+def test_freq_warp():
+    from transducer.data.augment import freq_warp
+
+    feats = torch.randn(2, 7, 10)
+    same = freq_warp(feats, torch.tensor([1.0, 1.0]))
+    assert torch.allclose(same, feats)
+    half = freq_warp(feats, torch.tensor([0.5, 2.0]))
+    assert torch.allclose(half[0, :, 2], feats[0, :, 1])  # bin 2 reads bin 1
+    assert torch.allclose(half[0, :, 1], (feats[0, :, 0] + feats[0, :, 1]) / 2)
+    assert torch.allclose(half[1, :, 3], feats[1, :, 6])  # bin 3 reads bin 6
+    assert torch.allclose(half[1, :, 9], feats[1, :, 9])  # clamped to the top bin

@@ -144,6 +144,7 @@ class TrainConfig:
     align_beam: int = 8
     sorted_first_epoch: bool = True  # SortaGrad: the first epoch from short to long
     spec_augment: bool = True
+    freq_warp: float = 0.0  # VTLP: warp each utterance's bins by a factor in 1 +- this; 0: off
     # SpecAugment starts at this step: masking from the first step keeps a model trained from
     # scratch on the blank plateau far longer (measured on the 2-hour corpus: no progress in
     # 1000 steps with it, progress from ~550 without).

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from transducer import checkpoint
 from transducer.config import FeatureConfig, ModelConfig, TrainConfig
-from transducer.data.augment import SpecAugment, speed_perturb
+from transducer.data.augment import SpecAugment, freq_warp, speed_perturb
 from transducer.data.dataset import BucketBatchSampler, SpeechDataset, collate
 from transducer.data.manifest import read_manifest, read_utterance
 from transducer.evaluate import evaluate
@@ -171,6 +171,9 @@ class Run:
             factor = float(factors[rng.integers(len(factors))])
             waves, wave_lens = speed_perturb(waves, wave_lens, factor, self.features.sample_rate)
         feats, feat_lens = fbank_torch(waves, wave_lens, self.features)
+        if self.cfg.freq_warp:
+            alphas = 1 + self.cfg.freq_warp * (2 * rng.random(len(feats)) - 1)
+            feats = freq_warp(feats, torch.from_numpy(alphas))
         valid = (torch.arange(feats.shape[1])[None] < feat_lens[:, None])[..., None]
         feats = ((feats - self.mean) / self.std) * valid  # padding stays 0
         if self.cfg.spec_augment and step >= self.cfg.spec_augment_from_step:

@@ -1,4 +1,5 @@
-"""Training-time augmentation: speed perturbation on waveforms, SpecAugment on features.
+"""Training-time augmentation: speed perturbation on waveforms; frequency warping (VTLP) and
+SpecAugment on features.
 
 The training loop applies both to training batches only; SpecAugment is also a no-op in eval
 mode, so evaluation never sees augmented data.
@@ -21,6 +22,24 @@ def speed_perturb(waveforms: torch.Tensor, lengths: torch.Tensor, factor: float,
     orig = int(round(sample_rate * factor))
     out = AF.resample(waveforms, orig, sample_rate)
     return out, torch.ceil(lengths * sample_rate / orig).long()
+
+
+def freq_warp(feats: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
+    """Vocal tract length perturbation on filterbank features (after Jaitly & Hinton, 2013).
+
+    feats (N, T, F), alphas (N,): output bin k of utterance n reads input bin k * alphas[n]
+    (linear interpolation, clamped to the top bin), which stretches (alpha < 1) or squeezes
+    (alpha > 1) the spectral envelope as a longer or shorter vocal tract would.
+    """
+    N, T, F = feats.shape
+    src = (torch.arange(F, dtype=feats.dtype)[None] * alphas[:, None].to(feats.dtype)).clamp(
+        0, F - 1
+    )  # (N, F)
+    lo = src.floor().long()
+    hi = (lo + 1).clamp(max=F - 1)
+    frac = (src - lo)[:, None, :]
+    pick = lambda idx: feats.gather(2, idx[:, None, :].expand(N, T, F))  # noqa: E731
+    return pick(lo) * (1 - frac) + pick(hi) * frac
 
 
 class SpecAugment(torch.nn.Module):
