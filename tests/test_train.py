@@ -214,3 +214,17 @@ def test_ctc_pretraining_needs_the_ctc_head(toy, tmp_path):
     config = write_config(tmp_path / "c.json", {"ctc_weight": 0.0}, {"ctc_pretrain_steps": 5})
     with pytest.raises(ValueError, match="ctc_pretrain_steps needs the CTC head"):
         Run(*load_config(config), toy, toy, tmp_path / "run", show_progress=False)
+
+
+def test_runinfo_separates_ctc_pretraining(tmp_path):
+    from transducer.runinfo import summarize
+
+    head = "step,transducer,loss_s,ctc,batch_seconds,step_seconds,audio_hours,hours_per_hour\n"
+    rows = ["1,nan,0.0,3.0,30,0.2,0.01,540", "2,nan,0.0,2.9,30,0.2,0.02,540",
+            "3,1.5,0.05,2.5,30,0.5,0.03,400", "4,1.4,0.05,2.4,30,0.5,0.04,360"]  # fmt: skip
+    (tmp_path / "metrics.csv").write_text(head + "\n".join(rows) + "\n")
+    (tmp_path / "dev.csv").write_text("step,cer,wer,n_utts\n3,0.5,0.9,10\n4,0.4,0.8,10\n")
+    out = summarize(tmp_path)
+    assert out["steps"] == 4 and out["pretrain_steps"] == 2
+    assert out["transducer_phase_hours_per_hour"] == 60.0  # 60 s of audio in 1 s
+    assert out["loss_share"] == 0.1 and out["best_dev"]["cer"] == 0.4

@@ -1,7 +1,8 @@
 """Summarise a training run from its metrics: `python -m transducer.runinfo RUN`.
 
 Prints JSON: steps, audio hours trained on, training throughput (audio hours per wall-clock
-hour of training steps), and the share of step time spent in the loss or the alignment search.
+hour of training steps; also for the transducer phase alone after CTC pre-training), and the share
+of the transducer phase's step time spent in the loss or the alignment (sampled on logged rows).
 """
 
 import csv
@@ -29,9 +30,18 @@ def summarize(run: Path) -> dict:
         "hours_per_hour": round(float(rows[-1]["hours_per_hour"]), 1),
         "step_seconds_median": round(statistics.median(step), 3),
     }
+    # Shares and throughput of the transducer phase alone: CTC pre-training rows (transducer
+    # NaN) spend nothing in the transducer loss or the alignment and run faster.
+    joint = [r for r in rows if r.get("transducer") not in (None, "", "nan")]
+    if len(joint) < len(rows) and joint:
+        seconds = sum(float(r["step_seconds"]) for r in joint)
+        audio = sum(float(r["batch_seconds"]) for r in joint)
+        out["pretrain_steps"] = len(rows) - len(joint)  # logged rows, one per log_every steps
+        out["transducer_phase_hours_per_hour"] = round(audio / seconds, 1)
     for key, name in (("loss_s", "loss_share"), ("align_s", "alignment_share")):
-        if rows[0].get(key):
-            out[name] = round(sum(float(r[key]) for r in rows) / sum(step), 3)
+        if joint and joint[0].get(key):
+            total = sum(float(r["step_seconds"]) for r in joint)
+            out[name] = round(sum(float(r[key]) for r in joint) / total, 3)
     evals = read_csv(run / "dev.csv")
     if evals:
         best = min(evals, key=lambda r: float(r["cer"]))
