@@ -10,7 +10,7 @@ data=${1:-data/h2}
 exp=${2:-exp}
 here=recipes/nt-2h
 .venv/bin/transducer data synth --out "$data" --hours 2 --seed 11 --quiet
-for name in fullsum-dot paper-dot fullsum-mlp; do
+for name in fullsum-dot paper-dot fullsum-mlp fullsum-dot-vtlp; do
     OMP_NUM_THREADS=1 .venv/bin/transducer train --config "$here/$name.json" \
         --train "$data/train.jsonl" --dev "$data/dev.jsonl" --out "$exp/$name" --resume --quiet
     .venv/bin/python -m transducer.runinfo "$exp/$name"
