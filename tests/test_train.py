@@ -228,3 +228,17 @@ def test_runinfo_separates_ctc_pretraining(tmp_path):
     assert out["steps"] == 4 and out["pretrain_steps"] == 2
     assert out["transducer_phase_hours_per_hour"] == 60.0  # 60 s of audio in 1 s
     assert out["loss_share"] == 0.1 and out["best_dev"]["cer"] == 0.4
+
+
+def test_checkpoint_without_mel_floor_keeps_kaldi_floor(tmp_path):
+    from transducer.config import FeatureConfig, ModelConfig
+    from transducer.features import EPSILON, FeatureStats
+    from transducer.model.transducer import NeuralTransducer
+    from transducer.text import CharTokenizer
+
+    stats = FeatureStats(tuple([0.0] * 80), tuple([1.0] * 80))
+    model = NeuralTransducer(ModelConfig(d_model=8, n_enc_layers=1, d_dec=8, d_joint=8))
+    old = checkpoint.bundle(model, CharTokenizer.english(), stats, FeatureConfig())
+    del old["config"]["features"]["mel_floor"]  # as written before the field existed
+    checkpoint.save_atomic(old, tmp_path / "old.pt")
+    assert load_model(tmp_path / "old.pt")[3].mel_floor == EPSILON

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from transducer.config import FeatureConfig, ModelConfig, TrainConfig
-from transducer.features import FeatureStats
+from transducer.features import EPSILON, FeatureStats
 from transducer.model.transducer import NeuralTransducer
 from transducer.text import CharTokenizer
 
@@ -66,7 +66,8 @@ def load_model(path: str | Path):
     model = NeuralTransducer(cfg)
     model.load_state_dict(ckpt["model"])
     stats = FeatureStats(tuple(ckpt["stats"]["mean"]), tuple(ckpt["stats"]["std"]))
-    features = FeatureConfig(**ckpt["config"]["features"])
+    # Checkpoints from before `mel_floor` existed were trained with Kaldi's floor.
+    features = FeatureConfig(**{"mel_floor": EPSILON, **ckpt["config"]["features"]})
     return model.eval(), CharTokenizer(ckpt["tokens"]), stats, features
 
 

@@ -289,7 +289,8 @@ class Run:
                     self.tensorboard.add_scalar(f"train/{key}", value, p.step)
 
     def evaluate_and_save(self) -> None:
-        """Rank 0: dev CER/WER, plots, a step checkpoint (keep the last N) and best.pt."""
+        """Rank 0: a step checkpoint (keep the last N); after CTC pre-training also dev
+        CER/WER, plots and best.pt."""
         if self.rank == 0:
             bundle = checkpoint.bundle(
                 self.model, self.tokenizer, self.stats, self.features, self.cfg
