@@ -261,3 +261,19 @@ def test_endpoints_split_at_long_pauses(trained, backend):
     assert [r["segment"] for r in ended] == [0, 1] and all(r["is_final"] for r in ended)
     assert last["text"] == "bad" and last["segment"] == 2 and last["is_final"]
     assert ended[1]["timestamps"][0] > ended[0]["timestamps"][-1] + 2.0  # stream-wide times
+
+
+def test_demo_stream_prints_partials_segments_and_rtf(trained, tmp_path):
+    import io
+
+    import soundfile as sf
+
+    from demo.stream import run
+
+    paths, audio = trained
+    sf.write(tmp_path / "words.wav", audio, 16000)
+    out = io.StringIO()
+    result = run(tmp_path / "words.wav", Recognizer(paths["fullsum"]), out=out)
+    text = out.getvalue()
+    assert result["text"] and text.count("\r") > 3  # the partial line was redrawn
+    assert f"] {result['text']}\n" in text and "real-time factor" in text

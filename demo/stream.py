@@ -1,0 +1,84 @@
+"""Live streaming transcription of a file: partial text on one line, finished segments below.
+
+    python -m demo.stream [FILE] --model M [--realtime] [--backend numba|torch|onnx]
+
+The file goes through a `Stream` in 100 ms pieces (at real-time pace with --realtime), as a
+microphone would deliver it; the partial result is redrawn after every decoded block, each
+segment the endpointer closes is printed with its start and end times, and the run ends with
+the real-time factor.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from transducer.audio import read_audio_raw
+from transducer.recognizer import BACKENDS, Recognizer
+
+SAMPLE = Path(__file__).with_name("sample.wav")
+CHUNK_SECONDS = 0.1
+
+
+def segment_line(result: dict) -> str:
+    times = result["timestamps"]
+    span = f"{times[0]:6.2f} - {times[-1]:6.2f} s" if times else "      (silence)   "
+    return f"[{span}] {result['text']}"
+
+
+def run(path: Path, recognizer: Recognizer, realtime: bool = False, out=sys.stdout) -> dict:
+    """Stream `path`; returns the final result plus the real-time factor."""
+    samples, rate = read_audio_raw(path)
+    stream = recognizer.create_stream()
+    chunk = max(1, int(rate * CHUNK_SECONDS))
+    start, busy, width = time.perf_counter(), 0.0, 0
+
+    def show_partial():
+        nonlocal width
+        text = recognizer.get_result(stream)["text"]
+        line = f"\r{text[-100:]}"
+        out.write(line + " " * max(0, width - len(line)))
+        out.flush()
+        width = len(line)
+
+    def decode_ready():
+        nonlocal width
+        while recognizer.is_ready(stream):
+            recognizer.decode_stream(stream)
+            if recognizer.is_endpoint(stream):
+                out.write("\r" + " " * width + "\r" + segment_line(recognizer.get_result(stream)))
+                out.write("\n")
+                width = 0
+            else:
+                show_partial()
+
+    for i in range(0, len(samples), chunk):
+        began = time.perf_counter()
+        stream.accept_waveform(rate, samples[i : i + chunk])
+        decode_ready()
+        busy += time.perf_counter() - began
+        if realtime:  # wait until this piece would have finished arriving
+            time.sleep(max(0.0, start + (i + chunk) / rate - time.perf_counter()))
+    began = time.perf_counter()
+    stream.input_finished()
+    decode_ready()
+    busy += time.perf_counter() - began
+    final = recognizer.get_result(stream)
+    out.write("\r" + " " * width + "\r" + segment_line(final) + "\n")
+    rtf = busy / (len(samples) / rate)
+    out.write(f"real-time factor {rtf:.4f} ({len(samples) / rate:.1f} s of audio)\n")
+    return {**final, "rtf": rtf}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("file", nargs="?", type=Path, default=SAMPLE)
+    parser.add_argument("--model", required=True, help="checkpoint (or export folder for onnx)")
+    parser.add_argument("--backend", choices=BACKENDS, default="numba")
+    parser.add_argument("--realtime", action="store_true", help="feed audio at real-time pace")
+    args = parser.parse_args(argv)
+    run(args.file, Recognizer(args.model, backend=args.backend), args.realtime)
+
+
+if __name__ == "__main__":
+    main()
