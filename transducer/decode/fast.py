@@ -405,52 +405,19 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
         # finished: the old ones, then these R ended blocks; stable sort, keep `beam`
         all_score = np.concatenate((f_score, g_score))
         keep = np.argsort(-all_score, kind="mergesort")[:beam]
-        n_old = f_score.shape[0]
-        nf = keep.shape[0]
-        par = np.zeros(nf, np.int64)
-        tok = np.zeros((nf, K), np.int64)
-        frm = np.zeros((nf, K), np.int64)
-        cnt = np.zeros(nf, np.int64)
-        st = np.zeros((nf, S), np.float32)
-        for i in range(nf):
-            j = keep[i]
-            if j < n_old:
-                par[i], tok[i], frm[i], cnt[i], st[i] = (
-                    f_par[j],
-                    f_tok[j],
-                    f_frm[j],
-                    f_n[j],
-                    f_state[j],
-                )
-            else:
-                r = j - n_old
-                par[i], tok[i], frm[i], cnt[i], st[i] = (
-                    a_par[r],
-                    a_tok[r],
-                    a_frm[r],
-                    a_n[r],
-                    new_states[r],
-                )
-        f_par, f_tok, f_frm, f_n, f_state = par, tok, frm, cnt, st
+        f_par = np.concatenate((f_par, a_par))[keep]
+        f_tok = np.concatenate((f_tok, a_tok))[keep]
+        f_frm = np.concatenate((f_frm, a_frm))[keep]
+        f_n = np.concatenate((f_n, a_n))[keep]
+        f_state = np.concatenate((f_state, new_states))[keep]
         f_score = all_score[keep]
-        # active: the extensions, stable sort, keep `beam`
+        # active: the extensions (row e_row[e] plus label e_y[e]), stable sort, keep `beam`
         keep = np.argsort(-e_score, kind="mergesort")[:beam]
-        na = keep.shape[0]
-        par = np.zeros(na, np.int64)
-        tok = np.zeros((na, K), np.int64)
-        frm = np.zeros((na, K), np.int64)
-        cnt = np.zeros(na, np.int64)
-        st = np.zeros((na, S), np.float32)
-        ys = np.zeros(na, np.int64)
-        last = np.zeros(na, np.int64)
+        rows, na = e_row[keep], keep.shape[0]
+        a_par, a_tok, a_frm, a_state = a_par[rows], a_tok[rows], a_frm[rows], new_states[rows]
         for i in range(na):
-            e = keep[i]
-            r = e_row[e]
-            par[i], tok[i], frm[i], st[i] = a_par[r], a_tok[r], a_frm[r], new_states[r]
-            tok[i, a_n[r]], frm[i, a_n[r]] = e_y[e], e_frame[e]
-            cnt[i], ys[i], last[i] = a_n[r] + 1, e_y[e], e_frame[e]
-        a_par, a_tok, a_frm, a_n, a_state, a_y, a_last = par, tok, frm, cnt, st, ys, last
-        a_score = e_score[keep]
+            a_tok[i, a_n[rows[i]]], a_frm[i, a_n[rows[i]]] = e_y[keep[i]], e_frame[keep[i]]
+        a_n, a_y, a_last, a_score = a_n[rows] + 1, e_y[keep], e_frame[keep], e_score[keep]
         if f_score.shape[0] == beam and na > 0 and a_score[0] < f_score[-1]:
             break  # no active hypothesis can beat the finished ones: scores only fall
     return f_par, f_tok, f_frm, f_n, f_score, f_state
