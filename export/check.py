@@ -15,7 +15,7 @@ from export.runtime import load_export
 from transducer.audio import read_audio
 from transducer.checkpoint import load_model
 from transducer.config import BLANK
-from transducer.decode.search import encode_blocks, greedy_search
+from transducer.decode.search import encode_blocks
 from transducer.evaluate import features
 from transducer.recognizer import EndpointConfig, Recognizer
 
@@ -89,24 +89,29 @@ def onnx_greedy(model, sessions, blocks, mask) -> tuple[list[int], list[np.ndarr
     return tokens, all_logp
 
 
-def torch_log_probs(model, blocks, mask, tokens) -> list[np.ndarray]:
-    """The torch decoder's log-probabilities along the same greedy path."""
-    from transducer.decode.search import Hypothesis, Stepper
+class _Recording:
+    """A `Stepper` that keeps every step's log-probabilities (row 0)."""
+
+    def __init__(self, stepper):
+        self.stepper, self.log_probs = stepper, []
+
+    def step(self, *args):
+        logp, state, weights = self.stepper.step(*args)
+        self.log_probs.append(logp[0].numpy())
+        return logp, state, weights
+
+
+def torch_greedy(model, blocks, mask) -> tuple[list[int], list[np.ndarray]]:
+    """The reference greedy search over the same blocks, with its log-probabilities."""
+    from transducer.decode.search import Hypothesis, Stepper, greedy_block
 
     stepper, cfg = Stepper(model), model.cfg
-    hyp, out, i = Hypothesis(state=stepper.initial()), [], 0
-    with torch.no_grad():
-        for b in range(len(blocks)):
-            f, mk = torch.from_numpy(blocks[b : b + 1]), torch.from_numpy(mask[b : b + 1])
-            y = BLANK
-            for k in range(cfg.max_symbols_per_block + 1):
-                logp, state, _ = stepper.step(hyp.state, torch.tensor([y]), f, mk)
-                hyp.state = state
-                out.append(logp[0].numpy())
-                if k == cfg.max_symbols_per_block or i == len(tokens) or logp[0].argmax() == 0:
-                    break
-                y, i = tokens[i], i + 1
-    return out
+    recording, hyp = _Recording(stepper), Hypothesis(state=stepper.initial())
+    for b in range(len(blocks)):
+        f, m = torch.from_numpy(blocks[b : b + 1]), torch.from_numpy(mask[b : b + 1])
+        hyp = greedy_block(recording, hyp, f, m, b, cfg.max_symbols_per_block, cfg.block_width,
+                           cfg.lookback)  # fmt: skip
+    return hyp.tokens, recording.log_probs
 
 
 def check(model_path: str | Path, folder: str | Path, audio: str | Path = SAMPLE,
@@ -119,13 +124,12 @@ def check(model_path: str | Path, folder: str | Path, audio: str | Path = SAMPLE
     blocks, mask = encode_blocks(model, features(samples, stats, feature_cfg))
     blocks, mask = blocks.numpy(), mask.numpy()
     onnx_tokens, onnx_logp = onnx_greedy(model, parts["sessions"], blocks, mask)
-    ref = greedy_search(model, features(samples, stats, feature_cfg))
-    ref_logp = torch_log_probs(model, blocks, mask, ref.tokens)
+    ref_tokens, ref_logp = torch_greedy(model, blocks, mask)
     n = min(len(onnx_logp), len(ref_logp))
     report["decoder_joiner_max_abs_diff"] = float(
         max(np.abs(a - b).max() for a, b in zip(onnx_logp[:n], ref_logp[:n], strict=True))
     )
-    report["decoder_joiner_tokens_equal"] = onnx_tokens == ref.tokens
+    report["decoder_joiner_tokens_equal"] = onnx_tokens == ref_tokens
     results = {}
     for backend, target in (("torch", model_path), ("onnx", folder)):
         rec = Recognizer(target, endpoint=EndpointConfig(1e9, 1e9, 1e9), backend=backend)

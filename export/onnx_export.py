@@ -217,12 +217,16 @@ def quantize(out: Path) -> dict[str, str]:
     """Dynamically quantised int8 copies: NAME.int8.onnx."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    logging.getLogger().setLevel(logging.ERROR)  # the quantiser's advice on pre-processing
-    paths = {}
-    for graph in GRAPHS:
-        target = out / f"{graph}.int8.onnx"
-        quantize_dynamic(out / f"{graph}.onnx", target, weight_type=QuantType.QInt8)
-        paths[graph] = str(target)
+    root = logging.getLogger()
+    level, paths = root.level, {}
+    root.setLevel(logging.ERROR)  # the quantiser logs advice on pre-processing per graph
+    try:
+        for graph in GRAPHS:
+            target = out / f"{graph}.int8.onnx"
+            quantize_dynamic(out / f"{graph}.onnx", target, weight_type=QuantType.QInt8)
+            paths[graph] = str(target)
+    finally:
+        root.setLevel(level)
     return paths
 
 

@@ -64,8 +64,14 @@ def test_export_checks_itself(exported, name):
 def test_int8_graphs_load_and_transcribe(exported):
     _, folder, report = exported["fullsum"]
     assert report["sizes_mb"]["encoder.int8.onnx"] < report["sizes_mb"]["encoder.onnx"]
-    parts = load_export(folder, int8=True)
-    assert parts["cfg"].mode == "fullsum"
+    from transducer.audio import read_audio
+    from transducer.evaluate import transcribe
+    from transducer.recognizer import Recognizer
+
+    fp32, int8 = (transcribe(Recognizer(folder, backend=b), read_audio("demo/sample.wav"))
+                  for b in ("onnx", "onnx-int8"))  # fmt: skip
+    assert int8["tokens"] and len(int8["timestamps"]) == len(int8["tokens"])
+    assert abs(len(int8["tokens"]) - len(fp32["tokens"])) <= len(fp32["tokens"]) // 2
 
 
 def test_runtime_never_imports_torch(exported):
