@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from export.runtime import load_export
+from export.runtime import GRAPHS, load_export, open_session
 from transducer.audio import read_audio
 from transducer.checkpoint import load_model
 from transducer.config import BLANK
@@ -118,12 +118,13 @@ def check(model_path: str | Path, folder: str | Path, audio: str | Path = SAMPLE
           manifest: str | Path | None = None) -> dict:  # fmt: skip
     """The report; with `manifest`, also how many of its utterances give identical tokens."""
     model, _, stats, feature_cfg = load_model(model_path)
-    parts = load_export(folder)
+    load_export(folder)  # the runtime's own checks of files and metadata
+    sessions = {g: open_session(Path(folder) / f"{g}.onnx") for g in GRAPHS}
     samples = read_audio(audio)
-    report = {"encoder_max_abs_diff": check_encoder(model, parts["sessions"]["encoder"])}
+    report = {"encoder_max_abs_diff": check_encoder(model, sessions["encoder"])}
     blocks, mask = encode_blocks(model, features(samples, stats, feature_cfg))
     blocks, mask = blocks.numpy(), mask.numpy()
-    onnx_tokens, onnx_logp = onnx_greedy(model, parts["sessions"], blocks, mask)
+    onnx_tokens, onnx_logp = onnx_greedy(model, sessions, blocks, mask)
     ref_tokens, ref_logp = torch_greedy(model, blocks, mask)
     n = min(len(onnx_logp), len(ref_logp))
     report["decoder_joiner_max_abs_diff"] = float(

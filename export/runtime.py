@@ -15,7 +15,7 @@ import numpy as np
 
 from transducer.config import FeatureConfig, ModelConfig
 from transducer.features import FeatureStats
-from transducer.recognizer import EndpointConfig, Recognizer
+from transducer.recognizer import EndpointConfig, Parts, Recognizer
 from transducer.text import CharTokenizer
 
 FORMAT_VERSION = "1"
@@ -29,7 +29,8 @@ class ExportError(ValueError):
     """An export folder that cannot be used; the message names the file and the key."""
 
 
-def _session(path: Path, threads: int = 1):
+def open_session(path: Path, threads: int = 1):
+    """An onnxruntime session on `threads` threads; ExportError if missing or unreadable."""
     import onnxruntime as ort
 
     if not path.exists():
@@ -82,7 +83,7 @@ class OnnxEncoder:
         return frames[0], (h, c)
 
 
-def load_export(folder: str | Path, int8: bool = False, threads: int = 1) -> dict:
+def load_export(folder: str | Path, int8: bool = False, threads: int = 1) -> Parts:
     """The parts a `Recognizer` runs, from an export folder (checked)."""
     from transducer.decode.fast import FastDecoder, Weights
 
@@ -93,7 +94,7 @@ def load_export(folder: str | Path, int8: bool = False, threads: int = 1) -> dic
     sessions, metas = {}, {}
     for graph in GRAPHS:
         path = folder / f"{graph}{suffix}"
-        sessions[graph] = _session(path, threads)
+        sessions[graph] = open_session(path, threads)
         metas[graph] = read_metadata(path, sessions[graph])
         if metas[graph]["graph"] != graph:
             raise ExportError(f"{path}: metadata key 'graph' is {metas[graph]['graph']!r}")
@@ -121,13 +122,10 @@ def load_export(folder: str | Path, int8: bool = False, threads: int = 1) -> dic
             f"is {cfg.vocab_size}"
         )
     stats = FeatureStats(tuple(json.loads(ref["stats_mean"])), tuple(json.loads(ref["stats_std"])))
-    return dict(
-        cfg=cfg, tokenizer=tokenizer, stats=stats,
-        features=FeatureConfig(**json.loads(ref["features"])),
-        encoder=OnnxEncoder(sessions["encoder"], cfg.n_enc_layers, cfg.d_model),
-        decoder=FastDecoder(w, (cfg.lookback + 1) * cfg.block_width),
-        sessions=sessions,
-    )  # fmt: skip
+    features = FeatureConfig(**json.loads(ref["features"]))
+    encoder = OnnxEncoder(sessions["encoder"], cfg.n_enc_layers, cfg.d_model)
+    decoder = FastDecoder(w, (cfg.lookback + 1) * cfg.block_width)
+    return Parts(cfg, tokenizer, stats, features, encoder, decoder)
 
 
 def _tuples(d: dict) -> dict:

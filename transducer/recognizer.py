@@ -21,6 +21,7 @@ imports torch only when a torch checkpoint is loaded.
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -30,6 +31,18 @@ from transducer.decode.hypothesis import Hypothesis
 from transducer.features import StreamingFbank
 
 BACKENDS = ("numba", "torch", "onnx", "onnx-int8")
+
+
+class Parts(NamedTuple):
+    """What a `Recognizer` runs, whichever backend built it."""
+
+    cfg: ModelConfig
+    tokenizer: object  # CharTokenizer
+    stats: object  # FeatureStats
+    features: object  # FeatureConfig
+    encoder: object  # initial_state() and (feats, state) -> (frames, state)
+    decoder: object  # initial(), greedy_block(...), beam_block(...)
+    model: object = None  # the torch model, when loaded from a checkpoint
 
 
 @dataclass(frozen=True)
@@ -153,14 +166,8 @@ class Recognizer:
             parts = load_export(model, int8=backend == "onnx-int8")
         else:
             parts = _load_torch(model, backend)
-        self.cfg: ModelConfig = parts["cfg"]
-        self.tokenizer, self.stats, self.features = (
-            parts["tokenizer"],
-            parts["stats"],
-            parts["features"],
-        )
-        self.encoder, self.decoder = parts["encoder"], parts["decoder"]
-        self.model = parts.get("model")  # the torch model, when there is one
+        self.cfg, self.tokenizer, self.stats, self.features = parts[:4]
+        self.encoder, self.decoder, self.model = parts[4:]  # model: the torch one, if any
         self.W = block_width or self.cfg.block_width
         self.beam = beam
         self.endpoint = endpoint
@@ -234,7 +241,7 @@ class Recognizer:
         stream.reset()
 
 
-def _load_torch(path: str | Path, backend: str) -> dict:
+def _load_torch(path: str | Path, backend: str) -> Parts:
     """A checkpoint's parts, with Numba or torch encoder and decoder."""
     from transducer.checkpoint import load_model
 
@@ -247,5 +254,4 @@ def _load_torch(path: str | Path, backend: str) -> dict:
         from transducer.decode.search import TorchDecoder
 
         encoder, decoder = TorchEncoder(model), TorchDecoder(model)
-    return dict(cfg=model.cfg, tokenizer=tokenizer, stats=stats, features=features,
-                encoder=encoder, decoder=decoder, model=model)  # fmt: skip
+    return Parts(model.cfg, tokenizer, stats, features, encoder, decoder, model)
