@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,29 @@ def test_small_corpus_is_deterministic_and_held_out(tmp_path, text_file):
     other = SynthConfig(hours=0.01, seed=4, engines=("espeak",), text_files=(str(text_file),))
     with pytest.raises(ValueError, match="other settings"):
         synthesize_corpus(tmp_path / "a", other, jobs=1, progress=False)
+
+
+@needs_espeak_flite
+def test_clean_eval_keeps_train_and_adds_a_noisy_test_copy(tmp_path, text_file):
+    base = _config(0.01, 3, text_file)
+    synthesize_corpus(tmp_path / "a", base, jobs=1, progress=False)
+    synthesize_corpus(tmp_path / "b", replace(base, clean_eval=True), jobs=1, progress=False)
+    (rows_a, wavs_a), (rows_b, wavs_b) = _corpus(tmp_path / "a"), _corpus(tmp_path / "b")
+    assert rows_a == rows_b  # the same items, splits, sentences and voices
+    assert all(wavs_a[row[0]] == wavs_b[row[0]] for row in rows_a["train"])
+    test = read_manifest(tmp_path / "b" / "test.jsonl")
+    noisy = read_manifest(tmp_path / "b" / "test-noisy.jsonl")
+    assert test and [(u.id, u.text) for u in noisy] == [(u.id, u.text) for u in test]
+    for clean_utt, noisy_utt in zip(test, noisy, strict=True):
+        clean, dirty = sf.read(clean_utt.audio)[0], sf.read(noisy_utt.audio)[0]
+        assert len(clean) == len(dirty)
+        assert not clean[:1600].any() and dirty[:1600].any()  # the leading pause: silent / noisy
+    # A corpus made before `clean_eval` existed extends with the default settings.
+    settings = tmp_path / "a" / "settings.json"
+    old = json.loads(settings.read_text())
+    del old["clean_eval"]
+    settings.write_text(json.dumps(old))
+    synthesize_corpus(tmp_path / "a", base, jobs=1, progress=False)
 
 
 @needs_espeak_flite

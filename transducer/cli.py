@@ -19,6 +19,7 @@ def _synth(args: argparse.Namespace) -> None:
         p_clean=args.p_clean,
         p_reverb=args.p_reverb,
         snr_db=tuple(args.snr),
+        clean_eval=args.clean_eval,
     )
     summary = synthesize_corpus(args.out, cfg, jobs=args.jobs, progress=not args.quiet)
     print(json.dumps(summary, indent=1))
@@ -162,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--p-reverb", type=float, default=0.3, help="share with reverberation")
     p.add_argument("--snr", type=float, nargs=2, default=(3.0, 30.0), metavar=("LO", "HI"),
                    help="signal-to-noise range (dB) of the noisy share")  # fmt: skip
+    p.add_argument("--clean-eval", action="store_true",
+                   help="dev/test without noise or reverberation, plus test-noisy.jsonl")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_synth)
 

@@ -10,6 +10,9 @@ no half-written wav; a rerun skips every wav already there.
 Splits: dev and test voices never occur in train (whole espeak-ng voice variants and whole flite
 voices are held out; Piper has a single voice and is train-only), and dev/test sentences never
 occur in train (sentences are split by a hash of their text).
+
+With `clean_eval`, dev and test are rendered without noise or reverberation and
+`test-noisy.jsonl` holds a copy of the test set with both added (its wavs in `wavs-noisy/`).
 """
 
 import json
@@ -26,7 +29,7 @@ from tqdm import tqdm
 
 from transducer.audio import SAMPLE_RATE, resample, write_audio
 from transducer.data import corrupt
-from transducer.data.manifest import Utterance, write_manifest
+from transducer.data.manifest import Utterance, read_manifest, write_manifest
 from transducer.data.sentences import SPLITS, fortune_files, load_sentences, split_by_hash
 from transducer.data.tts import (
     ENGINES,
@@ -57,6 +60,7 @@ class SynthConfig:
     p_clean: float = 0.25  # share of utterances with no added noise
     p_reverb: float = 0.3  # share with room reverberation
     snr_db: tuple[float, float] = (3.0, 30.0)
+    clean_eval: bool = False  # dev/test clean, plus a noisy copy of test
     text_files: tuple[str, ...] = field(default_factory=tuple)  # default: Debian's fortunes
 
     def __post_init__(self):
@@ -137,17 +141,24 @@ def render(item: Item, cfg: SynthConfig, engines: dict, babble_pool: list[np.nda
     samples = resample(samples, rate, SAMPLE_RATE)
     pad = rng.uniform(0.1, 0.5, size=2)
     samples = np.pad(samples, (int(pad[0] * SAMPLE_RATE), int(pad[1] * SAMPLE_RATE)))
-    if rng.random() < cfg.p_reverb:
+    if item.split != "train" and cfg.clean_eval:
+        return corrupt.set_level(samples, float(rng.uniform(-32, -18)))
+    return degrade(samples, cfg.p_reverb, cfg.p_clean, cfg.snr_db, babble_pool, rng)
+
+
+def degrade(samples, p_reverb, p_clean, snr_db, babble_pool, rng) -> np.ndarray:
+    """Room reverberation (with probability p_reverb), a level, then noise unless clean."""
+    if rng.random() < p_reverb:
         rir = corrupt.room_impulse_response(float(rng.uniform(0.15, 0.7)), rng)
         samples = corrupt.reverberate(samples, rir)
     samples = corrupt.set_level(samples, float(rng.uniform(-32, -18)))
-    if rng.random() >= cfg.p_clean:
+    if rng.random() >= p_clean:
         kind = corrupt.NOISE_KINDS[rng.integers(len(corrupt.NOISE_KINDS))]
         if kind == "babble" and babble_pool:
             noise = corrupt.babble(babble_pool, len(samples), rng)
         else:
             noise = corrupt.coloured_noise("white" if kind == "babble" else kind, len(samples), rng)
-        samples = corrupt.add_noise(samples, noise, float(rng.uniform(*cfg.snr_db)))
+        samples = corrupt.add_noise(samples, noise, float(rng.uniform(*snr_db)))
     return np.clip(samples, -1.0, 1.0)
 
 
@@ -180,7 +191,8 @@ def _synthesize(item: Item) -> tuple[int, float | None, str]:
 def _check_settings(out: Path, cfg: SynthConfig) -> None:
     settings = out / "settings.json"
     if settings.exists():
-        previous = json.loads(settings.read_text())
+        # Settings added later take their default in corpora made before them.
+        previous = {**SynthConfig(hours=1).identity(), **json.loads(settings.read_text())}
         if previous != cfg.identity():
             raise ValueError(
                 f"{out} holds a corpus made with other settings {previous}; "
@@ -272,7 +284,25 @@ def synthesize_corpus(
                     break
             first += wave
     seconds = time.time() - start
-    return _finish(out, cfg, planned, durations, end, errors, n_new, new_seconds, seconds)
+    summary = _finish(out, cfg, planned, durations, end, errors, n_new, new_seconds, seconds)
+    if cfg.clean_eval:
+        _noisy_copy(out, cfg, babble_paths)
+    return summary
+
+
+def _noisy_copy(out: Path, cfg: SynthConfig, babble_paths: list[Path]) -> None:
+    """test-noisy.jsonl: every test utterance with noise (and reverberation at p_reverb)."""
+    babble_pool = [sf.read(str(p), dtype="float32")[0] for p in babble_paths]
+    noisy = []
+    for utt in read_manifest(out / "test.jsonl"):
+        path = out / "wavs-noisy" / f"{utt.id}.wav"
+        if not path.exists():
+            rng = np.random.default_rng([cfg.seed, int(utt.id[1:]), 2])
+            clean = sf.read(utt.audio, dtype="float32")[0]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_audio(path, degrade(clean, cfg.p_reverb, 0.0, cfg.snr_db, babble_pool, rng))
+        noisy.append(Utterance(utt.id, str(path), utt.duration, utt.text, utt.speaker))
+    write_manifest(out / "test-noisy.jsonl", noisy)
 
 
 def _finish(out, cfg, planned, durations, end, errors, n_new, new_seconds, seconds) -> dict:
