@@ -163,8 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--p-reverb", type=float, default=0.3, help="share with reverberation")
     p.add_argument("--snr", type=float, nargs=2, default=(3.0, 30.0), metavar=("LO", "HI"),
                    help="signal-to-noise range (dB) of the noisy share")  # fmt: skip
-    p.add_argument("--clean-eval", action="store_true",
-                   help="dev/test without noise or reverberation, plus test-noisy.jsonl")  # fmt: skip
+    p.add_argument(
+        "--clean-eval", action="store_true", help="dev/test clean, plus a noisy test-noisy.jsonl"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_synth)
 
