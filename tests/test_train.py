@@ -242,3 +242,10 @@ def test_checkpoint_without_mel_floor_keeps_kaldi_floor(tmp_path):
     del old["config"]["features"]["mel_floor"]  # as written before the field existed
     checkpoint.save_atomic(old, tmp_path / "old.pt")
     assert load_model(tmp_path / "old.pt")[3].mel_floor == EPSILON
+
+
+def test_max_minutes_overrides_the_config(toy, tmp_path, capsys):
+    config = write_config(tmp_path / "c.json", train={"max_steps": 100000, "eval_every": 100000})
+    args = ["--train", str(toy), "--dev", str(toy), "--out", str(tmp_path / "r"), "--quiet"]
+    main(["train", "--config", str(config), *args, "--max-minutes", "0.005"])
+    assert 0 < json.loads(capsys.readouterr().out)["step"] < 1000

@@ -48,20 +48,9 @@ def _stats(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from transducer.train import train
+    from transducer.train import run_from_args
 
-    progress = train(
-        args.config, args.train, args.dev, args.out, args.resume, not args.quiet, args.init
-    )
-    print(
-        json.dumps(
-            {
-                "step": progress.step,
-                "best_cer": progress.best_cer,
-                "audio_hours": round(progress.audio_seconds / 3600, 4),
-            }
-        )
-    )
+    run_from_args(args)
 
 
 def _eval(args: argparse.Namespace) -> None:

@@ -397,13 +397,18 @@ def train(
     resume: bool = False,
     show_progress: bool = True,
     init: str | Path | None = None,
+    max_minutes: float | None = None,
 ) -> Progress:
     """Train from a config file; importable entry point of `transducer train`.
 
     `init`: a checkpoint whose weights and feature statistics a new run starts from (curriculum
     stages, fine-tuning); ignored when `resume` finds a checkpoint of this run.
+    `max_minutes`: this invocation's wall-clock budget instead of the config's (a run that spans
+    several sessions resumes with --resume each time).
     """
     model_cfg, train_cfg = load_config(config)
+    if max_minutes is not None:
+        train_cfg = replace(train_cfg, max_minutes=max_minutes)
     run = Run(model_cfg, train_cfg, train_manifest, dev_manifest, out, resume, show_progress, init)
     if run.rank == 0:
         Path(out, "config.json").write_text(Path(config).read_text())
@@ -418,27 +423,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--init", help="start from this checkpoint's weights (not its optimiser)")
+    parser.add_argument("--max-minutes", type=float, help="wall-clock budget of this invocation")
+
+
+def run_from_args(args: argparse.Namespace) -> None:
+    """`transducer train` and `python -m transducer.train`: train, then print a JSON summary."""
+    progress = train(
+        args.config,
+        args.train,
+        args.dev,
+        args.out,
+        args.resume,
+        not args.quiet,
+        args.init,
+        args.max_minutes,
+    )
+    if int(os.environ.get("RANK", "0")) == 0:
+        summary = {
+            "step": progress.step,
+            "best_cer": progress.best_cer,
+            "audio_hours": round(progress.audio_seconds / 3600, 4),
+        }
+        print(json.dumps(summary))
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m transducer.train", description=__doc__)
     add_arguments(parser)
-    args = parser.parse_args(argv)
-    progress = train(
-        args.config, args.train, args.dev, args.out, args.resume, not args.quiet, args.init
-    )
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(
-            json.dumps(
-                {
-                    "step": progress.step,
-                    "best_cer": progress.best_cer,
-                    "audio_hours": progress.audio_seconds / 3600,
-                }
-            )
-        )
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    run_from_args(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
