@@ -172,8 +172,10 @@ def test_transcribe_command(models, tmp_path, capsys):
     sf.write(str(tmp_path / "a.wav"), resample(AUDIO, 16000, 22050), 22050, subtype="FLOAT")
     main(["transcribe", "--model", str(models["fullsum"]), "--json", str(tmp_path / "a.wav")])
     line = json.loads(capsys.readouterr().out)
-    assert set(line) == {"file", "text", "tokens", "timestamps", "rtf"}
-    assert len(line["tokens"]) == len(line["timestamps"]) > 0 and line["rtf"] > 0
+    assert set(line) == {"file", "text", "segments", "rtf"} and line["rtf"] > 0
+    (segment,) = line["segments"]  # 1.08 s: no endpoint
+    assert set(segment) == {"text", "tokens", "timestamps"} and segment["text"] == line["text"]
+    assert len(segment["tokens"]) == len(segment["timestamps"]) > 0
     main(
         [
             "transcribe",
@@ -187,7 +189,7 @@ def test_transcribe_command(models, tmp_path, capsys):
     *partials, final = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert len(partials) >= 3 and all(p["partial"] for p in partials)
     assert partials[-1]["is_final"] and not partials[0]["is_final"]
-    assert final["tokens"] == line["tokens"]
+    assert final["segments"] == line["segments"]
 
 
 def test_endpoint_rules(models):

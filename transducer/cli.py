@@ -86,26 +86,30 @@ def _transcribe(args: argparse.Namespace) -> None:
     import time
 
     from transducer.audio import read_audio_raw
-    from transducer.recognizer import Recognizer
+    from transducer.recognizer import Recognizer, transcript
 
     if args.model is None:
         raise ValueError("no default model is shipped yet (issue #6): pass --model RUN/best.pt")
     rec = Recognizer(args.model, args.beam, args.block_width, backend=args.backend)
     for path in args.files:
         samples, rate = read_audio_raw(path)
-        stream = rec.create_stream()
+        stream, segments = rec.create_stream(), []
         start = time.perf_counter()
         chunk = max(1, rate // 10)  # 100 ms pieces, as a live source would deliver them
         for i in range(0, len(samples), chunk):
             stream.accept_waveform(rate, samples[i : i + chunk])
-            _decode_ready(rec, stream, path if args.stream else None)
+            segments += _decode_ready(rec, stream, path if args.stream else None)
         stream.input_finished()
-        _decode_ready(rec, stream, path if args.stream else None)
-        result = rec.get_result(stream)
+        segments += _decode_ready(rec, stream, path if args.stream else None)
+        segments.append(rec.get_result(stream))
         rtf = (time.perf_counter() - start) / (len(samples) / rate)
-        line = {"file": str(path), "text": result["text"], "tokens": result["tokens"],
-                "timestamps": result["timestamps"], "rtf": round(rtf, 4)}  # fmt: skip
-        print(json.dumps(line) if args.json else f"{path}: {result['text']}", flush=True)
+        spoken = [{k: r[k] for k in SEGMENT_KEYS} for r in segments if r["text"]]
+        line = {"file": str(path), "text": transcript(segments), "segments": spoken,
+                "rtf": round(rtf, 4)}  # fmt: skip
+        print(json.dumps(line) if args.json else f"{path}: {line['text']}", flush=True)
+
+
+SEGMENT_KEYS = ("text", "tokens", "timestamps")
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -123,13 +127,18 @@ def _bench(args: argparse.Namespace) -> None:
     print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
 
 
-def _decode_ready(rec, stream, partial_for) -> None:
-    """Decode every ready block; with --stream print each partial (and ended segment)."""
+def _decode_ready(rec, stream, partial_for) -> list[dict]:
+    """Decode every ready block; return the segments that ended. With --stream print each
+    partial (and ended segment)."""
+    ended = []
     while rec.is_ready(stream):
         rec.decode_stream(stream)
+        if rec.is_endpoint(stream):
+            ended.append(rec.get_result(stream))
         if partial_for is not None:
             result = rec.get_result(stream)
             print(json.dumps({"file": str(partial_for), "partial": True, **result}), flush=True)
+    return ended
 
 
 def build_parser() -> argparse.ArgumentParser:

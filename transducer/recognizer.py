@@ -221,8 +221,9 @@ class Recognizer:
         return stream._ended is not None
 
     def get_result(self, stream: Stream) -> dict:
-        """{"text", "tokens", "timestamps" (s), "is_final", "segment"} of the current segment,
-        or of the segment that just ended when `is_endpoint` is true."""
+        """{"text", "tokens", "timestamps" (s), "blocks", "is_final", "segment"} of the current
+        segment, or of the segment that just ended when `is_endpoint` is true. Times and block
+        numbers count from the start of the stream; "blocks" says which block emitted each token."""
         if stream._ended is not None:
             return stream._ended
         return self._result(stream, is_final=stream._finished and not stream._ready())
@@ -233,12 +234,18 @@ class Recognizer:
             "text": self.tokenizer.decode(hyp.tokens),
             "tokens": [self.tokenizer.symbols[t] for t in hyp.tokens],
             "timestamps": [round(f * self.frame_seconds, 3) for f in hyp.frames],
+            "blocks": list(hyp.blocks),
             "is_final": is_final,
             "segment": stream.segment,
         }
 
     def reset(self, stream: Stream) -> None:
         stream.reset()
+
+
+def transcript(segments: list[dict]) -> str:
+    """A stream's whole text: its segments' texts in order, empty ones left out."""
+    return " ".join(r["text"] for r in segments if r["text"])
 
 
 def _load_torch(path: str | Path, backend: str) -> Parts:
