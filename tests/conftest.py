@@ -2,6 +2,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.toy import WORDS, letter_audio, make_corpus, write_config
+from transducer.train import train
+
 
 @pytest.fixture
 def rng():
@@ -25,3 +28,20 @@ def write_wav(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """Toy-trained models: beam search on a random model rightly emits nothing."""
+    folder = tmp_path_factory.mktemp("trained")
+    corpus = make_corpus(folder, WORDS[:4])
+    paths = {}
+    for mode in ("fullsum", "paper"):
+        model = {"mode": mode, "n_dec_layers": 1 if mode == "fullsum" else 2}
+        config = write_config(
+            folder / f"{mode}.json", model, {"alignment": "ctc", "eval_every": 300}
+        )
+        train(config, corpus, corpus, folder / mode, show_progress=False)
+        paths[mode] = folder / mode / "best.pt"
+    words = np.concatenate([letter_audio(w + " ", np.random.default_rng(5)) for w in WORDS[:4]])
+    return paths, words

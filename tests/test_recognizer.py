@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.test_model import TINY
-from tests.toy import WORDS, letter_audio, make_corpus, write_config
+from tests.toy import letter_audio
 from transducer.audio import AudioError, resample
 from transducer.checkpoint import bundle, save_atomic
 from transducer.config import FeatureConfig, ModelConfig
@@ -17,7 +17,6 @@ from transducer.features import FeatureStats
 from transducer.model.transducer import NeuralTransducer
 from transducer.recognizer import Recognizer
 from transducer.text import CharTokenizer
-from transducer.train import train
 
 STATS = FeatureStats(tuple([10.0] * 80), tuple([4.0] * 80))
 
@@ -40,23 +39,6 @@ def models(tmp_path_factory):
         "fullsum": random_model(folder / "fullsum.pt", lookback=1),
         "paper": random_model(folder / "paper.pt", mode="paper", n_dec_layers=2, attention="lstm"),
     }
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """Toy-trained models: beam search on a random model rightly emits nothing."""
-    folder = tmp_path_factory.mktemp("trained")
-    corpus = make_corpus(folder, WORDS[:4])
-    paths = {}
-    for mode in ("fullsum", "paper"):
-        model = {"mode": mode, "n_dec_layers": 1 if mode == "fullsum" else 2}
-        config = write_config(
-            folder / f"{mode}.json", model, {"alignment": "ctc", "eval_every": 300}
-        )
-        train(config, corpus, corpus, folder / mode, show_progress=False)
-        paths[mode] = folder / mode / "best.pt"
-    words = np.concatenate([letter_audio(w + " ", np.random.default_rng(5)) for w in WORDS[:4]])
-    return paths, words
 
 
 AUDIO = (np.random.default_rng(0).standard_normal(16000 + 1234) * 0.1).astype(np.float32)

@@ -1,0 +1,220 @@
+"""The web demo's server: the CLI's transcript over a WebSocket, the page, limits, bad clients,
+and a real browser (headless Chromium) streaming a file through the page."""
+
+import asyncio
+import json
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from demo.client import stream_samples
+from demo.web import Limits, TranscriptionServer, running
+from tests.toy import letter_audio
+from transducer.audio import resample
+from transducer.cli import main
+from transducer.recognizer import Recognizer
+
+
+@pytest.fixture(scope="module")
+def words_file(trained, tmp_path_factory):
+    """Three toy words with 2-s pauses (three segments), at 22.05 kHz."""
+    rng = np.random.default_rng(7)
+    pause = (0.003 * rng.standard_normal(32000)).astype(np.float32)
+    audio = np.concatenate([letter_audio("abc", rng), pause, letter_audio("cab", rng), pause,
+                            letter_audio("bad", rng)])  # fmt: skip
+    path = tmp_path_factory.mktemp("web") / "words.wav"
+    sf.write(str(path), resample(audio, 16000, 22050), 22050, subtype="FLOAT")
+    return path
+
+
+@pytest.fixture(scope="module")
+def cli_result(trained, words_file):
+    """What `transducer transcribe --json` says of the file."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(["transcribe", "--model", str(trained[0]["fullsum"]), "--json", str(words_file)])
+    return json.loads(out.getvalue())
+
+
+@pytest.fixture(scope="module")
+def server(trained):
+    limits = Limits(max_streams=3, max_frame_bytes=64_000, idle_seconds=1.0)
+    with running(TranscriptionServer(Recognizer(trained[0]["fullsum"]), limits)) as port:
+        yield f"ws://127.0.0.1:{port}/ws", port
+
+
+def _stream(url, path):
+    samples, rate = sf.read(str(path), dtype="float32")
+    return asyncio.run(stream_samples(url, samples, rate))
+
+
+def test_client_gets_the_cli_transcript(server, words_file, cli_result):
+    done, _ = _stream(server[0], words_file)
+    assert done["type"] == "done" and done["text"] == cli_result["text"]
+    assert len(done["segments"]) == 3 and len(cli_result["text"]) == 11  # three toy words
+    for mine, cli in zip(done["segments"], cli_result["segments"], strict=True):
+        assert {k: mine[k] for k in cli} == cli  # tokens and timestamps too
+        assert len(mine["blocks"]) == len(mine["tokens"])
+    assert done["audio_seconds"] == pytest.approx(sf.info(str(words_file)).duration)
+
+
+def test_page_and_files(server):
+    port = server[1]
+
+    def get(path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            return response.headers["Content-Type"], response.read().decode()
+
+    kind, page = get("/")
+    assert kind.startswith("text/html") and "app.js" in page
+    kind, script = get("/app.js")
+    assert kind.startswith("text/javascript") and "sample_rate" in script
+    assert "registerProcessor" in get("/worklet.js")[1]
+    for missing in ("/nope.js", "/../web.py", "/%2e%2e/web.py", "/static/app.js"):
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            get(missing)
+
+
+async def _misbehave(url, action) -> tuple[list[dict], int | None]:
+    """Run one bad client; -> (JSON messages it got, close code)."""
+    messages = []
+    async with connect(
+        url if action != "bad rate" else url + "?sample_rate=12", max_size=None
+    ) as ws:
+        try:
+            if action == "odd bytes":
+                await ws.send(b"\x00" * 4002)
+            elif action == "text":
+                await ws.send("hello")
+            elif action == "nan":
+                await ws.send(np.full(1600, np.nan, "<f4").tobytes())
+            elif action == "oversized":
+                await ws.send(np.zeros(40_000, "<f4").tobytes())
+            elif action == "idle":
+                pass
+            elif action == "early disconnect":
+                await ws.send(np.zeros(1600, "<f4").tobytes())
+                return messages, None
+            async for message in ws:
+                messages.append(json.loads(message))
+        except ConnectionClosed:
+            pass
+        return messages, ws.close_code
+
+
+@pytest.mark.parametrize(
+    "action,code,says",
+    [
+        ("odd bytes", 1007, "not float32"),
+        ("text", 1003, "Done"),
+        ("nan", 1007, "NaN"),
+        ("oversized", 1009, None),
+        ("idle", 1008, "no audio"),
+        ("bad rate", 1007, "sample_rate"),
+        ("early disconnect", None, None),
+    ],
+)
+def test_a_bad_client_is_closed_and_others_are_served(
+    server, words_file, cli_result, action, code, says
+):
+    url = server[0]
+    messages, closed_with = asyncio.run(_misbehave(url, action))
+    assert closed_with == code
+    if says:
+        assert messages[-1]["type"] == "error" and says in messages[-1]["message"]
+    assert _stream(url, words_file)[0]["text"] == cli_result["text"]
+
+
+def test_random_frames_never_take_the_server_down(server, words_file, cli_result):
+    rng = np.random.default_rng(0)
+
+    async def fuzz():
+        for _ in range(20):
+            try:
+                async with connect(server[0], max_size=None) as ws:
+                    for _ in range(int(rng.integers(1, 4))):
+                        size = int(rng.integers(0, 80_000))
+                        await ws.send(rng.bytes(size) if rng.random() < 0.8 else rng.bytes(9).hex())
+                    if rng.random() < 0.5:
+                        await ws.send("Done")
+                    await asyncio.wait_for(ws.recv(), 5)
+            except (ConnectionClosed, TimeoutError):
+                pass
+
+    asyncio.run(fuzz())
+    assert _stream(server[0], words_file)[0]["text"] == cli_result["text"]
+
+
+def test_streams_beyond_the_limit_are_refused(server, words_file, cli_result):
+    async def crowd():
+        held = [await connect(server[0]) for _ in range(3)]
+        extra = await connect(server[0])
+        message = json.loads(await extra.recv())
+        with pytest.raises(ConnectionClosed):
+            await extra.recv()
+        for ws in held:
+            await ws.close()
+        return message, extra.close_code
+
+    message, code = asyncio.run(crowd())
+    assert code == 1013 and "busy" in message["message"]
+    assert _stream(server[0], words_file)[0]["text"] == cli_result["text"]  # slots were given back
+
+
+BROWSER = shutil.which("chromium") and shutil.which("chromedriver")
+SCREENSHOT = Path(__file__).parents[1] / "build" / "screenshots" / "web-page.png"
+
+
+@pytest.mark.skipif(not BROWSER, reason="needs Debian's chromium and chromium-driver")
+def test_browser_page_shows_the_cli_transcript(trained, words_file, cli_result, tmp_path):
+    """Headless Chromium with the file as its fake microphone: the page shows the CLI's text."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wav = tmp_path / "mic.wav"  # Chromium's fake capture wants 16-bit PCM
+    samples, rate = sf.read(str(words_file), dtype="float32")
+    sf.write(str(wav), samples, rate, subtype="PCM_16")
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--use-fake-ui-for-media-stream",
+                 "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}%noloop",
+                 "--autoplay-policy=no-user-gesture-required"):  # fmt: skip
+        options.add_argument(flag)
+    service = webdriver.ChromeService(executable_path=shutil.which("chromedriver"))
+    limits = Limits(idle_seconds=30.0)
+    with running(TranscriptionServer(Recognizer(trained[0]["fullsum"]), limits)) as port:
+        driver = webdriver.Chrome(options=options, service=service)
+        try:
+            driver.get(f"http://127.0.0.1:{port}/")
+            driver.find_element("id", "start").click()
+            WebDriverWait(driver, 20).until(
+                lambda d: d.find_element("id", "status").text == "listening"
+            )
+            duration = len(samples) / rate
+            WebDriverWait(driver, duration + 20).until(
+                lambda d: (
+                    len(d.find_elements("css selector", "#segments li")) >= 2
+                    and d.find_element("id", "partial").text == cli_result["text"].split()[-1]
+                )
+            )
+            driver.find_element("id", "stop").click()
+            WebDriverWait(driver, 20).until(lambda d: d.find_element("id", "status").text == "done")
+            shown = driver.find_element("id", "transcript").text
+            segments = [li.text for li in driver.find_elements("css selector", "#segments li")]
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            driver.save_screenshot(str(SCREENSHOT))
+        finally:
+            driver.quit()
+    assert shown == cli_result["text"]
+    assert [s.split(" s", 1)[1].strip() for s in segments] == cli_result["text"].split()
+    assert SCREENSHOT.stat().st_size > 10_000
