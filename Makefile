@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := espeak-ng flite sox fortunes fortunes-min
+APT_PACKAGES := espeak-ng flite sox fortunes fortunes-min libportaudio2 chromium chromium-driver
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint system-deps clean
@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[synth,dev]'
+	$(PY) -m pip install --quiet -e '.[synth,demo,dev]'
 	touch $(STAMP)
 
 # System packages for speech synthesis; installed only when running as root and missing.

@@ -26,45 +26,52 @@ def segment_line(result: dict) -> str:
     return f"[{span}] {result['text']}"
 
 
+class LiveText:
+    """Decodes a stream's ready blocks and shows them: the partial text redrawn on one line,
+    each segment the endpointer closes printed on its own line with its times."""
+
+    def __init__(self, recognizer: Recognizer, stream, out=sys.stdout):
+        self.rec, self.stream, self.out, self.width = recognizer, stream, out, 0
+
+    def _draw(self, line: str, end: str = "") -> None:
+        self.out.write("\r" + line + " " * max(0, self.width - len(line)) + end)
+        self.out.flush()
+        self.width = 0 if end else len(line)
+
+    def update(self) -> None:
+        while self.rec.is_ready(self.stream):
+            self.rec.decode_stream(self.stream)
+            if self.rec.is_endpoint(self.stream):
+                self._draw(segment_line(self.rec.get_result(self.stream)), "\n")
+            else:
+                self._draw(self.rec.get_result(self.stream)["text"][-100:])
+
+    def finish(self) -> dict:
+        """After input_finished(): decode the rest, print the last segment, return it."""
+        self.update()
+        final = self.rec.get_result(self.stream)
+        self._draw(segment_line(final), "\n")
+        return final
+
+
 def run(path: Path, recognizer: Recognizer, realtime: bool = False, out=sys.stdout) -> dict:
     """Stream `path`; returns the final result plus the real-time factor."""
     samples, rate = read_audio_raw(path)
     stream = recognizer.create_stream()
+    live = LiveText(recognizer, stream, out)
     chunk = max(1, int(rate * CHUNK_SECONDS))
-    start, busy, width = time.perf_counter(), 0.0, 0
-
-    def show_partial():
-        nonlocal width
-        text = recognizer.get_result(stream)["text"]
-        line = f"\r{text[-100:]}"
-        out.write(line + " " * max(0, width - len(line)))
-        out.flush()
-        width = len(line)
-
-    def decode_ready():
-        nonlocal width
-        while recognizer.is_ready(stream):
-            recognizer.decode_stream(stream)
-            if recognizer.is_endpoint(stream):
-                out.write("\r" + " " * width + "\r" + segment_line(recognizer.get_result(stream)))
-                out.write("\n")
-                width = 0
-            else:
-                show_partial()
-
+    start, busy = time.perf_counter(), 0.0
     for i in range(0, len(samples), chunk):
         began = time.perf_counter()
         stream.accept_waveform(rate, samples[i : i + chunk])
-        decode_ready()
+        live.update()
         busy += time.perf_counter() - began
         if realtime:  # wait until this piece would have finished arriving
             time.sleep(max(0.0, start + (i + chunk) / rate - time.perf_counter()))
     began = time.perf_counter()
     stream.input_finished()
-    decode_ready()
+    final = live.finish()
     busy += time.perf_counter() - began
-    final = recognizer.get_result(stream)
-    out.write("\r" + " " * width + "\r" + segment_line(final) + "\n")
     rtf = busy / (len(samples) / rate)
     out.write(f"real-time factor {rtf:.4f} ({len(samples) / rate:.1f} s of audio)\n")
     return {**final, "rtf": rtf}

@@ -4,6 +4,7 @@ and a real browser (headless Chromium) streaming a file through the page."""
 import asyncio
 import json
 import shutil
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,7 +20,7 @@ from demo.web import Limits, TranscriptionServer, running
 from tests.toy import letter_audio
 from transducer.audio import resample
 from transducer.cli import main
-from transducer.recognizer import Recognizer
+from transducer.recognizer import DEFAULT_MODEL, Recognizer
 
 
 @pytest.fixture(scope="module")
@@ -173,48 +174,99 @@ def test_streams_beyond_the_limit_are_refused(server, words_file, cli_result):
 
 BROWSER = shutil.which("chromium") and shutil.which("chromedriver")
 SCREENSHOT = Path(__file__).parents[1] / "build" / "screenshots" / "web-page.png"
+SAMPLE = Path(__file__).parents[1] / "demo" / "sample.wav"
 
 
 @pytest.mark.skipif(not BROWSER, reason="needs Debian's chromium and chromium-driver")
-def test_browser_page_shows_the_cli_transcript(trained, words_file, cli_result, tmp_path):
-    """Headless Chromium with the file as its fake microphone: the page shows the CLI's text."""
+@pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no default model shipped")
+def test_browser_page_shows_the_cli_transcript():
+    """Headless Chromium, the bundled sample as its fake microphone, the default model: the
+    page shows what `transducer transcribe` prints for the sample."""
     webdriver = pytest.importorskip("selenium.webdriver")
+    import contextlib
+    import io
+
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wav = tmp_path / "mic.wav"  # Chromium's fake capture wants 16-bit PCM
-    samples, rate = sf.read(str(words_file), dtype="float32")
-    sf.write(str(wav), samples, rate, subtype="PCM_16")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(["transcribe", "--json", str(SAMPLE)])
+    cli = json.loads(out.getvalue())
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--use-fake-ui-for-media-stream",
-                 "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}%noloop",
-                 "--autoplay-policy=no-user-gesture-required"):  # fmt: skip
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={SAMPLE}%noloop",  # 16-bit PCM at 16 kHz
+        "--autoplay-policy=no-user-gesture-required",
+    ):
         options.add_argument(flag)
     service = webdriver.ChromeService(executable_path=shutil.which("chromedriver"))
-    limits = Limits(idle_seconds=30.0)
-    with running(TranscriptionServer(Recognizer(trained[0]["fullsum"]), limits)) as port:
+    with running(TranscriptionServer(Recognizer())) as port:
         driver = webdriver.Chrome(options=options, service=service)
         try:
             driver.get(f"http://127.0.0.1:{port}/")
             driver.find_element("id", "start").click()
-            WebDriverWait(driver, 20).until(
-                lambda d: d.find_element("id", "status").text == "listening"
-            )
-            duration = len(samples) / rate
-            WebDriverWait(driver, duration + 20).until(
-                lambda d: (
-                    len(d.find_elements("css selector", "#segments li")) >= 2
-                    and d.find_element("id", "partial").text == cli_result["text"].split()[-1]
-                )
-            )
+            text = lambda id_: driver.find_element("id", id_).text  # noqa: E731
+            WebDriverWait(driver, 20).until(lambda _: text("status") == "listening")
+            time.sleep(sf.info(str(SAMPLE)).duration + 1.0)  # the file plays in real time
             driver.find_element("id", "stop").click()
-            WebDriverWait(driver, 20).until(lambda d: d.find_element("id", "status").text == "done")
-            shown = driver.find_element("id", "transcript").text
-            segments = [li.text for li in driver.find_elements("css selector", "#segments li")]
+            WebDriverWait(driver, 20).until(lambda _: text("status") == "done")
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             driver.save_screenshot(str(SCREENSHOT))
+            shown, blocks = text("transcript"), driver.find_elements("css selector", ".block")
         finally:
             driver.quit()
-    assert shown == cli_result["text"]
-    assert [s.split(" s", 1)[1].strip() for s in segments] == cli_result["text"].split()
-    assert SCREENSHOT.stat().st_size > 10_000
+    assert cli["text"] and shown == cli["text"]
+    assert blocks and SCREENSHOT.stat().st_size > 10_000
+
+
+class FakeSoundDevice:
+    """Stands in for `sounddevice`: an input device that plays `samples` through the callback."""
+
+    PortAudioError = OSError
+
+    def __init__(self, samples, rate, devices=True):
+        self.samples, self.rate, self.devices = samples, rate, devices
+
+    def query_devices(self, device=None, kind=None):
+        if not self.devices:
+            raise self.PortAudioError("Error querying device -1")
+        return {"default_samplerate": float(self.rate)}
+
+    def InputStream(self, samplerate, blocksize, device, channels, dtype, callback):  # noqa: N802
+        fake = self
+
+        class Stream:
+            def __enter__(self):
+                for i in range(0, len(fake.samples), blocksize):
+                    piece = fake.samples[i : i + blocksize, None]
+                    callback(piece, len(piece), None, None)
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+        return Stream()
+
+
+def test_microphone_demo_transcribes_the_input_device(trained, words_file, cli_result, monkeypatch):
+    import io
+    import re
+    import sys
+
+    from demo import microphone
+
+    samples, rate = sf.read(str(words_file), dtype="float32")
+    monkeypatch.setitem(sys.modules, "sounddevice", FakeSoundDevice(samples, rate))
+    out = io.StringIO()
+    rec = Recognizer(trained[0]["fullsum"])
+    microphone.run(rec, seconds=len(samples) / rate, out=out)
+    segments = re.findall(r"\] ([^\r\n]*)\n", out.getvalue())  # "[0.10 - 0.30 s] text\n"
+    assert " ".join(segments) == cli_result["text"]
+
+    monkeypatch.setitem(sys.modules, "sounddevice", FakeSoundDevice(samples, rate, devices=False))
+    with pytest.raises(SystemExit, match="no input device"):
+        microphone.main(["--model", str(trained[0]["fullsum"])])

@@ -5,8 +5,8 @@ features, encoder, decoder) for `rtf_*` (torch; Numba; onnxruntime encoder + Num
 export made on the spot, fp32 and int8); the decoder alone over the same encoded blocks for
 `decoder_step_us_*` (time per decoder step, i.e. per emitted label or `<e>`); the time of each
 `decode_stream` call (one block, encoder included) for the latency percentiles, Numba decoder.
-With no model named it uses a randomly initialised model of the default configuration: speed
-does not depend on the weights.
+With no model named it uses the shipped default model, or where there is none a randomly
+initialised model of the default configuration (speed does not depend on the weights).
 """
 
 import resource
@@ -25,7 +25,7 @@ from transducer.decode.search import encode_blocks
 from transducer.evaluate import features
 from transducer.features import FeatureStats
 from transducer.model.transducer import NeuralTransducer
-from transducer.recognizer import Recognizer
+from transducer.recognizer import DEFAULT_MODEL, Recognizer
 from transducer.text import CharTokenizer
 
 SAMPLE = Path(__file__).resolve().parent.parent / "demo" / "sample.wav"
@@ -85,6 +85,8 @@ def decoder_seconds_per_step(decoder, model, feats, repeats: int = 3) -> float:
 def bench(model: str | Path | None = None, seconds: float = 60.0, tmp: Path | None = None,
           onnx: bool = True) -> dict:  # fmt: skip
     torch.set_num_threads(1)
+    if model is None and DEFAULT_MODEL.exists():
+        model = DEFAULT_MODEL
     name = str(model) if model else "random default configuration"
     if model is None:
         model = random_model(Path(tmp or "/tmp") / "transducer-bench-random.pt")

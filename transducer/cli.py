@@ -60,7 +60,9 @@ def _eval(args: argparse.Namespace) -> None:
 
     utts = read_manifest(args.manifest)
     if args.backend == "offline":
-        model, tokenizer, stats, features = load_model(args.model)
+        from transducer.recognizer import default_model
+
+        model, tokenizer, stats, features = load_model(args.model or default_model())
         result = evaluate(model, tokenizer, stats, utts, features, args.beam, args.block_width)
     else:
         from transducer.evaluate import evaluate_recognizer
@@ -88,8 +90,6 @@ def _transcribe(args: argparse.Namespace) -> None:
     from transducer.audio import read_audio_raw
     from transducer.recognizer import Recognizer, transcript
 
-    if args.model is None:
-        raise ValueError("no default model is shipped yet (issue #6): pass --model RUN/best.pt")
     rec = Recognizer(args.model, args.beam, args.block_width, backend=args.backend)
     for path in args.files:
         samples, rate = read_audio_raw(path)
@@ -114,10 +114,10 @@ SEGMENT_KEYS = ("text", "tokens", "timestamps")
 
 def _export(args: argparse.Namespace) -> None:
     from export.onnx_export import export
+    from transducer.recognizer import default_model
 
-    if args.model is None:
-        raise ValueError("no default model is shipped yet (issue #6): pass --model RUN/best.pt")
-    print(json.dumps(export(args.model, args.out, args.int8, args.check_manifest), indent=1))
+    model = args.model or default_model()
+    print(json.dumps(export(model, args.out, args.int8, args.check_manifest), indent=1))
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_train)
 
     p = commands.add_parser("eval", help="WER/CER/RTF of a model on a manifest")
-    p.add_argument("--model", required=True, help="checkpoint, e.g. RUN/best.pt")
+    p.add_argument("--model", help="checkpoint or export folder (default: the shipped model)")
     p.add_argument("--manifest", required=True)
     p.add_argument("--beam", type=int, default=0, help="beam width (0/1: greedy)")
     p.add_argument("--block-width", type=int, default=None, help="W to decode with")
@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("transcribe", help="transcribe audio files through the streaming API")
     p.add_argument("files", nargs="+", type=Path)
-    p.add_argument("--model", help="checkpoint (default: the shipped model, once there is one)")
+    p.add_argument("--model", help="checkpoint or export folder (default: the shipped model)")
     p.add_argument("--beam", type=int, default=0, help="beam width (0/1: greedy)")
     p.add_argument("--block-width", type=int, default=None, help="W to decode with")
     p.add_argument("--backend", choices=["numba", "torch", "onnx", "onnx-int8"], default="numba",
@@ -208,14 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_transcribe)
 
     p = commands.add_parser("export", help="ONNX graphs + Numba decoder weights, self-checked")
-    p.add_argument("--model", help="checkpoint (default: the shipped model, once there is one)")
+    p.add_argument("--model", help="checkpoint (default: the shipped model)")
     p.add_argument("--out", type=Path, required=True, help="folder to write")
     p.add_argument("--int8", action="store_true", help="also dynamically quantised int8 graphs")
     p.add_argument("--check-manifest", help="also check token-exactness over this manifest")
     p.set_defaults(func=_export)
 
     p = commands.add_parser("bench", help="streaming speed: RTF, decoder step, block latency")
-    p.add_argument("--model", help="checkpoint (default: a random model of the default size)")
+    p.add_argument("--model", help="checkpoint (default: the shipped one, else a random one)")
     p.add_argument("--seconds", type=float, default=60.0, help="audio to stream")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=_bench)

@@ -31,6 +31,22 @@ from transducer.decode.hypothesis import Hypothesis
 from transducer.features import StreamingFbank
 
 BACKENDS = ("numba", "torch", "onnx", "onnx-int8")
+PRETRAINED = Path(__file__).parent / "pretrained"  # the shipped default model (MODEL_CARD.md)
+DEFAULT_MODEL = PRETRAINED / "model.pt"
+DEFAULT_EXPORT = PRETRAINED / "onnx"  # its int8 graphs
+
+
+def default_model(backend: str = "numba") -> Path:
+    """The shipped model for `backend`: its checkpoint, or (onnx-int8) its int8 export."""
+    if backend == "onnx":
+        raise ValueError(
+            "the shipped model has int8 ONNX graphs only: use --backend onnx-int8, or write "
+            "fp32 graphs with `transducer export --out DIR` and pass --model DIR"
+        )
+    path = DEFAULT_EXPORT if backend == "onnx-int8" else DEFAULT_MODEL
+    if not path.exists():
+        raise FileNotFoundError(f"no default model at {path}: pass a model")
+    return path
 
 
 class Parts(NamedTuple):
@@ -153,13 +169,15 @@ class Stream:
 class Recognizer:
     """Weights and settings; decodes any number of independent `Stream`s."""
 
-    def __init__(self, model: str | Path, beam: int = 0, block_width: int | None = None,
-                 endpoint: EndpointConfig = EndpointConfig(), backend: str = "numba"):  # fmt: skip
-        """model: a checkpoint (numba, torch) or an export folder (onnx). backend: "numba"
-        (compiled on first use, then cached), "torch" (the reference searches) or "onnx";
-        all give the same tokens."""
+    def __init__(self, model: str | Path | None = None, beam: int = 0,
+                 block_width: int | None = None, endpoint: EndpointConfig = EndpointConfig(),
+                 backend: str = "numba"):  # fmt: skip
+        """model: a checkpoint (numba, torch) or an export folder (onnx), by default the
+        shipped one. backend: "numba" (compiled on first use, then cached), "torch" (the
+        reference searches) or "onnx"/"onnx-int8"; all give the same tokens."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        model = default_model(backend) if model is None else model
         if backend.startswith("onnx"):
             from export.runtime import load_export
 
