@@ -179,19 +179,20 @@ SAMPLE = Path(__file__).parents[1] / "demo" / "sample.wav"
 
 @pytest.mark.skipif(not BROWSER, reason="needs Debian's chromium and chromium-driver")
 @pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no default model shipped")
-def test_browser_page_shows_the_cli_transcript():
+def test_browser_page_shows_the_cli_transcript(tmp_path, monkeypatch):
     """Headless Chromium, the bundled sample as its fake microphone, the default model: the
-    page shows what `transducer transcribe` prints for the sample."""
+    page shows what `transducer transcribe` prints for the sample. Also checked: the server
+    heard the whole file (Chromium resamples it and starts it a few ms late), and the page shows
+    exactly what the CLI makes of the audio the server heard."""
     webdriver = pytest.importorskip("selenium.webdriver")
-    import contextlib
-    import io
-
     from selenium.webdriver.support.ui import WebDriverWait
 
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        main(["transcribe", "--json", str(SAMPLE)])
-    cli = json.loads(out.getvalue())
+    import demo.web
+
+    heard, rates = [], []
+    parse, rate_of = demo.web.parse_frame, demo.web.sample_rate_of
+    monkeypatch.setattr(demo.web, "parse_frame", lambda m: heard.append(parse(m)) or heard[-1])
+    monkeypatch.setattr(demo.web, "sample_rate_of", lambda p: rates.append(rate_of(p)) or rates[-1])
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
     for flag in (
@@ -219,8 +220,28 @@ def test_browser_page_shows_the_cli_transcript():
             shown, blocks = text("transcript"), driver.find_elements("css selector", ".block")
         finally:
             driver.quit()
-    assert cli["text"] and shown == cli["text"]
     assert blocks and SCREENSHOT.stat().st_size > 10_000
+    sf.write(str(tmp_path / "heard.wav"), np.concatenate(heard), rates[0], subtype="FLOAT")
+    assert shown == _transcribe_json(tmp_path / "heard.wav")["text"]  # the web path is exact
+    original, _ = sf.read(str(SAMPLE), dtype="float32")
+    received = resample(np.concatenate(heard), rates[0], 16000)
+    probe = original[16000:24000]  # 1.0-1.5 s: speech
+    lag = int(np.argmax(np.correlate(received[: 16000 + len(original)], probe, "valid"))) - 16000
+    assert 0 <= lag < 16000, f"the server heard the file from sample {-lag}"  # none lost
+    aligned = received[lag : lag + len(original)]
+    assert np.corrcoef(aligned, original)[0, 1] > 0.98  # undistorted (a fractional lag remains)
+    assert shown == _transcribe_json(SAMPLE)["text"]
+
+
+def _transcribe_json(path) -> dict:
+    """What `transducer transcribe --json` prints for one file (default model)."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(["transcribe", "--json", str(path)])
+    return json.loads(out.getvalue())
 
 
 class FakeSoundDevice:

@@ -88,15 +88,16 @@ function onResult(result) {
 }
 
 async function startAudio() {
-  media = await navigator.mediaDevices.getUserMedia({
-    audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
-  });
+  // The worklet is ready before the microphone opens, so no early audio is lost.
   audio = new AudioContext();
   await audio.audioWorklet.addModule("worklet.js");
   const node = new AudioWorkletNode(audio, "pcm-sender");
   node.port.onmessage = (event) => onSamples(event.data);
-  audio.createMediaStreamSource(media).connect(node);
   node.connect(audio.destination); // keeps the graph pulling; the worklet outputs silence
+  media = await navigator.mediaDevices.getUserMedia({
+    audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+  });
+  audio.createMediaStreamSource(media).connect(node);
   frameLength = Math.round(audio.sampleRate * FRAME_SECONDS);
   return audio.sampleRate;
 }
