@@ -291,3 +291,15 @@ def test_microphone_demo_transcribes_the_input_device(trained, words_file, cli_r
     monkeypatch.setitem(sys.modules, "sounddevice", FakeSoundDevice(samples, rate, devices=False))
     with pytest.raises(SystemExit, match="no input device"):
         microphone.main(["--model", str(trained[0]["fullsum"])])
+
+
+@pytest.mark.slow
+def test_load_twenty_clients_in_real_time():
+    """`python -m demo.loadtest`: 20 clients x 30 s at real-time pace, against the default
+    model (or a random one of its size when none is shipped)."""
+    from demo.loadtest import load_test
+
+    result = load_test(clients=20, seconds=30.0)
+    print(json.dumps(result))
+    assert result["all_transcripts_correct"] and result["samples_dropped"] == 0
+    assert result["latency_ms_p99"] < 1000
