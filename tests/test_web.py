@@ -295,8 +295,7 @@ def test_microphone_demo_transcribes_the_input_device(trained, words_file, cli_r
 
 @pytest.mark.slow
 def test_load_twenty_clients_in_real_time():
-    """`python -m demo.loadtest`: 20 clients x 30 s at real-time pace, against the default
-    model (or a random one of its size when none is shipped)."""
+    """`python -m demo.loadtest`: 20 clients x 30 s at real-time pace, default model."""
     from demo.loadtest import load_test
 
     result = load_test(clients=20, seconds=30.0)
