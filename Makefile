@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 demo: system-deps $(STAMP)
-	$(PY) -m demo.frontend
+	$(PY) -m demo.stream demo/sample.wav
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,6 +1,6 @@
 """Live streaming transcription of a file: partial text on one line, finished segments below.
 
-    python -m demo.stream [FILE] --model M [--realtime] [--backend numba|torch|onnx]
+    python -m demo.stream [FILE] [--model M] [--realtime] [--backend numba|torch|onnx-int8]
 
 The file goes through a `Stream` in 100 ms pieces (at real-time pace with --realtime), as a
 microphone would deliver it; the partial result is redrawn after every decoded block, each
@@ -80,7 +80,7 @@ def run(path: Path, recognizer: Recognizer, realtime: bool = False, out=sys.stdo
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", nargs="?", type=Path, default=SAMPLE)
-    parser.add_argument("--model", required=True, help="checkpoint (or export folder for onnx)")
+    parser.add_argument("--model", help="checkpoint or export folder (default: the shipped model)")
     parser.add_argument("--backend", choices=BACKENDS, default="numba")
     parser.add_argument("--realtime", action="store_true", help="feed audio at real-time pace")
     args = parser.parse_args(argv)
