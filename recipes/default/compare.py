@@ -1,7 +1,7 @@
 """Score the default model, Whisper tiny.en and PocketSphinx on the same audio, in one run.
 
     python recipes/default/compare.py --test data/h20/test.jsonl --noisy data/h20/test-noisy.jsonl
-        [--limit 200] [--model M] [--widths 4 8 16] [--out docs/results]
+        [--limit 200] [--model M] [--paper CKPT] [--widths 4 8 16] [--out docs/results]
 
 Every system reads the same utterances (a fixed random subset with --limit) on one CPU thread:
   * transducer: the streaming Recognizer (Numba decoder, greedy; and the int8 ONNX export when
@@ -138,6 +138,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=200, help="utterances per set (0: all)")
     parser.add_argument("--model", help="checkpoint (default: the shipped model)")
     parser.add_argument("--export", help="int8 ONNX export folder (default: the shipped one)")
+    parser.add_argument("--paper", help="also score this paper-mode checkpoint (a comparison row)")
     parser.add_argument("--widths", type=int, nargs="*", default=[4, 8, 16])
     parser.add_argument("--out", type=Path, default=Path("docs/results"))
     args = parser.parse_args()
@@ -152,6 +153,8 @@ def main() -> None:
     for name, utts in sets.items():
         add(name, "transducer (Numba, greedy)", transducer(utts, args.model, "numba"))
         add(name, "transducer (ONNX int8)", transducer(utts, args.export, "onnx-int8"))
+        if args.paper:
+            add(name, "transducer, paper mode (Numba)", transducer(utts, args.paper, "numba"))
         add(name, "Whisper tiny.en (int8)", whisper(utts))
         add(name, "PocketSphinx (en-us)", pocketsphinx(utts))
     for W in args.widths:

@@ -19,3 +19,13 @@ for name in fullsum paper; do
 done
 wait
 for name in fullsum paper; do .venv/bin/python -m transducer.runinfo "$exp/$name"; done
+# Score both runs (best dev checkpoints), ship the full-sum one, compare it with the peers.
+for name in fullsum paper; do
+    for split in dev test test-noisy; do
+        echo "$name $split $(.venv/bin/transducer eval --model "$exp/$name/best.pt" \
+            --manifest "$data/$split.jsonl" --backend numba --json)"
+    done
+done | tee "$exp/eval.txt"
+.venv/bin/python recipes/default/ship.py "$exp/fullsum/best.pt" | tee "$exp/ship.json"
+.venv/bin/python recipes/default/compare.py --test "$data/test.jsonl" \
+    --noisy "$data/test-noisy.jsonl" --paper "$exp/paper/best.pt" --limit 200 --out docs/results
