@@ -208,6 +208,7 @@ def test_browser_page_shows_the_cli_transcript(tmp_path, monkeypatch):
     with running(TranscriptionServer(Recognizer())) as port:
         driver = webdriver.Chrome(options=options, service=service)
         try:
+            driver.set_window_size(1000, 900)
             driver.get(f"http://127.0.0.1:{port}/")
             driver.find_element("id", "start").click()
             text = lambda id_: driver.find_element("id", id_).text  # noqa: E731
@@ -227,8 +228,11 @@ def test_browser_page_shows_the_cli_transcript(tmp_path, monkeypatch):
     received = resample(np.concatenate(heard), rates[0], 16000)
     probe = original[16000:24000]  # 1.0-1.5 s: speech
     lag = int(np.argmax(np.correlate(received[: 16000 + len(original)], probe, "valid"))) - 16000
-    assert 0 <= lag < 16000, f"the server heard the file from sample {-lag}"  # none lost
-    aligned = received[lag : lag + len(original)]
+    # Chromium starts the file when the microphone opens, a few ms before the page's worklet is
+    # connected: only the sample's leading silence may be missing.
+    assert lag < 16000 and not original[: max(0, -lag)].any(), f"heard from sample {-lag}"
+    aligned = received[max(0, lag) : lag + len(original)]
+    original = original[max(0, -lag) :]
     assert np.corrcoef(aligned, original)[0, 1] > 0.98  # undistorted (a fractional lag remains)
     assert shown == _transcribe_json(SAMPLE)["text"]
 

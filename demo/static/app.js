@@ -79,6 +79,12 @@ function onResult(result) {
   } else if (result.type === "done") {
     $("segments").textContent = "";  // the server's list is the authority
     result.segments.forEach(addSegment);
+    const all = { tokens: [], blocks: [] };  // the whole stream's timeline
+    for (const segment of result.segments) {
+      all.tokens.push(...segment.tokens, " ");
+      all.blocks.push(...segment.blocks, segment.blocks[segment.blocks.length - 1]);
+    }
+    showTimeline(all);
     $("partial").textContent = "";
     $("transcript").textContent = result.text;
     setStatus("done");
