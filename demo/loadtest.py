@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -63,12 +64,10 @@ def wait_for(port: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:
     raise RuntimeError(f"the server did not listen on port {port} within {timeout:g} s")
 
 
-def load_test(clients: int = 20, seconds: float = 30.0, model: str | None = None) -> dict:
-    gains = np.linspace(0.5, 1.5, clients)
-    audio = [recording(seconds, float(g)) for g in gains]
-    model_args = ["--model", model] if model else []
+def cli_transcripts(audio: list[np.ndarray], model_args: list[str]) -> list[str]:
+    """What `transducer transcribe` prints for each recording."""
     with tempfile.TemporaryDirectory() as tmp:
-        paths = [Path(tmp) / f"client{i:02d}.wav" for i in range(clients)]
+        paths = [Path(tmp) / f"client{i:02d}.wav" for i in range(len(audio))]
         for path, samples in zip(paths, audio, strict=True):
             sf.write(str(path), samples, 16000, subtype="FLOAT")
         cli = subprocess.run(
@@ -76,37 +75,48 @@ def load_test(clients: int = 20, seconds: float = 30.0, model: str | None = None
              *map(str, paths)],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
-    expected = [json.loads(line)["text"] for line in cli.stdout.splitlines()]
+    return [json.loads(line)["text"] for line in cli.stdout.splitlines()]
+
+
+@contextmanager
+def server_process(max_streams: int, model_args: list[str]):
+    """`python -m demo.web` on a free port; yields (port, pid)."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "demo.web", "--port", str(port), "--max-streams", str(clients),
+        [sys.executable, "-m", "demo.web", "--port", str(port), "--max-streams", str(max_streams),
          *model_args],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         wait_for(port, server)
-        url = f"ws://127.0.0.1:{port}/ws"
-        cpu_before, start = cpu_seconds(server.pid), time.perf_counter()
-
-        async def everyone():
-            jobs = [stream_samples(url, samples, 16000, realtime=True) for samples in audio]
-            return await asyncio.gather(*jobs)
-
-        results = asyncio.run(everyone())
-        wall = time.perf_counter() - start
-        cpu = cpu_seconds(server.pid) - cpu_before
+        yield port, server.pid
     finally:
         server.terminate()
         server.wait(10)
+
+
+def load_test(clients: int = 20, seconds: float = 30.0, model: str | None = None) -> dict:
+    audio = [recording(seconds, float(g)) for g in np.linspace(0.5, 1.5, clients)]
+    model_args = ["--model", model] if model else []
+    expected = cli_transcripts(audio, model_args)
+    with server_process(clients, model_args) as (port, pid):
+        url = f"ws://127.0.0.1:{port}/ws"
+        cpu_before, start = cpu_seconds(pid), time.perf_counter()
+
+        async def everyone():
+            return await asyncio.gather(*[stream_samples(url, a, 16000, True) for a in audio])
+
+        results = asyncio.run(everyone())
+        wall, cpu = time.perf_counter() - start, cpu_seconds(pid) - cpu_before
     latencies = np.concatenate([lat for _, lat in results]) * 1000
-    heard = [done.get("audio_seconds", 0.0) for done, _ in results]
+    heard = sum(done.get("audio_seconds", 0.0) for done, _ in results)
     correct = sum(done.get("text") == t for (done, _), t in zip(results, expected, strict=True))
     return {
         "clients": clients,
         "seconds_each": seconds,
         "all_transcripts_correct": correct == clients,
         "n_correct": correct,
-        "samples_dropped": int(round(sum(seconds - h for h in heard) * 16000)),
+        "samples_dropped": int(round((clients * seconds - heard) * 16000)),
         "wall_seconds": round(wall, 2),
         "server_cpu_seconds": round(cpu, 2),
         "server_cpu_share_of_one_core": round(cpu / wall, 3),

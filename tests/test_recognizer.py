@@ -261,3 +261,13 @@ def test_demo_stream_prints_partials_segments_and_rtf(trained, tmp_path):
     text = out.getvalue()
     assert result["text"] and text.count("\r") > 3  # the partial line was redrawn
     assert f"] {result['text']}\n" in text and "real-time factor" in text
+
+
+def test_default_model_is_named_when_missing(monkeypatch, tmp_path):
+    from transducer import recognizer
+
+    with pytest.raises(ValueError, match="int8 ONNX graphs only"):
+        Recognizer(backend="onnx")  # the shipped export has no fp32 graphs
+    monkeypatch.setattr(recognizer, "DEFAULT_MODEL", tmp_path / "model.pt")
+    with pytest.raises(FileNotFoundError, match=r"no default model at .*model\.pt"):
+        Recognizer()

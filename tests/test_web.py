@@ -306,3 +306,12 @@ def test_load_twenty_clients_in_real_time():
     print(json.dumps(result))
     assert result["all_transcripts_correct"] and result["samples_dropped"] == 0
     assert result["latency_ms_p99"] < 1000
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no default model shipped")
+def test_load_test_runs_clients_against_a_server_process():
+    from demo.loadtest import load_test
+
+    result = load_test(clients=3, seconds=4.0)
+    assert result["all_transcripts_correct"] and result["samples_dropped"] == 0
+    assert 0 < result["server_cpu_share_of_one_core"] and result["n_results"] >= 3 * 10
