@@ -50,7 +50,8 @@ class LiveText:
         """After input_finished(): decode the rest, print the last segment, return it."""
         self.update()
         final = self.rec.get_result(self.stream)
-        self._draw(segment_line(final), "\n")
+        if not self.rec.is_endpoint(self.stream):  # else update() has printed it
+            self._draw(segment_line(final), "\n")
         return final
 
 

@@ -315,3 +315,16 @@ def test_load_test_runs_clients_against_a_server_process():
     result = load_test(clients=3, seconds=4.0)
     assert result["all_transcripts_correct"] and result["samples_dropped"] == 0
     assert result["server_cpu_share_of_one_core"] > 0 and result["n_results"] >= 3 * 10
+
+
+def test_a_segment_closed_by_the_last_block_is_sent_once(tmp_path):
+    """1.08 s of audio, 0.36-s segments: the last block ends the third segment."""
+    from tests.test_recognizer import AUDIO, random_model
+    from transducer.recognizer import EndpointConfig
+
+    model = random_model(tmp_path / "m.pt", max_symbols_per_block=4)
+    rec = Recognizer(model, endpoint=EndpointConfig(1e9, 1e9, max_segment=0.36))
+    with running(TranscriptionServer(rec)) as port:
+        done, _ = asyncio.run(stream_samples(f"ws://127.0.0.1:{port}/ws", AUDIO, 16000))
+    numbers = [s["segment"] for s in done["segments"]]
+    assert numbers == sorted(set(numbers)) and len(numbers) >= 2, numbers
