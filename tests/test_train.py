@@ -220,12 +220,12 @@ def test_runinfo_separates_ctc_pretraining(tmp_path):
     from transducer.runinfo import summarize
 
     head = "step,transducer,loss_s,ctc,batch_seconds,step_seconds,audio_hours,hours_per_hour\n"
-    rows = ["1,nan,0.0,3.0,30,0.2,0.01,540", "2,nan,0.0,2.9,30,0.2,0.02,540",
-            "3,1.5,0.05,2.5,30,0.5,0.03,400", "4,1.4,0.05,2.4,30,0.5,0.04,360"]  # fmt: skip
+    rows = ["20,nan,0.0,3.0,30,0.2,0.01,540", "40,nan,0.0,2.9,30,0.2,0.02,540",
+            "60,1.5,0.05,2.5,30,0.5,0.03,400", "80,1.4,0.05,2.4,30,0.5,0.04,360"]  # fmt: skip
     (tmp_path / "metrics.csv").write_text(head + "\n".join(rows) + "\n")
-    (tmp_path / "dev.csv").write_text("step,cer,wer,n_utts\n3,0.5,0.9,10\n4,0.4,0.8,10\n")
+    (tmp_path / "dev.csv").write_text("step,cer,wer,n_utts\n60,0.5,0.9,10\n80,0.4,0.8,10\n")
     out = summarize(tmp_path)
-    assert out["steps"] == 4 and out["pretrain_steps"] == 2
+    assert out["steps"] == 80 and out["pretrain_steps"] == 40  # rows are logged every 20 steps
     assert out["transducer_phase_hours_per_hour"] == 60.0  # 60 s of audio in 1 s
     assert out["loss_share"] == 0.1 and out["best_dev"]["cer"] == 0.4
 

@@ -36,7 +36,7 @@ def summarize(run: Path) -> dict:
     if len(joint) < len(rows) and joint:
         seconds = sum(float(r["step_seconds"]) for r in joint)
         audio = sum(float(r["batch_seconds"]) for r in joint)
-        out["pretrain_steps"] = len(rows) - len(joint)  # logged rows, one per log_every steps
+        out["pretrain_steps"] = max(int(r["step"]) for r in rows if r not in joint)
         out["transducer_phase_hours_per_hour"] = round(audio / seconds, 1)
     for key, name in (("loss_s", "loss_share"), ("align_s", "alignment_share")):
         if joint and joint[0].get(key):
