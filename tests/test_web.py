@@ -181,9 +181,13 @@ SAMPLE = Path(__file__).parents[1] / "demo" / "sample.wav"
 @pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no default model shipped")
 def test_browser_page_shows_the_cli_transcript(tmp_path, monkeypatch):
     """Headless Chromium, the bundled sample as its fake microphone, the default model: the
-    page shows what `transducer transcribe` prints for the sample. Also checked: the server
-    heard the whole file (Chromium resamples it and starts it a few ms late), and the page shows
-    exactly what the CLI makes of the audio the server heard."""
+    server hears the whole file (Chromium resamples it and starts it a few ms early or late),
+    and the page shows exactly what `transducer transcribe` prints for the audio it heard.
+
+    Not asserted: equality with the CLI's transcript of the file itself. With the current
+    default model a shift of 2.5 ms already changes the text (measured: 0, 40, 80, 160 and 320
+    samples of leading silence give five different transcripts), and Chromium's start varies by
+    about that much from run to run."""
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -234,7 +238,6 @@ def test_browser_page_shows_the_cli_transcript(tmp_path, monkeypatch):
     aligned = received[max(0, lag) : lag + len(original)]
     original = original[max(0, -lag) :]
     assert np.corrcoef(aligned, original)[0, 1] > 0.98  # undistorted (a fractional lag remains)
-    assert shown == _transcribe_json(SAMPLE)["text"]
 
 
 def _transcribe_json(path) -> dict:

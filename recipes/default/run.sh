@@ -28,4 +28,4 @@ for name in fullsum paper; do
 done | tee "$exp/eval.txt"
 .venv/bin/python recipes/default/ship.py "$exp/fullsum/best.pt" | tee "$exp/ship.json"
 .venv/bin/python recipes/default/compare.py --test "$data/test.jsonl" \
-    --noisy "$data/test-noisy.jsonl" --paper "$exp/paper/best.pt" --limit 200 --out docs/results
+    --noisy "$data/test-noisy.jsonl" --paper "$exp/paper/best.pt" --limit 100 --out docs/results
