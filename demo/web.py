@@ -148,10 +148,10 @@ class TranscriptionServer:
         ended = []
         while self.rec.is_ready(stream):
             self.rec.decode_stream(stream)
-            result = self.rec.get_result(stream)
-            if self.rec.is_endpoint(stream):
+            result, closed = self.rec.get_result(stream), self.rec.is_endpoint(stream)
+            if closed:
                 ended.append(result)
-            kind = "segment" if self.rec.is_endpoint(stream) else "partial"
+            kind = "segment" if closed else "partial"
             await ws.send(json.dumps({"type": kind, **_public(result)}))
             await asyncio.sleep(0)  # the other streams' turn between blocks
         return ended
