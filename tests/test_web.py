@@ -1,5 +1,5 @@
-"""The web demo's server: the CLI's transcript over a WebSocket, the page, limits, bad clients,
-and a real browser (headless Chromium) streaming a file through the page."""
+"""The demos: the web server (the CLI's transcript over a WebSocket, the page, limits, bad
+clients, a real browser streaming a file through the page, load) and the microphone demo."""
 
 import asyncio
 import json
@@ -38,13 +38,7 @@ def words_file(trained, tmp_path_factory):
 @pytest.fixture(scope="module")
 def cli_result(trained, words_file):
     """What `transducer transcribe --json` says of the file."""
-    import contextlib
-    import io
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        main(["transcribe", "--model", str(trained[0]["fullsum"]), "--json", str(words_file)])
-    return json.loads(out.getvalue())
+    return _transcribe_json(words_file, "--model", str(trained[0]["fullsum"]))
 
 
 @pytest.fixture(scope="module")
@@ -240,14 +234,14 @@ def test_browser_page_shows_the_cli_transcript(tmp_path, monkeypatch):
     assert np.corrcoef(aligned, original)[0, 1] > 0.98  # undistorted (a fractional lag remains)
 
 
-def _transcribe_json(path) -> dict:
-    """What `transducer transcribe --json` prints for one file (default model)."""
+def _transcribe_json(path, *options: str) -> dict:
+    """What `transducer transcribe --json [options]` prints for one file."""
     import contextlib
     import io
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        main(["transcribe", "--json", str(path)])
+        main(["transcribe", "--json", *options, str(path)])
     return json.loads(out.getvalue())
 
 
