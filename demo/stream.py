@@ -39,12 +39,11 @@ class LiveText:
         self.width = 0 if end else len(line)
 
     def update(self) -> None:
-        while self.rec.is_ready(self.stream):
-            self.rec.decode_stream(self.stream)
-            if self.rec.is_endpoint(self.stream):
-                self._draw(segment_line(self.rec.get_result(self.stream)), "\n")
+        for result, closed in self.rec.decode_ready(self.stream):
+            if closed:
+                self._draw(segment_line(result), "\n")
             else:
-                self._draw(self.rec.get_result(self.stream)["text"][-100:])
+                self._draw(result["text"][-100:])
 
     def finish(self) -> dict:
         """After input_finished(): decode the rest, print the last segment, return it."""

@@ -146,9 +146,7 @@ class TranscriptionServer:
     async def _decode(self, ws: ServerConnection, stream) -> list[dict]:
         """Decode the ready blocks, sending a result after each; returns the ended segments."""
         ended = []
-        while self.rec.is_ready(stream):
-            self.rec.decode_stream(stream)
-            result, closed = self.rec.get_result(stream), self.rec.is_endpoint(stream)
+        for result, closed in self.rec.decode_ready(stream):
             if closed:
                 ended.append(result)
             kind = "segment" if closed else "partial"

@@ -132,12 +132,10 @@ def _decode_ready(rec, stream, partial_for) -> list[dict]:
     """Decode every ready block; return the segments that ended. With --stream print each
     partial (and ended segment)."""
     ended = []
-    while rec.is_ready(stream):
-        rec.decode_stream(stream)
-        if rec.is_endpoint(stream):
-            ended.append(rec.get_result(stream))
+    for result, closed in rec.decode_ready(stream):
+        if closed:
+            ended.append(result)
         if partial_for is not None:
-            result = rec.get_result(stream)
             print(json.dumps({"file": str(partial_for), "partial": True, **result}), flush=True)
     return ended
 

@@ -220,6 +220,13 @@ class Recognizer:
             stream._segment_start = self._now(stream)
             stream._hyps = [Hypothesis(state=self.decoder.initial())]
 
+    def decode_ready(self, stream: Stream):
+        """Decode every ready block, yielding (result, closed) after each; `closed`: the block
+        ended a segment, and `result` is that segment's final result."""
+        while self.is_ready(stream):
+            self.decode_stream(stream)
+            yield self.get_result(stream), self.is_endpoint(stream)
+
     def _now(self, stream: Stream) -> float:
         """Seconds of audio decoded so far in the stream."""
         return stream.n_blocks * self.W * self.frame_seconds
