@@ -124,6 +124,21 @@ def test_attention_ignores_masked_frames(attention):
     torch.testing.assert_close(ctx2, ctx)
 
 
+@pytest.mark.parametrize("attention", ["none", "dot", "mlp", "lstm"])
+def test_lattice_logits_equal_the_joint_of_each_node(attention):
+    """The factored lattice computation equals joint(q_u, attend(q_u, block b)) node by node."""
+    decoder = tiny(attention=attention).decoder
+    torch.manual_seed(1)
+    queries, blocks = torch.randn(2, 5, 12), torch.randn(2, 3, 2, 16)
+    mask = torch.ones(2, 3, 2, dtype=torch.bool)
+    mask[1, 2, 1] = False
+    logits, _ = decoder.logits(queries, blocks, mask)  # (N, B, U, V)
+    for b in range(3):
+        q = queries[:, None]  # (N, 1, U, Dp): every u queries block b
+        context, _ = decoder.attention(q, blocks[:, b : b + 1], mask[:, b : b + 1])
+        torch.testing.assert_close(logits[:, b : b + 1], decoder.joint(q, context))
+
+
 def test_alignment_to_symbols():
     symbols, blocks, valid = alignment_to_symbols(
         torch.tensor([[2, 0, 1], [1, 0, 0]]),

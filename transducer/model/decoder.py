@@ -58,10 +58,17 @@ class FullSumDecoder(nn.Module):
         return self.dropout(out), PredictionState(h, c)
 
     def logits(self, queries: torch.Tensor, blocks: torch.Tensor, mask: torch.Tensor):
-        """queries (N, U, Dp), blocks (N, B, L, D), mask (N, B, L) -> logits (N, B, U, V)."""
-        q = queries[:, None].expand(-1, blocks.shape[1], -1, -1)  # (N, B, U, Dp)
-        context, weights = self.attention(q, blocks, mask)  # (N, B, U, D), (N, B, U, L)
-        return self.joint(q, context), weights
+        """queries (N, U, Dp), blocks (N, B, L, D), mask (N, B, L) -> logits (N, B, U, V).
+
+        Equal to `joint(q, attention(q, block))` at every lattice node, computed in the cheap
+        order: the query projections once per label (broadcast over blocks), and, as the
+        joint's context projection has no bias, Wc (weights @ frames) as weights @ (Wc frames),
+        which projects the L frames of a block instead of its U contexts.
+        """
+        q = queries[:, None]  # (N, 1, U, Dp): attention and joint broadcast it over blocks
+        _, weights = self.attention(q, blocks, mask)  # (N, B, U, L)
+        hidden = self.joint.q(q) + weights @ self.joint.c(blocks)  # (N, B, U, d_joint)
+        return self.joint.out(torch.tanh(hidden)), weights
 
     def forward(self, blocks, mask, targets):
         """Logits over the whole (block, label) lattice: (N, B, U + 1, V)."""
