@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The default model (issue 6): a 22-hour corpus, the full-sum model and the paper-mode comparison
-# trained side by side (one CPU thread each), then export, shipping and the comparison with
-# Whisper tiny.en and PocketSphinx. Training spans sessions: every call resumes both runs and
-# trains for MINUTES more (default: until max_steps).
+# trained side by side (one CPU thread each), then a second full-sum stage from the first one's
+# best checkpoint (a warm restart of the schedule, both threads), then export, shipping and the
+# comparison with Whisper tiny.en and PocketSphinx. Training spans sessions: every call resumes
+# the runs and trains each for MINUTES more (default: until max_steps).
 #   bash recipes/default/run.sh [MINUTES]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,14 +19,22 @@ for name in fullsum paper; do
         ${minutes:+--max-minutes "$minutes"} >> "$exp/$name.log" 2>&1 &
 done
 wait
-for name in fullsum paper; do .venv/bin/python -m transducer.runinfo "$exp/$name"; done
-# Score both runs (best dev checkpoints), ship the full-sum one, compare it with the peers.
-for name in fullsum paper; do
+# Stage 2 starts only once stage 1 has run its whole schedule (its best.pt is then final).
+steps=$(.venv/bin/python -c "import json; print(json.load(open('$here/fullsum.json'))['train']['max_steps'])")
+if [[ $(.venv/bin/python -m transducer.runinfo "$exp/fullsum") != *"\"steps\": $steps,"* ]]; then
+    echo "stage 1 is not finished: run this script again"; exit 0
+fi
+OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage2.json" \
+    --train "$data/train.jsonl" --dev "$data/dev.jsonl" --out "$exp/fullsum2" --resume --quiet \
+    --init "$exp/fullsum/best.pt" ${minutes:+--max-minutes "$minutes"} >> "$exp/fullsum2.log" 2>&1
+for name in fullsum paper fullsum2; do .venv/bin/python -m transducer.runinfo "$exp/$name"; done
+# Score the runs (best dev checkpoints), ship the full-sum one, compare it with the peers.
+for name in fullsum2 fullsum paper; do
     for split in dev test test-noisy; do
         echo "$name $split $(.venv/bin/transducer eval --model "$exp/$name/best.pt" \
             --manifest "$data/$split.jsonl" --backend numba --json)"
     done
 done | tee "$exp/eval.txt"
-.venv/bin/python recipes/default/ship.py "$exp/fullsum/best.pt" | tee "$exp/ship.json"
+.venv/bin/python recipes/default/ship.py "$exp/fullsum2/best.pt" | tee "$exp/ship.json"
 .venv/bin/python recipes/default/compare.py --test "$data/test.jsonl" \
     --noisy "$data/test-noisy.jsonl" --paper "$exp/paper/best.pt" --limit 100 --out docs/results
