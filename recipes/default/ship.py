@@ -1,15 +1,17 @@
 """Put a trained run in the package as the default model (transducer/pretrained/).
 
-    python recipes/default/ship.py exp/default/fullsum/best.pt
+    python recipes/default/ship.py exp/default/fullsum2/best.pt [--block-width W]
 
 Writes model.pt (weights only, float16: half the size; they load back as float32) and onnx/
-(the int8 graphs of `transducer export --int8`, its tokens.txt and decoder_weights.npz; the
-fp32 graphs are left out for size, `transducer export` writes them). Prints the sizes.
+(the int8 graphs of `transducer export --int8` of those very weights, its tokens.txt and
+decoder_weights.npz; the fp32 graphs are left out for size, `transducer export` writes them).
+`--block-width` sets the W the shipped model decodes with by default (one of the widths it was
+trained with, chosen on dev). Prints the sizes.
 """
 
+import argparse
 import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -23,14 +25,20 @@ KEEP = ("encoder.int8.onnx", "decoder.int8.onnx", "joiner.int8.onnx", "tokens.tx
         "decoder_weights.npz")  # fmt: skip
 
 
-def ship(run: Path) -> dict:
+def ship(run: Path, block_width: int | None = None) -> dict:
     ckpt = checkpoint.load(run)
     weights = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
     shipped = {k: ckpt[k] for k in ("config", "tokens", "stats")} | {"model": weights}
+    if block_width:
+        trained = ckpt["config"].get("train", {}).get("block_widths") or ()
+        if block_width not in trained:
+            raise SystemExit(f"{run} was trained with W in {trained}, not {block_width}")
+        model_cfg = {**shipped["config"]["model"], "block_width": block_width}
+        shipped["config"] = {**shipped["config"], "model": model_cfg}
     DEFAULT_MODEL.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.save_atomic(shipped, DEFAULT_MODEL)
     with tempfile.TemporaryDirectory() as tmp:
-        export(run, tmp, int8=True)  # checks itself against torch
+        export(DEFAULT_MODEL, tmp, int8=True)  # checks itself against torch
         shutil.rmtree(DEFAULT_EXPORT, ignore_errors=True)
         DEFAULT_EXPORT.mkdir()
         for name in KEEP:
@@ -40,10 +48,15 @@ def ship(run: Path) -> dict:
         str(p.relative_to(DEFAULT_MODEL.parent)): round(p.stat().st_size / 1e6, 2) for p in files
     }
     n_params = sum(v.numel() for v in weights.values() if v.is_floating_point())
-    return {"source": str(run), "n_params": n_params, "sizes_mb": sizes,
+    return {"source": str(run), "block_width": shipped["config"]["model"]["block_width"],
+            "n_params": n_params, "sizes_mb": sizes,
             "total_mb": round(sum(sizes.values()), 2)}  # fmt: skip
 
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    print(json.dumps(ship(Path(sys.argv[1])), indent=1))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="the checkpoint to ship (a run's best.pt)")
+    parser.add_argument("--block-width", type=int, help="default W (default: the run's own)")
+    args = parser.parse_args()
+    print(json.dumps(ship(args.run, args.block_width), indent=1))
