@@ -20,7 +20,8 @@ for name in fullsum paper; do
 done
 wait
 # Stage 2 starts only once stage 1 has run its whole schedule (its best.pt is then final).
-steps=$(.venv/bin/python -c "import json; print(json.load(open('$here/fullsum.json'))['train']['max_steps'])")
+steps=$(.venv/bin/python -c \
+    "import json; print(json.load(open('$here/fullsum.json'))['train']['max_steps'])")
 if [[ $(.venv/bin/python -m transducer.runinfo "$exp/fullsum") != *"\"steps\": $steps,"* ]]; then
     echo "stage 1 is not finished: run this script again"; exit 0
 fi
@@ -28,13 +29,14 @@ OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage2.json
     --train "$data/train.jsonl" --dev "$data/dev.jsonl" --out "$exp/fullsum2" --resume --quiet \
     --init "$exp/fullsum/best.pt" ${minutes:+--max-minutes "$minutes"} >> "$exp/fullsum2.log" 2>&1
 for name in fullsum paper fullsum2; do .venv/bin/python -m transducer.runinfo "$exp/$name"; done
-# Score the runs (best dev checkpoints), ship the full-sum one, compare it with the peers.
+# Score the runs (best dev checkpoints), ship the full-sum one at the W that is best on dev
+# (W = 4: dev CER 31.3 % vs 33.9 % at W = 8), compare it with the peers.
 for name in fullsum2 fullsum paper; do
     for split in dev test test-noisy; do
         echo "$name $split $(.venv/bin/transducer eval --model "$exp/$name/best.pt" \
             --manifest "$data/$split.jsonl" --backend numba --json)"
     done
 done | tee "$exp/eval.txt"
-.venv/bin/python recipes/default/ship.py "$exp/fullsum2/best.pt" | tee "$exp/ship.json"
+.venv/bin/python recipes/default/ship.py "$exp/fullsum2/best.pt" --block-width 4 | tee "$exp/ship.json"
 .venv/bin/python recipes/default/compare.py --test "$data/test.jsonl" \
     --noisy "$data/test-noisy.jsonl" --paper "$exp/paper/best.pt" --limit 100 --out docs/results
