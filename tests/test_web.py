@@ -175,13 +175,14 @@ SAMPLE = Path(__file__).parents[1] / "demo" / "sample.wav"
 @pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no default model shipped")
 def test_browser_page_shows_the_cli_transcript(tmp_path, monkeypatch):
     """Headless Chromium, the bundled sample as its fake microphone, the default model: the
-    server hears the whole file (Chromium resamples it and starts it a few ms early or late),
-    and the page shows exactly what `transducer transcribe` prints for the audio it heard.
+    server hears the whole file (Chromium resamples it, starts it a few ms early or late and
+    now and then inserts or drops ~10 ms), and the page shows exactly what `transducer
+    transcribe` prints for the audio it heard.
 
     Not asserted: equality with the CLI's transcript of the file itself. With the current
-    default model a shift of 2.5 ms already changes the text (measured: 0, 40, 80, 160 and 320
-    samples of leading silence give five different transcripts), and Chromium's start varies by
-    about that much from run to run."""
+    default model a shift of 1 ms already changes the text (measured: 0, 16, 40, 80, 160 and 320
+    samples of leading silence give six different transcripts), and Chromium's start varies by
+    more than that from run to run."""
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -224,14 +225,28 @@ def test_browser_page_shows_the_cli_transcript(tmp_path, monkeypatch):
     assert shown == _transcribe_json(tmp_path / "heard.wav")["text"]  # the web path is exact
     original, _ = sf.read(str(SAMPLE), dtype="float32")
     received = resample(np.concatenate(heard), rates[0], 16000)
-    probe = original[16000:24000]  # 1.0-1.5 s: speech
-    lag = int(np.argmax(np.correlate(received[: 16000 + len(original)], probe, "valid"))) - 16000
-    # Chromium starts the file when the microphone opens, a few ms before the page's worklet is
-    # connected: only the sample's leading silence may be missing.
-    assert lag < 16000 and not original[: max(0, -lag)].any(), f"heard from sample {-lag}"
-    aligned = received[max(0, lag) : lag + len(original)]
-    original = original[max(0, -lag) :]
-    assert np.corrcoef(aligned, original)[0, 1] > 0.98  # undistorted (a fractional lag remains)
+    lags, matched = _find_windows(original, received)
+    # Every half second of speech arrives, in order and undistorted. Chromium's fake capture starts
+    # the file a few ms early or late, and when its timer runs late it inserts or drops a buffer
+    # of ~10 ms (seen here about one run in five), so a window that straddles one may not match.
+    assert len(lags) >= 10 and matched >= 0.8 * len(lags), (matched, lags)
+    assert all(abs(b - a) <= 800 for a, b in zip(lags, lags[1:], strict=False)), lags
+
+
+def _find_windows(original, received, n: int = 8000, search: int = 8000):
+    """Where each half-second window of speech in `original` lies in `received` (+-0.5 s):
+    the lags and how many of the windows match with correlation > 0.98."""
+    lags, matched = [], 0
+    for start in range(0, len(original) - n, n):
+        probe = original[start : start + n]
+        if np.abs(probe).max() < 0.01:  # silence: nothing to find
+            continue
+        lo = max(0, start - search)
+        lag = lo + int(np.argmax(np.correlate(received[lo : start + search + n], probe, "valid")))
+        got = received[lag : lag + n]
+        matched += len(got) == n and np.corrcoef(got, probe)[0, 1] > 0.98
+        lags.append(lag - start)
+    return lags, matched
 
 
 def _transcribe_json(path, *options: str) -> dict:
