@@ -20,9 +20,9 @@ for name in fullsum paper; do
 done
 wait
 # Stage 2 starts only once stage 1 has run its whole schedule (its best.pt is then final).
-steps=$(.venv/bin/python -c \
-    "import json; print(json.load(open('$here/fullsum.json'))['train']['max_steps'])")
-if [[ $(.venv/bin/python -m transducer.runinfo "$exp/fullsum") != *"\"steps\": $steps,"* ]]; then
+if ! .venv/bin/python -c "import json, sys, pathlib; from transducer.runinfo import summarize
+planned = json.load(open('$here/fullsum.json'))['train']['max_steps']
+sys.exit(summarize(pathlib.Path('$exp/fullsum'))['steps'] < planned)"; then
     echo "stage 1 is not finished: run this script again"; exit 0
 fi
 OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage2.json" \

@@ -27,14 +27,22 @@ def _softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return scores.masked_fill(~mask[:, :, None, :], NEG_INF).softmax(dim=-1)
 
 
-class NoAttention(nn.Module):
+class Attention(nn.Module):
+    """Context = weights @ frames; subclasses define `weights(query, frames, mask)`, which the
+    full-sum lattice also uses alone (see FullSumDecoder.logits)."""
+
     def forward(self, query, frames, mask):
-        last = (mask.long().cumsum(-1) == mask.sum(-1, keepdim=True)) & mask  # (N, B, L)
-        weights = last[:, :, None, :].to(frames.dtype).expand(-1, -1, query.shape[2], -1)
+        weights = self.weights(query, frames, mask)
         return weights @ frames, weights
 
 
-class DotAttention(nn.Module):
+class NoAttention(Attention):
+    def weights(self, query, frames, mask):
+        last = (mask.long().cumsum(-1) == mask.sum(-1, keepdim=True)) & mask  # (N, B, L)
+        return last[:, :, None, :].to(frames.dtype).expand(-1, -1, query.shape[2], -1)
+
+
+class DotAttention(Attention):
     def __init__(self, d_query: int, d_model: int):
         super().__init__()
         self.q = nn.Linear(d_query, d_model, bias=False)
@@ -43,27 +51,25 @@ class DotAttention(nn.Module):
     def scores(self, query, frames):
         return self.q(query) @ frames.transpose(-1, -2) * self.scale  # (N, B, U, L)
 
-    def forward(self, query, frames, mask):
-        weights = _softmax(self.scores(query, frames), mask)
-        return weights @ frames, weights
+    def weights(self, query, frames, mask):
+        return _softmax(self.scores(query, frames), mask)
 
 
-class MLPAttention(nn.Module):
+class MLPAttention(Attention):
     def __init__(self, d_query: int, d_model: int, d_att: int):
         super().__init__()
         self.q = nn.Linear(d_query, d_att)
         self.k = nn.Linear(d_model, d_att, bias=False)
         self.v = nn.Linear(d_att, 1, bias=False)
 
-    def forward(self, query, frames, mask):
+    def weights(self, query, frames, mask):
         hidden = torch.tanh(
             self.q(query)[:, :, :, None] + self.k(frames)[:, :, None]
         )  # (N,B,U,L,A)
-        weights = _softmax(self.v(hidden).squeeze(-1), mask)
-        return weights @ frames, weights
+        return _softmax(self.v(hidden).squeeze(-1), mask)
 
 
-class LSTMAttention(nn.Module):
+class LSTMAttention(Attention):
     """Path-independent LSTM-attention: a small LSTM reads the L dot scores in order."""
 
     def __init__(self, d_query: int, d_model: int, d_hidden: int):
@@ -72,13 +78,12 @@ class LSTMAttention(nn.Module):
         self.lstm = nn.LSTM(1, d_hidden, batch_first=True)
         self.out = nn.Linear(d_hidden, 1)
 
-    def forward(self, query, frames, mask):
+    def weights(self, query, frames, mask):
         raw = self.dot.scores(query, frames)  # (N, B, U, L)
         N, B, U, L = raw.shape
         hidden, _ = self.lstm(raw.reshape(N * B * U, L, 1))  # (N*B*U, L, H)
         scores = raw + self.out(hidden).reshape(N, B, U, L)  # residual keeps dot's start
-        weights = _softmax(scores, mask)
-        return weights @ frames, weights
+        return _softmax(scores, mask)
 
 
 class StepLSTMAttention(nn.Module):

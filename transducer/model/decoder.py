@@ -66,7 +66,7 @@ class FullSumDecoder(nn.Module):
         which projects the L frames of a block instead of its U contexts.
         """
         q = queries[:, None]  # (N, 1, U, Dp): attention and joint broadcast it over blocks
-        _, weights = self.attention(q, blocks, mask)  # (N, B, U, L)
+        weights = self.attention.weights(q, blocks, mask)  # (N, B, U, L)
         hidden = self.joint.q(q) + weights @ self.joint.c(blocks)  # (N, B, U, d_joint)
         return self.joint.out(torch.tanh(hidden)), weights
 
