@@ -204,3 +204,24 @@ def test_cli_reports_bad_settings(tmp_path, capsys):
         main(["data", "synth", "--out", str(tmp_path), "--hours", "1", "--engines", "festival"])
     assert exit_info.value.code == 1
     assert "unknown engines ['festival']" in capsys.readouterr().err
+
+
+@needs_espeak_flite
+def test_flite_pitch_range_moves_the_voice_pitch():
+    from transducer.data.tts import FliteEngine
+
+    def median_f0(samples, rate):
+        n, f0 = int(0.04 * rate), []
+        for i in range(0, len(samples) - n, n // 2):
+            frame = samples[i : i + n] - samples[i : i + n].mean()
+            if np.sqrt(np.mean(frame**2)) > 0.02:  # voiced enough to have a clear period
+                ac = np.correlate(frame, frame, "full")[n - 1 :]
+                lo, hi = rate // 400, rate // 60
+                f0.append(rate / (lo + np.argmax(ac[lo:hi])))
+        return np.median(f0)
+
+    text, rng = "the rain in spain stays mainly in the plain", np.random.default_rng
+    low, high = (FliteEngine((f, f * 1.001)).synthesize(text, "slt", rng(0)) for f in (90, 180))
+    assert 80 < median_f0(*low) < 100 and 165 < median_f0(*high) < 195
+    with pytest.raises(ValueError, match="flite_f0"):
+        SynthConfig(hours=1, flite_f0=(200, 100))

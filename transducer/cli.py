@@ -20,6 +20,7 @@ def _synth(args: argparse.Namespace) -> None:
         p_reverb=args.p_reverb,
         snr_db=tuple(args.snr),
         clean_eval=args.clean_eval,
+        flite_f0=tuple(args.flite_f0 or ()),
     )
     summary = synthesize_corpus(args.out, cfg, jobs=args.jobs, progress=not args.quiet)
     print(json.dumps(summary, indent=1))
@@ -163,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--clean-eval", action="store_true", help="dev/test clean, plus a noisy test-noisy.jsonl"
     )
+    p.add_argument("--flite-f0", type=float, nargs=2, metavar=("LO", "HI"),
+                   help="draw flite's mean pitch per utterance from LO-HI Hz")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_synth)
 

@@ -61,6 +61,7 @@ class SynthConfig:
     p_reverb: float = 0.3  # share with room reverberation
     snr_db: tuple[float, float] = (3.0, 30.0)
     clean_eval: bool = False  # dev/test clean, plus a noisy copy of test
+    flite_f0: tuple[float, ...] = ()  # (lo, hi) Hz: vary flite's mean pitch; () = the voice's
     text_files: tuple[str, ...] = field(default_factory=tuple)  # default: Debian's fortunes
 
     def __post_init__(self):
@@ -71,6 +72,9 @@ class SynthConfig:
             raise ValueError(f"unknown engines {sorted(unknown)}; choose from {sorted(ENGINES)}")
         if not 0 < self.dev_fraction + self.test_fraction < 1:
             raise ValueError("dev_fraction + test_fraction must be in (0, 1)")
+        f0 = self.flite_f0
+        if f0 and not (len(f0) == 2 and 0 < f0[0] < f0[1]):
+            raise ValueError(f"flite_f0 must be (lo, hi) Hz with 0 < lo < hi, got {self.flite_f0}")
 
     def identity(self) -> dict:
         """Settings that define item i; a corpus folder may only be extended with the same."""
@@ -162,6 +166,10 @@ def degrade(samples, p_reverb, p_clean, snr_db, babble_pool, rng) -> np.ndarray:
     return np.clip(samples, -1.0, 1.0)
 
 
+def make_engine(name: str, cfg: SynthConfig):
+    return ENGINES[name](cfg.flite_f0) if name == "flite" else ENGINES[name]()
+
+
 # ------------------------------------------------------------------ worker processes
 
 _WORKER: dict = {}
@@ -169,7 +177,7 @@ _WORKER: dict = {}
 
 def _init_worker(cfg: SynthConfig, out: Path, babble_paths: list[Path]) -> None:
     _WORKER["cfg"], _WORKER["out"] = cfg, out
-    _WORKER["engines"] = {name: ENGINES[name]() for name in cfg.engines}
+    _WORKER["engines"] = {name: make_engine(name, cfg) for name in cfg.engines}
     _WORKER["babble"] = [sf.read(str(p), dtype="float32")[0] for p in babble_paths]
 
 

@@ -77,8 +77,11 @@ class EspeakEngine:
 class FliteEngine:
     name = "flite"
 
-    def __init__(self):
+    def __init__(self, f0_range: tuple[float, float] | tuple[()] = ()):
+        """f0_range (Hz): draw each utterance's mean pitch log-uniformly from it, which turns
+        flite's few voices into many; () keeps each voice's own pitch."""
         self.binary = _require("flite", "flite")
+        self.f0_range = tuple(f0_range)
 
     @staticmethod
     def voices() -> list[str]:
@@ -86,21 +89,13 @@ class FliteEngine:
 
     def synthesize(self, text: str, voice: str, rng: np.random.Generator) -> tuple[np.ndarray, int]:
         stretch = float(rng.uniform(0.85, 1.25))  # > 1 is slower
+        settings = ["--setf", f"duration_stretch={stretch:.3f}"]
+        if self.f0_range:  # honoured by kal, kal16, slt and awb; rms keeps its own
+            f0 = float(np.exp(rng.uniform(*np.log(self.f0_range))))
+            settings += ["--setf", f"int_f0_target_mean={f0:.0f}"]
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "out.wav"
-            _run(
-                [
-                    self.binary,
-                    "-voice",
-                    voice,
-                    "--setf",
-                    f"duration_stretch={stretch:.3f}",
-                    "-t",
-                    text,
-                    "-o",
-                    str(out),
-                ]
-            )
+            _run([self.binary, "-voice", voice, *settings, "-t", text, "-o", str(out)])
             samples, rate = sf.read(str(out), dtype="float32")
         return samples, rate
 
