@@ -249,3 +249,14 @@ def test_max_minutes_overrides_the_config(toy, tmp_path, capsys):
     args = ["--train", str(toy), "--dev", str(toy), "--out", str(tmp_path / "r"), "--quiet"]
     main(["train", "--config", str(config), *args, "--max-minutes", "0.005"])
     assert 0 < json.loads(capsys.readouterr().out)["step"] < 1000
+
+
+def test_several_training_manifests_are_one_training_set(toy, tmp_path):
+    """`--train A.jsonl B.jsonl`: corpora in different folders train together."""
+    config = write_config(tmp_path / "c.json", train={"max_steps": 1, "eval_every": 1})
+    other = make_corpus(tmp_path / "other", WORDS[4:6])
+    run = Run(*load_config(config), [toy, other], toy, tmp_path / "r", show_progress=False)
+    assert len(run.utts) == len(read_manifest(toy)) + len(read_manifest(other))
+    assert {u.text for u in read_manifest(other)} <= {u.text for u in run.utts}
+    main(["train", "--config", str(config), "--train", str(toy), str(other), "--dev", str(toy),
+          "--out", str(tmp_path / "cli"), "--quiet"])  # fmt: skip

@@ -108,7 +108,9 @@ class Run:
         self.features = FeatureConfig()
         self.tokenizer = CharTokenizer.english()
         model_cfg = replace(model_cfg, vocab_size=len(self.tokenizer))
-        self.utts, self.dev = read_manifest(train_manifest), read_manifest(dev_manifest)
+        manifests = [train_manifest] if isinstance(train_manifest, str | Path) else train_manifest
+        self.utts = [utt for path in manifests for utt in read_manifest(path)]
+        self.dev = read_manifest(dev_manifest)
         if cfg.ctc_pretrain_steps and not model_cfg.ctc_weight:
             raise ValueError("ctc_pretrain_steps needs the CTC head: set model ctc_weight > 0")
         torch.manual_seed(cfg.seed)
@@ -401,6 +403,8 @@ def train(
 ) -> Progress:
     """Train from a config file; importable entry point of `transducer train`.
 
+    `train_manifest`: one manifest or a list of them, read as one training set.
+
     `init`: a checkpoint whose weights and feature statistics a new run starts from (curriculum
     stages, fine-tuning); ignored when `resume` finds a checkpoint of this run.
     `max_minutes`: this invocation's wall-clock budget instead of the config's (a run that spans
@@ -417,7 +421,7 @@ def train(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="JSON: {'model': {...}, 'train': {...}}")
-    parser.add_argument("--train", required=True, help="training manifest (.jsonl)")
+    parser.add_argument("--train", required=True, nargs="+", help="training manifests (.jsonl)")
     parser.add_argument("--dev", required=True, help="dev manifest (.jsonl)")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics, plots")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
