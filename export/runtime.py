@@ -135,6 +135,6 @@ def _tuples(d: dict) -> dict:
 class OnnxRecognizer(Recognizer):
     """`Recognizer` on an export folder: onnxruntime encoder, Numba decoder, no torch."""
 
-    def __init__(self, folder: str | Path, beam: int = 0, block_width: int | None = None,
+    def __init__(self, folder: str | Path, beam: int | None = None, block_width: int | None = None,
                  endpoint: EndpointConfig = EndpointConfig()):  # fmt: skip
         super().__init__(folder, beam, block_width, endpoint, backend="onnx")

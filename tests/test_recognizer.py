@@ -271,3 +271,17 @@ def test_default_model_is_named_when_missing(monkeypatch, tmp_path):
     monkeypatch.setattr(recognizer, "DEFAULT_MODEL", tmp_path / "model.pt")
     with pytest.raises(FileNotFoundError, match=r"no default model at .*model\.pt"):
         Recognizer()
+
+
+def test_the_model_config_sets_the_default_beam(trained, tmp_path):
+    """A checkpoint whose config says beam=3 decodes with beam 3 unless told otherwise."""
+    from transducer import checkpoint
+
+    paths, audio = trained
+    ckpt = checkpoint.load(paths["fullsum"])
+    ckpt["config"]["model"]["beam"] = 3
+    save_atomic(ckpt, tmp_path / "beam3.pt")
+    rec = Recognizer(tmp_path / "beam3.pt", endpoint=_no_endpoints())
+    assert rec.beam == 3 and Recognizer(paths["fullsum"]).beam == 0
+    assert stream_tokens(rec, audio)["tokens"] == offline(rec, audio, beam=3)[0]
+    assert Recognizer(tmp_path / "beam3.pt", beam=0).beam == 0

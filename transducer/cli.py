@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("eval", help="WER/CER/RTF of a model on a manifest")
     p.add_argument("--model", help="checkpoint or export folder (default: the shipped model)")
     p.add_argument("--manifest", required=True)
-    p.add_argument("--beam", type=int, default=0, help="beam width (0/1: greedy)")
+    p.add_argument("--beam", type=int, help="beam width (0/1: greedy; default: the model's)")
     p.add_argument("--block-width", type=int, default=None, help="W to decode with")
     p.add_argument("--backend", choices=["offline", "numba", "torch", "onnx", "onnx-int8"],
                    default="offline", help="offline: torch, whole utterances (default); others "
@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("transcribe", help="transcribe audio files through the streaming API")
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--model", help="checkpoint or export folder (default: the shipped model)")
-    p.add_argument("--beam", type=int, default=0, help="beam width (0/1: greedy)")
+    p.add_argument("--beam", type=int, help="beam width (0/1: greedy; default: the model's)")
     p.add_argument("--block-width", type=int, default=None, help="W to decode with")
     p.add_argument("--backend", choices=["numba", "torch", "onnx", "onnx-int8"], default="numba",
                    help="numba (default), torch (reference), onnx / onnx-int8 (--model is an "

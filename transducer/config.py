@@ -91,6 +91,7 @@ class ModelConfig:
     d_att_lstm: int = 32  # the small LSTM of LSTM-attention
     lookback: int = 0  # also attend to this many previous blocks (Sainath et al., 2018)
     block_width: int = 8  # W: encoder frames per block at decoding time
+    beam: int = 0  # beam width at decoding time unless a caller says otherwise (0/1: greedy)
     dropout: float = 0.1
     ctc_weight: float = 0.1  # auxiliary CTC loss on the encoder; 0 disables the head
     max_symbols_per_block: int = 16  # decoding and alignment limit per block
@@ -118,6 +119,8 @@ class ModelConfig:
                 "paper mode has the paper's two transducer layers: "
                 f"set n_dec_layers=2, got {self.n_dec_layers}"
             )
+        if self.beam < 0:
+            raise ValueError(f"beam must be >= 0, got {self.beam}")
         if self.lookback < 0 or not 0 <= self.ctc_weight <= 1 or not 0 <= self.dropout < 1:
             raise ValueError("need lookback >= 0, 0 <= ctc_weight <= 1 and 0 <= dropout < 1")
 

@@ -17,8 +17,9 @@ def features(samples: np.ndarray, stats: FeatureStats, cfg: FeatureConfig) -> to
     return torch.from_numpy(stats.normalize(fbank(samples, cfg)))
 
 
-def decode(model, feats: torch.Tensor, beam: int = 0, W: int | None = None) -> Hypothesis:
-    """Greedy when beam <= 1, else block-synchronous beam search."""
+def decode(model, feats: torch.Tensor, beam: int | None = None, W: int | None = None) -> Hypothesis:
+    """Greedy when beam <= 1, else block-synchronous beam search; beam None: the model's."""
+    beam = model.cfg.beam if beam is None else beam
     if beam > 1:
         return beam_search(model, feats, beam=beam, W=W)
     return greedy_search(model, feats, W=W)
@@ -38,7 +39,7 @@ def evaluate(
     stats: FeatureStats,
     utts,
     features_cfg: FeatureConfig,
-    beam: int = 0,
+    beam: int | None = None,
     W: int | None = None,
 ) -> dict:
     """{"wer", "cer", "rtf", "n_utts", "audio_seconds"} over `utts`, plus the hypotheses."""

@@ -169,12 +169,13 @@ class Stream:
 class Recognizer:
     """Weights and settings; decodes any number of independent `Stream`s."""
 
-    def __init__(self, model: str | Path | None = None, beam: int = 0,
+    def __init__(self, model: str | Path | None = None, beam: int | None = None,
                  block_width: int | None = None, endpoint: EndpointConfig = EndpointConfig(),
                  backend: str = "numba"):  # fmt: skip
         """model: a checkpoint (numba, torch) or an export folder (onnx), by default the
         shipped one. backend: "numba" (compiled on first use, then cached), "torch" (the
-        reference searches) or "onnx"/"onnx-int8"; all give the same tokens."""
+        reference searches) or "onnx"/"onnx-int8"; all give the same tokens. beam and
+        block_width: by default the model's own (its config's `beam`, `block_width`)."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         model = default_model(backend) if model is None else model
@@ -187,7 +188,7 @@ class Recognizer:
         self.cfg, self.tokenizer, self.stats, self.features = parts[:4]
         self.encoder, self.decoder, self.model = parts[4:]  # model: the torch one, if any
         self.W = block_width or self.cfg.block_width
-        self.beam = beam
+        self.beam = self.cfg.beam if beam is None else beam
         self.endpoint = endpoint
         self.frames_per_block = self.W * self.cfg.stack  # feature frames per block
         self.frame_seconds = self.cfg.stack * self.features.frame_shift_ms / 1000

@@ -1,12 +1,13 @@
 """Put a trained run in the package as the default model (transducer/pretrained/).
 
-    python recipes/default/ship.py exp/default/fullsum2/best.pt [--block-width W]
+    python recipes/default/ship.py exp/default/fullsum3/best.pt [--block-width W] [--beam N]
 
 Writes model.pt (weights only, float16: half the size; they load back as float32) and onnx/
 (the int8 graphs of `transducer export --int8` of those very weights, its tokens.txt and
 decoder_weights.npz; the fp32 graphs are left out for size, `transducer export` writes them).
 `--block-width` sets the W the shipped model decodes with by default (one of the widths it was
-trained with, chosen on dev). Prints the sizes.
+trained with, chosen on dev), `--beam` the beam width it decodes with by default. Prints the
+sizes.
 """
 
 import argparse
@@ -25,7 +26,7 @@ KEEP = ("encoder.int8.onnx", "decoder.int8.onnx", "joiner.int8.onnx", "tokens.tx
         "decoder_weights.npz")  # fmt: skip
 
 
-def ship(run: Path, block_width: int | None = None) -> dict:
+def ship(run: Path, block_width: int | None = None, beam: int | None = None) -> dict:
     ckpt = checkpoint.load(run)
     weights = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
     shipped = {k: ckpt[k] for k in ("config", "tokens", "stats")} | {"model": weights}
@@ -34,6 +35,9 @@ def ship(run: Path, block_width: int | None = None) -> dict:
         if block_width not in trained:
             raise SystemExit(f"{run} was trained with W in {trained}, not {block_width}")
         model_cfg = {**shipped["config"]["model"], "block_width": block_width}
+        shipped["config"] = {**shipped["config"], "model": model_cfg}
+    if beam is not None:
+        model_cfg = {**shipped["config"]["model"], "beam": beam}
         shipped["config"] = {**shipped["config"], "model": model_cfg}
     DEFAULT_MODEL.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.save_atomic(shipped, DEFAULT_MODEL)
@@ -48,7 +52,9 @@ def ship(run: Path, block_width: int | None = None) -> dict:
         str(p.relative_to(DEFAULT_MODEL.parent)): round(p.stat().st_size / 1e6, 2) for p in files
     }
     n_params = sum(v.numel() for v in weights.values() if v.is_floating_point())
-    return {"source": str(run), "block_width": shipped["config"]["model"]["block_width"],
+    model_cfg = shipped["config"]["model"]
+    return {"source": str(run), "block_width": model_cfg["block_width"],
+            "beam": model_cfg.get("beam", 0),
             "n_params": n_params, "sizes_mb": sizes,
             "total_mb": round(sum(sizes.values()), 2)}  # fmt: skip
 
@@ -58,5 +64,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="the checkpoint to ship (a run's best.pt)")
     parser.add_argument("--block-width", type=int, help="default W (default: the run's own)")
+    parser.add_argument("--beam", type=int, help="default beam width (default: the run's, greedy)")
     args = parser.parse_args()
-    print(json.dumps(ship(args.run, args.block_width), indent=1))
+    print(json.dumps(ship(args.run, args.block_width, args.beam), indent=1))
