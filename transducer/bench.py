@@ -2,7 +2,8 @@
 
 Both decoders run on the same audio in one process: the whole streaming pipeline (resampling,
 features, encoder, decoder) for `rtf_*` (torch; Numba; onnxruntime encoder + Numba decoder on an
-export made on the spot, fp32 and int8); the decoder alone over the same encoded blocks for
+export made on the spot, fp32 and int8), with the model's default search (`beam`; where that is
+a beam, `rtf_numba_greedy` too); the decoder alone over the same encoded blocks for
 `decoder_step_us_*` (time per decoder step, i.e. per emitted label or `<e>`); the time of each
 `decode_stream` call (one block, encoder included) for the latency percentiles, Numba decoder.
 With no model named it uses the shipped default model, or where there is none a randomly
@@ -93,6 +94,9 @@ def bench(model: str | Path | None = None, seconds: float = 60.0, tmp: Path | No
     audio = fixed_input(seconds)
     result = {"model": name, "threads": torch.get_num_threads(), "audio_seconds": seconds}
     recs = {b: Recognizer(model, backend=b) for b in ("torch", "numba")}  # numba: compiled here
+    result["beam"] = recs["numba"].beam  # the model's default search, which rtf_* measure
+    if result["beam"] > 1:
+        recs["numba-greedy"] = Recognizer(model, beam=0, backend="numba")
     if onnx:
         from export.onnx_export import export
 
