@@ -251,7 +251,7 @@ def test_max_minutes_overrides_the_config(toy, tmp_path, capsys):
     assert 0 < json.loads(capsys.readouterr().out)["step"] < 1000
 
 
-def test_several_training_manifests_are_one_training_set(toy, tmp_path):
+def test_several_training_manifests_are_one_training_set(toy, tmp_path, capsys):
     """`--train A.jsonl B.jsonl`: corpora in different folders train together."""
     config = write_config(tmp_path / "c.json", train={"max_steps": 1, "eval_every": 1})
     other = make_corpus(tmp_path / "other", WORDS[4:6])
@@ -260,3 +260,4 @@ def test_several_training_manifests_are_one_training_set(toy, tmp_path):
     assert {u.text for u in read_manifest(other)} <= {u.text for u in run.utts}
     main(["train", "--config", str(config), "--train", str(toy), str(other), "--dev", str(toy),
           "--out", str(tmp_path / "cli"), "--quiet"])  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["step"] == 1

@@ -34,11 +34,9 @@ def ship(run: Path, block_width: int | None = None, beam: int | None = None) -> 
         trained = ckpt["config"].get("train", {}).get("block_widths") or ()
         if block_width not in trained:
             raise SystemExit(f"{run} was trained with W in {trained}, not {block_width}")
-        model_cfg = {**shipped["config"]["model"], "block_width": block_width}
-        shipped["config"] = {**shipped["config"], "model": model_cfg}
-    if beam is not None:
-        model_cfg = {**shipped["config"]["model"], "beam": beam}
-        shipped["config"] = {**shipped["config"], "model": model_cfg}
+    decoding = {"block_width": block_width, "beam": beam}
+    model_cfg = shipped["config"]["model"] | {k: v for k, v in decoding.items() if v is not None}
+    shipped["config"] = {**shipped["config"], "model": model_cfg}
     DEFAULT_MODEL.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.save_atomic(shipped, DEFAULT_MODEL)
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,7 +50,6 @@ def ship(run: Path, block_width: int | None = None, beam: int | None = None) -> 
         str(p.relative_to(DEFAULT_MODEL.parent)): round(p.stat().st_size / 1e6, 2) for p in files
     }
     n_params = sum(v.numel() for v in weights.values() if v.is_floating_point())
-    model_cfg = shipped["config"]["model"]
     return {"source": str(run), "block_width": model_cfg["block_width"],
             "beam": model_cfg.get("beam", 0),
             "n_params": n_params, "sizes_mb": sizes,
