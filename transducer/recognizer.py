@@ -11,7 +11,10 @@
 
 Audio flows resampler -> streaming fbank -> normalisation -> (stack * W frames) -> encoder with
 carried state -> one block -> decoder with carried hypothesis. Every stage is exact under any
-chunking, so the tokens equal the offline `greedy_search`/`beam_search` on the whole file.
+chunking, so until an endpoint the tokens equal the offline `greedy_search`/`beam_search` on the
+whole file. An endpoint starts the next segment with a new hypothesis; one reached in a pause
+(not by the segment-length limit) also restarts the encoder, so the next segment is decoded as
+a new stream starting there would be.
 The block arithmetic lives in `Stream._take_block` only.
 
 Backends: "numba" (encoder and decoder as Numba kernels), "torch" (the reference) and "onnx"
@@ -102,15 +105,22 @@ class Stream:
         self._fbank = StreamingFbank(rec.features)
         self._feats = np.zeros((0, rec.features.n_mels), np.float32)  # normalised, not encoded
         self._finished = False
-        self._encoder_state = rec.encoder.initial_state()
-        n = rec.cfg.lookback * rec.W  # look-back frames
-        self._history = np.zeros((n, rec.cfg.d_model), np.float32)
-        self._history_valid = np.zeros(n, bool)
+        self._restart_encoder()
         self.n_blocks = 0  # blocks decoded since the stream began
         self.segment = 0
         self._segment_start = 0.0
         self._hyps = [Hypothesis(state=rec.decoder.initial())]
         self._ended: dict | None = None  # the final result of a segment that just ended
+
+    def _restart_encoder(self) -> None:
+        """Encode what follows as the start of a new utterance (used at a pause): the model
+        never heard minutes of audio in one piece in training, and the encoder state it
+        carries out of a long stream made it say "s" into the silence after each segment."""
+        rec = self._rec
+        self._encoder_state = rec.encoder.initial_state()
+        n = rec.cfg.lookback * rec.W  # look-back frames
+        self._history = np.zeros((n, rec.cfg.d_model), np.float32)
+        self._history_valid = np.zeros(n, bool)
 
     def accept_waveform(self, sample_rate: int, samples) -> None:
         """Append audio: samples (T,) or (T, channels), float in [-1, 1] or int16."""
@@ -215,11 +225,14 @@ class Recognizer:
             stream._hyps = [
                 self.decoder.greedy_block(stream._hyps[0], block, mask, b, K, self.W, lookback)
             ]
-        if self._endpoint_reached(stream):
+        rule = self._endpoint(stream)
+        if rule:
             stream._ended = self._result(stream, is_final=True)
             stream.segment += 1
             stream._segment_start = self._now(stream)
             stream._hyps = [Hypothesis(state=self.decoder.initial())]
+            if rule != "max_segment":
+                stream._restart_encoder()
 
     def decode_ready(self, stream: Stream):
         """Decode every ready block, yielding (result, closed) after each; `closed`: the block
@@ -232,15 +245,18 @@ class Recognizer:
         """Seconds of audio decoded so far in the stream."""
         return stream.n_blocks * self.W * self.frame_seconds
 
-    def _endpoint_reached(self, stream: Stream) -> bool:
+    def _endpoint(self, stream: Stream) -> str | None:
+        """The rule that ends the segment after this block, if any."""
         now = self._now(stream)
         hyp, rules = stream._hyps[0], self.endpoint
         if now - stream._segment_start >= rules.max_segment:
-            return True
+            return "max_segment"
         if not hyp.tokens:
-            return now - stream._segment_start >= rules.silence_no_speech
+            silent = now - stream._segment_start >= rules.silence_no_speech
+            return "silence_no_speech" if silent else None
         last = (hyp.frames[-1] + 1) * self.frame_seconds
-        return now - max(last, stream._segment_start) >= rules.silence_after_speech
+        silent = now - max(last, stream._segment_start) >= rules.silence_after_speech
+        return "silence_after_speech" if silent else None
 
     def is_endpoint(self, stream: Stream) -> bool:
         """True right after the block that ended a segment (until the next decode_stream)."""
