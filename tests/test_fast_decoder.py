@@ -93,11 +93,17 @@ def test_single_layer_prediction_network():
     assert ours.tokens == ref.tokens and len(ref.tokens) >= 3
 
 
-def test_numba_encoder_equals_torch():
-    """Chunk by chunk with carried state, including a partial last group of feature frames."""
+@pytest.mark.parametrize("conv_channels", [0, 3])
+def test_numba_encoder_equals_torch(conv_channels):
+    """Chunk by chunk with carried state, including a partial last group of feature frames;
+    with and without the convolutional front-end (its zero-initialised output made random)."""
     from transducer.decode.fast import NumbaEncoder
 
-    model = random_model("fullsum", "dot", 0)
+    torch.manual_seed(5)
+    cfg = ModelConfig(**SIZES, n_mels=13, conv_channels=conv_channels)
+    model = NeuralTransducer(cfg).eval()
+    if conv_channels:
+        torch.nn.init.normal_(model.encoder.conv[-1].weight, std=0.3)
     feats = torch.randn(1, 4 * 9 + 3, model.cfg.n_mels, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         ref, _ = model.encoder.encode_chunk(feats)

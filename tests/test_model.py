@@ -61,8 +61,11 @@ def test_fullsum_loss_is_the_sum_over_all_alignments(attention):
     assert abs(float(loss) - float(brute)) < 1e-4
 
 
-def test_encoder_whole_equals_block_by_block():
-    model = tiny()
+@pytest.mark.parametrize("conv_channels", [0, 4])
+def test_encoder_whole_equals_block_by_block(conv_channels):
+    model = tiny(conv_channels=conv_channels)
+    if conv_channels:  # its last layer starts at zero
+        torch.nn.init.normal_(model.encoder.conv[-1].weight)
     feats = torch.randn(2, 37, 80)
     whole, _ = model.encoder.encode_chunk(feats)
     state, pieces = None, []

@@ -261,3 +261,19 @@ def test_several_training_manifests_are_one_training_set(toy, tmp_path, capsys):
     main(["train", "--config", str(config), "--train", str(toy), str(other), "--dev", str(toy),
           "--out", str(tmp_path / "cli"), "--quiet"])  # fmt: skip
     assert json.loads(capsys.readouterr().out)["step"] == 1
+
+
+def test_init_adds_a_convolutional_front_end():
+    """Weights without the front-end start a model with one as the same function."""
+    from transducer.config import ModelConfig
+    from transducer.model.transducer import NeuralTransducer
+    from transducer.train import _load_init
+
+    sizes = dict(d_model=16, n_enc_layers=1, d_dec=12, d_joint=10, dropout=0.0)
+    plain = NeuralTransducer(ModelConfig(**sizes)).eval()
+    conv = NeuralTransducer(ModelConfig(**sizes, conv_channels=4)).eval()
+    _load_init(conv, plain.state_dict(), "plain.pt")
+    feats, lens = torch.randn(2, 21, 80), torch.tensor([21, 17])
+    torch.testing.assert_close(conv.encoder(feats, lens)[0], plain.encoder(feats, lens)[0])
+    with pytest.raises(ValueError, match="do not fit"):  # the other way round: weights left over
+        _load_init(plain, conv.state_dict(), "conv.pt")

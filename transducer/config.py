@@ -82,6 +82,7 @@ class ModelConfig:
     n_mels: int = 80
     stack: int = 4  # feature frames stacked into one encoder frame: x4 subsampling, 40 ms
     d_model: int = 320  # encoder LSTM width
+    conv_channels: int = 0  # convolutional front-end beside the stack's projection; 0 = none
     n_enc_layers: int = 3
     d_dec: int = 256  # prediction network (fullsum) or transducer LSTM (paper) width
     n_dec_layers: int = 1  # prediction network layers (fullsum); paper mode must say 2
@@ -119,8 +120,9 @@ class ModelConfig:
                 "paper mode has the paper's two transducer layers: "
                 f"set n_dec_layers=2, got {self.n_dec_layers}"
             )
-        if self.beam < 0:
-            raise ValueError(f"beam must be >= 0, got {self.beam}")
+        if self.beam < 0 or self.conv_channels < 0:
+            raise ValueError(f"beam and conv_channels must be >= 0, got {self.beam}, "
+                             f"{self.conv_channels}")  # fmt: skip
         if self.lookback < 0 or not 0 <= self.ctc_weight <= 1 or not 0 <= self.dropout < 1:
             raise ValueError("need lookback >= 0, 0 <= ctc_weight <= 1 and 0 <= dropout < 1")
 

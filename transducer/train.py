@@ -89,6 +89,15 @@ def newest_checkpoint(out: Path) -> Path | None:
     return steps[-1] if steps else None
 
 
+def _load_init(model, weights: dict, path) -> None:
+    """Load `--init` weights. A convolutional front-end the checkpoint lacks keeps its
+    initialisation, whose output is zero: the model starts as the checkpoint's."""
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    wrong = unexpected + [k for k in missing if not k.startswith("encoder.conv.")]
+    if wrong:
+        raise ValueError(f"{path}: weights do not fit this model's config: {wrong[:5]}")
+
+
 class Run:
     """Everything a training run holds: model, optimiser, data, progress, logs."""
 
@@ -124,7 +133,7 @@ class Run:
             self._restore(path)
         elif init is not None:  # a new run that starts from another run's weights and stats
             ckpt = checkpoint.load(init)
-            self.model.load_state_dict(ckpt["model"])
+            _load_init(self.model, ckpt["model"], init)
             self.stats = FeatureStats(tuple(ckpt["stats"]["mean"]), tuple(ckpt["stats"]["std"]))
         if self.stats is None:
             stats = (

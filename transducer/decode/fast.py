@@ -424,7 +424,8 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
 
 
 class EncoderWeights(NamedTuple):
-    """The encoder as float32 arrays: stacking, projection, LayerNorm, LSTM layers, LayerNorm."""
+    """The encoder as float32 arrays: stacking, projection (plus the optional convolutional
+    front-end), LayerNorm, LSTM layers, LayerNorm."""
 
     stack: int
     proj: np.ndarray  # (D, stack * F)
@@ -437,6 +438,13 @@ class EncoderWeights(NamedTuple):
     out_g: np.ndarray  # (D,) output LayerNorm
     out_b: np.ndarray
     eps: float
+    # the convolutional front-end (all empty without one), laid out for `_conv_frontend`
+    c1: np.ndarray  # (C, 9): 3x3 kernels (one input channel)
+    c1_b: np.ndarray  # (C,)
+    c2: np.ndarray  # (C, 9 * C): [out, (di, dj, in)]
+    c2_b: np.ndarray  # (C,)
+    cp: np.ndarray  # (D, stack * B * C): projection, inputs ordered (row, bin, channel)
+    cp_b: np.ndarray  # (D,)
 
 
 def pack_encoder(model) -> EncoderWeights:
@@ -448,7 +456,23 @@ def pack_encoder(model) -> EncoderWeights:
         in_g=_a(enc.in_norm.weight), in_b=_a(enc.in_norm.bias),
         w_ih=layer("weight_ih"), w_hh=layer("weight_hh"), b=layer("bias_ih") + layer("bias_hh"),
         out_g=_a(enc.norm.weight), out_b=_a(enc.norm.bias), eps=float(enc.norm.eps),
+        **_pack_conv(enc),
     )  # fmt: skip
+
+
+def _pack_conv(enc) -> dict:
+    """The front-end's weights reordered for channel-last im2col products."""
+    D = enc.proj.weight.shape[0]
+    if enc.conv is None:
+        return dict(c1=_empty(0, 9), c1_b=_empty(0), c2=_empty(0, 0), c2_b=_empty(0),
+                    cp=_empty(D, 0), cp_b=_empty(D))  # fmt: skip
+    conv1, conv2, proj = enc.conv[0], enc.conv[2], enc.conv[5]
+    C = conv1.weight.shape[0]
+    w2 = _a(conv2.weight).transpose(0, 2, 3, 1).reshape(C, 9 * C)  # (out, di, dj, in)
+    cp = _a(proj.weight).reshape(D, C, enc.stack, -1).transpose(0, 2, 3, 1).reshape(D, -1)
+    return dict(c1=_a(conv1.weight).reshape(C, 9), c1_b=_a(conv1.bias),
+                c2=np.ascontiguousarray(w2), c2_b=_a(conv2.bias),
+                cp=np.ascontiguousarray(cp), cp_b=_a(proj.bias))  # fmt: skip
 
 
 @nb.njit(cache=True)
@@ -471,6 +495,44 @@ def _gemm(W, X, out):
 
 
 @nb.njit(cache=True)
+def _conv_layer(x, w, b):
+    """3x3 convolution, padding 1, stride 2 along bins, then ReLU, channel-last:
+    x (T, S, B, Cin) -> (T, S, (B + 1) // 2, Cout), as one im2col matrix product."""
+    T, S, B, Cin = x.shape
+    Bo = (B + 1) // 2
+    cols = np.zeros((T * S * Bo, 9 * Cin), np.float32)
+    for t in range(T):
+        for i in range(S):
+            for j in range(Bo):
+                row = (t * S + i) * Bo + j
+                for di in range(3):
+                    ii = i + di - 1
+                    if ii < 0 or ii >= S:
+                        continue
+                    for dj in range(3):
+                        jj = 2 * j + dj - 1
+                        if 0 <= jj < B:
+                            k = (di * 3 + dj) * Cin
+                            cols[row, k : k + Cin] = x[t, ii, jj]
+    out = np.zeros((T * S * Bo, w.shape[0]), np.float32)
+    for r in range(out.shape[0]):
+        out[r] = b
+    _gemm(w, cols, out)
+    return np.maximum(out, np.float32(0.0)).reshape(T, S, Bo, w.shape[0])
+
+
+@nb.njit(cache=True)
+def _conv_frontend(e, x, y):
+    """y (T', D) += the front-end's output for the stacked frames x (T', stack * F)."""
+    T = x.shape[0]
+    images = x.copy().reshape(T, e.stack, x.shape[1] // e.stack, 1)
+    z = _conv_layer(_conv_layer(images, e.c1, e.c1_b), e.c2, e.c2_b)
+    for t in range(T):
+        y[t] += e.cp_b
+    _gemm(e.cp, z.reshape(T, -1), y)
+
+
+@nb.njit(cache=True)
 def _encode(e, feats, h, c):
     """feats (T, F) normalised, T a multiple of `stack` except at a stream's end; h, c
     (layers, D) carried state, updated in place. Returns frames (ceil(T / stack), D).
@@ -487,6 +549,8 @@ def _encode(e, feats, h, c):
     for t in range(n_out):
         y[t] = e.proj_b
     _gemm(e.proj, x, y)
+    if e.c1.shape[0] > 0:
+        _conv_frontend(e, x, y)
     for t in range(n_out):
         _layer_norm(y[t], e.in_g, e.in_b, e.eps)
         y[t] = np.maximum(y[t], np.float32(0.0))

@@ -3,6 +3,12 @@
 Stacking needs no look-ahead beyond the 4 frames it stacks, so a block of W encoder frames needs
 exactly 4W feature frames, and encoding a block at a time with the carried (h, c) state equals
 encoding the whole utterance.
+
+Optionally (`conv_channels` > 0) a small convolutional front-end also reads each group of 4
+stacked frames as a (4, n_mels) image: two 3x3 convolutions, stride 2 along frequency, whose
+output is projected and added to the linear projection of the stack. It sees one group at a
+time (zero padding at the group's edges), so it needs no state and streaming stays exact. Its
+last projection starts at zero: a model trained without it starts from the same function.
 """
 
 from typing import NamedTuple
@@ -11,6 +17,11 @@ import torch
 from torch import nn
 
 from transducer.config import ModelConfig
+
+
+def conv_bins(n_mels: int) -> int:
+    """Frequency bins after the front-end's two stride-2 convolutions."""
+    return (n_mels + 3) // 4
 
 
 class EncoderState(NamedTuple):
@@ -23,6 +34,19 @@ class Encoder(nn.Module):
         super().__init__()
         self.stack = cfg.stack
         self.proj = nn.Linear(cfg.n_mels * cfg.stack, cfg.d_model)
+        self.conv = None
+        if cfg.conv_channels:
+            C = cfg.conv_channels
+            self.conv = nn.Sequential(
+                nn.Conv2d(1, C, 3, stride=(1, 2), padding=1),
+                nn.ReLU(),
+                nn.Conv2d(C, C, 3, stride=(1, 2), padding=1),
+                nn.ReLU(),
+                nn.Flatten(),
+                nn.Linear(C * cfg.stack * conv_bins(cfg.n_mels), cfg.d_model),
+            )
+            nn.init.zeros_(self.conv[-1].weight)
+            nn.init.zeros_(self.conv[-1].bias)
         # Per-frame LayerNorm of the input: global normalisation is dominated by digital
         # silence (log-mel floor) versus speech, which squeezes noisy speech into a narrow
         # range; normalising each stacked frame restores its contrast from the first step.
@@ -63,7 +87,13 @@ class Encoder(nn.Module):
 
         Returns frames (N, ceil(T / stack), D) and the state to pass with the next chunk.
         """
-        x = self.dropout(torch.relu(self.in_norm(self.proj(self.subsample(feats)))))  # (N, T', D)
+        x = self.subsample(feats)  # (N, T', stack * F)
+        y = self.proj(x)
+        if self.conv is not None:
+            N, T, _ = x.shape
+            images = x.reshape(N * T, 1, self.stack, feats.shape[-1])
+            y = y + self.conv(images).reshape(N, T, -1)
+        x = self.dropout(torch.relu(self.in_norm(y)))  # (N, T', D)
         state = state if state is not None else self.initial_state(feats.shape[0])
         out, (h, c) = self.lstm(x, tuple(state))
         return self.dropout(self.norm(out)), EncoderState(h, c)
