@@ -525,7 +525,7 @@ def _conv_layer(x, w, b):
 def _conv_frontend(e, x, y):
     """y (T', D) += the front-end's output for the stacked frames x (T', stack * F)."""
     T = x.shape[0]
-    images = x.copy().reshape(T, e.stack, x.shape[1] // e.stack, 1)
+    images = x.reshape(T, e.stack, x.shape[1] // e.stack, 1)  # (T', stack, F, 1)
     z = _conv_layer(_conv_layer(images, e.c1, e.c1_b), e.c2, e.c2_b)
     for t in range(T):
         y[t] += e.cp_b

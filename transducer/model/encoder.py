@@ -91,7 +91,7 @@ class Encoder(nn.Module):
         y = self.proj(x)
         if self.conv is not None:
             N, T, _ = x.shape
-            images = x.reshape(N * T, 1, self.stack, feats.shape[-1])
+            images = x.reshape(N * T, 1, self.stack, feats.shape[-1])  # (N T', 1, stack, F)
             y = y + self.conv(images).reshape(N, T, -1)
         x = self.dropout(torch.relu(self.in_norm(y)))  # (N, T', D)
         state = state if state is not None else self.initial_state(feats.shape[0])
