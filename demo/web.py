@@ -131,8 +131,7 @@ class TranscriptionServer:
             segments += await self._decode(ws, stream)
         stream.input_finished()
         segments += await self._decode(ws, stream)
-        if not self.rec.is_endpoint(stream):  # else the last block closed the last segment
-            segments.append(self.rec.get_result(stream))
+        segments += self.rec.open_segment(stream)
         done = {
             "type": "done",
             "text": transcript(segments),

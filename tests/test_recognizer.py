@@ -208,6 +208,7 @@ def test_segments_follow_endpoints(models):
         rec.decode_stream(s)
         if rec.is_endpoint(s):
             ended.append(rec.get_result(s))
+            assert rec.open_segment(s) == []  # the block closed the segment: none is open
     assert [r["segment"] for r in ended] == [0, 1]  # 1.08 s of audio: two whole 0.36 s segments
     assert all(r["is_final"] for r in ended)
     assert all(
@@ -243,7 +244,7 @@ def test_endpoints_split_at_long_pauses(trained, backend):
     s.input_finished()
     while rec.is_ready(s):
         rec.decode_stream(s)
-    last = rec.get_result(s)
+    [last] = rec.open_segment(s)
     assert ended[0]["text"] == "abc" and ended[1]["text"] and last["text"]
     assert [r["segment"] for r in ended] == [0, 1] and all(r["is_final"] for r in ended)
     assert last["segment"] == 2 and last["is_final"]

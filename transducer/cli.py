@@ -102,8 +102,7 @@ def _transcribe(args: argparse.Namespace) -> None:
             segments += _decode_ready(rec, stream, path if args.stream else None)
         stream.input_finished()
         segments += _decode_ready(rec, stream, path if args.stream else None)
-        if not rec.is_endpoint(stream):  # else the last block closed the last segment
-            segments.append(rec.get_result(stream))
+        segments += rec.open_segment(stream)
         rtf = (time.perf_counter() - start) / (len(samples) / rate)
         spoken = [{k: r[k] for k in SEGMENT_KEYS} for r in segments if r["text"]]
         line = {"file": str(path), "text": transcript(segments), "segments": spoken,

@@ -262,6 +262,11 @@ class Recognizer:
         """True right after the block that ended a segment (until the next decode_stream)."""
         return stream._ended is not None
 
+    def open_segment(self, stream: Stream) -> list[dict]:
+        """After the last block: the segment still open, as a list of one final result, or []
+        when that block closed it. Closed segments plus this are the whole transcript."""
+        return [] if self.is_endpoint(stream) else [self.get_result(stream)]
+
     def get_result(self, stream: Stream) -> dict:
         """{"text", "tokens", "timestamps" (s), "blocks", "is_final", "segment"} of the current
         segment, or of the segment that just ended when `is_endpoint` is true. Times and block

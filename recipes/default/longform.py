@@ -23,9 +23,7 @@ def stream_text(rec: Recognizer, samples: np.ndarray) -> str:
     s.accept_waveform(SAMPLE_RATE, samples)
     s.input_finished()
     ended = [result for result, closed in rec.decode_ready(s) if closed]
-    if not rec.is_endpoint(s):  # the last segment is still open
-        ended.append(rec.get_result(s))
-    return transcript(ended)
+    return transcript(ended + rec.open_segment(s))
 
 
 def main() -> None:
