@@ -174,6 +174,25 @@ def test_transcribe_command(models, tmp_path, capsys):
     assert final["segments"] == line["segments"]
 
 
+def test_transcribe_goes_on_past_a_bad_file(models, tmp_path, capsys):
+    import json
+
+    import soundfile as sf
+
+    from transducer.cli import main
+
+    good, bad = tmp_path / "good.wav", tmp_path / "bad.wav"
+    sf.write(str(good), AUDIO, 16000)
+    bad.write_bytes(good.read_bytes()[:3000])  # truncated
+    with pytest.raises(SystemExit) as exit:
+        main(["transcribe", "--model", str(models["fullsum"]), "--json", str(good), str(bad),
+              str(good)])  # fmt: skip
+    out, err = capsys.readouterr()
+    files = [json.loads(x)["file"] for x in out.splitlines()]
+    assert exit.value.code == 1 and files == [str(good), str(good)]  # the third file too
+    assert f"{bad}: truncated WAV file" in err and "1 of 3 files could not be read" in err
+
+
 def test_endpoint_rules(models):
     from types import SimpleNamespace
 

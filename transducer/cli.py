@@ -88,12 +88,18 @@ def _eval(args: argparse.Namespace) -> None:
 def _transcribe(args: argparse.Namespace) -> None:
     import time
 
-    from transducer.audio import read_audio_raw
+    from transducer.audio import AudioError, read_audio_raw
     from transducer.recognizer import Recognizer, transcript
 
     rec = Recognizer(args.model, args.beam, args.block_width, backend=args.backend)
+    failed = 0
     for path in args.files:
-        samples, rate = read_audio_raw(path)
+        try:
+            samples, rate = read_audio_raw(path)
+        except AudioError as e:  # say so and go on with the other files
+            print(f"transducer: error: {e}", file=sys.stderr, flush=True)
+            failed += 1
+            continue
         stream, segments = rec.create_stream(), []
         start = time.perf_counter()
         chunk = max(1, rate // 10)  # 100 ms pieces, as a live source would deliver them
@@ -108,6 +114,8 @@ def _transcribe(args: argparse.Namespace) -> None:
         line = {"file": str(path), "text": transcript(segments), "segments": spoken,
                 "rtf": round(rtf, 4)}  # fmt: skip
         print(json.dumps(line) if args.json else f"{path}: {line['text']}", flush=True)
+    if failed:
+        raise AudioError(f"{failed} of {len(args.files)} files could not be read")
 
 
 SEGMENT_KEYS = ("text", "tokens", "timestamps")
