@@ -12,11 +12,13 @@ from transducer.config import FeatureConfig
 from transducer.features import (
     EPSILON,
     FeatureStats,
+    OnlineCMN,
     StatsAccumulator,
     StreamingFbank,
     fbank,
     fbank_torch,
     mel_banks,
+    online_cmn,
 )
 
 CFG = FeatureConfig()
@@ -122,7 +124,36 @@ def test_stats(tmp_path, rng):
         StatsAccumulator(80).result()
 
 
+def test_online_cmn_is_causal_windowed_mean_removal(rng):
+    z = rng.standard_normal((3, 90, 80)).astype(np.float32) + 2.0
+    cfg = FeatureConfig(cmn_window=7, cmn_prior=3.0)
+    out = online_cmn(z, cfg)
+    for t in (0, 1, 6, 7, 89):  # frame t minus sum(last <= 7 frames) / (3 + their count)
+        window = z[:, max(0, t - 6) : t + 1]
+        expected = z[:, t] - window.sum(1) / (3.0 + window.shape[1])
+        np.testing.assert_allclose(out[:, t], expected, atol=1e-5)
+    assert online_cmn(z, FeatureConfig()) is z  # off by default
+    later = z.copy()
+    later[:, 50:] += 100.0  # the future never changes the past
+    np.testing.assert_array_equal(online_cmn(later, cfg)[:, :50], out[:, :50])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 40), min_size=1, max_size=6), st.sampled_from([1, 2, 7, 600]))
+def test_online_cmn_streams_like_the_whole(chunks, window):
+    z = np.random.default_rng(1).standard_normal((100, 80)).astype(np.float32)
+    cfg = FeatureConfig(cmn_window=window, cmn_prior=5.0)
+    cmn, out, start, k = OnlineCMN(cfg), [], 0, 0
+    while start < len(z):
+        size = chunks[k % len(chunks)] or 1
+        out.append(cmn.accept(z[start : start + size]))
+        start, k = start + size, k + 1
+    np.testing.assert_allclose(np.concatenate(out), online_cmn(z, cfg), atol=1e-5)
+
+
 def test_config_validation():
+    with pytest.raises(ValueError, match="cmn_window"):
+        FeatureConfig(cmn_window=-1)
     with pytest.raises(ValueError, match="n_mels"):
         FeatureConfig(n_mels=2)
     with pytest.raises(ValueError, match="low_freq"):

@@ -21,14 +21,12 @@ from transducer.text import CharTokenizer
 STATS = FeatureStats(tuple([10.0] * 80), tuple([4.0] * 80))
 
 
-def random_model(path, **overrides):
+def random_model(path, features=FeatureConfig(), **overrides):
     torch.manual_seed(1)
     cfg = ModelConfig(
         **{**TINY, "vocab_size": 30, "block_width": 3, "max_symbols_per_block": 2, **overrides}
     )
-    save_atomic(
-        bundle(NeuralTransducer(cfg), CharTokenizer.english(), STATS, FeatureConfig()), path
-    )
+    save_atomic(bundle(NeuralTransducer(cfg), CharTokenizer.english(), STATS, features), path)
     return path
 
 
@@ -38,6 +36,9 @@ def models(tmp_path_factory):
     return {
         "fullsum": random_model(folder / "fullsum.pt", lookback=1),
         "paper": random_model(folder / "paper.pt", mode="paper", n_dec_layers=2, attention="lstm"),
+        "fullsum-cmn": random_model(
+            folder / "cmn.pt", FeatureConfig(cmn_window=50, cmn_prior=10.0), lookback=1
+        ),
     }
 
 
@@ -91,6 +92,20 @@ def test_streaming_beam_equals_offline(trained, mode, backend):
     for chunks in [(37,), (1600,), (10**9,)]:
         result = stream_tokens(rec, audio, chunks=chunks)
         assert (result["tokens"], result["timestamps"]) == (tokens, times), chunks
+
+
+def test_stream_features_are_the_offline_features(models):
+    """The encoder sees what training and the offline decoders see, online mean normalisation
+    included (a random model's tokens barely depend on it, so this checks the features)."""
+    rec = Recognizer(models["fullsum-cmn"], endpoint=_no_endpoints())
+    loud_end = AUDIO * np.linspace(0.2, 3.0, len(AUDIO), dtype=np.float32)
+    stream = rec.create_stream()
+    for piece in np.array_split(loud_end, 7):
+        stream.accept_waveform(16000, piece)  # nothing decoded: every frame is still buffered
+    offline_feats = features(loud_end, rec.stats, rec.features).numpy()
+    np.testing.assert_allclose(stream._feats, offline_feats, atol=1e-4)
+    no_cmn = features(loud_end, rec.stats, FeatureConfig()).numpy()
+    assert np.abs(offline_feats - no_cmn).mean() > 0.1
 
 
 @settings(max_examples=15, deadline=None)

@@ -128,7 +128,7 @@ def test_ddp_two_processes_end_identical(toy, tmp_path):
 
 
 def test_non_finite_losses_are_skipped_then_stop(toy, tmp_path, monkeypatch):
-    model_cfg, train_cfg = load_config(
+    model_cfg, train_cfg, _ = load_config(
         write_config(tmp_path / "c.json", train={"max_bad_steps": 3})
     )
     run = Run(model_cfg, train_cfg, toy, toy, tmp_path / "run", show_progress=False)
@@ -190,13 +190,24 @@ def test_config_file_errors(tmp_path):
         load_config(tmp_path / "c.json")
 
 
+def test_the_features_section_reaches_the_checkpoint(toy, tmp_path):
+    """`"features": {...}` in the config (online mean normalisation here) is what the run trains
+    with and what its checkpoints carry for inference."""
+    config = write_config(tmp_path / "c.json", train={"max_steps": 1, "eval_every": 1})
+    d = json.loads(config.read_text())
+    config.write_text(json.dumps({**d, "features": {"cmn_window": 30, "cmn_prior": 5.0}}))
+    train(config, toy, toy, tmp_path / "r", show_progress=False)
+    features = load_model(tmp_path / "r" / "best.pt")[3]
+    assert (features.cmn_window, features.cmn_prior) == (30, 5.0)
+
+
 def test_ctc_pretraining_then_init(toy, tmp_path):
     """CTC pre-training moves only the encoder and CTC head; `init` starts a new run there."""
     config = write_config(
         tmp_path / "c.json", train={"max_steps": 20, "eval_every": 20, "ctc_pretrain_steps": 20}
     )
     train(config, toy, toy, tmp_path / "pre", show_progress=False)
-    fresh = Run(*load_config(config), toy, toy, tmp_path / "fresh", show_progress=False)
+    fresh = Run(*load_config(config)[:2], toy, toy, tmp_path / "fresh", show_progress=False)
     pre = checkpoint.load(tmp_path / "pre" / "step-0000020.pt")
     assert not (tmp_path / "pre" / "dev.csv").exists()  # nothing to evaluate before the decoder
     for name, value in fresh.model.state_dict().items():  # same seed: same initial weights
@@ -204,7 +215,7 @@ def test_ctc_pretraining_then_init(toy, tmp_path):
         assert moved == name.startswith(("encoder.", "ctc.")), name
     rows = (tmp_path / "pre" / "metrics.csv").read_text().splitlines()
     assert all(row.split(",")[3] == "nan" for row in rows[1:])  # no transducer term
-    run = Run(*load_config(config), toy, toy, tmp_path / "ft", show_progress=False,
+    run = Run(*load_config(config)[:2], toy, toy, tmp_path / "ft", show_progress=False,
               init=tmp_path / "pre" / "step-0000020.pt")  # fmt: skip
     assert all(torch.equal(v, pre["model"][k]) for k, v in run.model.state_dict().items())
     assert list(run.stats.mean) == pre["stats"]["mean"]
@@ -213,7 +224,7 @@ def test_ctc_pretraining_then_init(toy, tmp_path):
 def test_ctc_pretraining_needs_the_ctc_head(toy, tmp_path):
     config = write_config(tmp_path / "c.json", {"ctc_weight": 0.0}, {"ctc_pretrain_steps": 5})
     with pytest.raises(ValueError, match="ctc_pretrain_steps needs the CTC head"):
-        Run(*load_config(config), toy, toy, tmp_path / "run", show_progress=False)
+        Run(*load_config(config)[:2], toy, toy, tmp_path / "run", show_progress=False)
 
 
 def test_runinfo_separates_ctc_pretraining(tmp_path):
@@ -255,7 +266,7 @@ def test_several_training_manifests_are_one_training_set(toy, tmp_path, capsys):
     """`--train A.jsonl B.jsonl`: corpora in different folders train together."""
     config = write_config(tmp_path / "c.json", train={"max_steps": 1, "eval_every": 1})
     other = make_corpus(tmp_path / "other", WORDS[4:6])
-    run = Run(*load_config(config), [toy, other], toy, tmp_path / "r", show_progress=False)
+    run = Run(*load_config(config)[:2], [toy, other], toy, tmp_path / "r", show_progress=False)
     assert len(run.utts) == len(read_manifest(toy)) + len(read_manifest(other))
     assert {u.text for u in read_manifest(other)} <= {u.text for u in run.utts}
     main(["train", "--config", str(config), "--train", str(toy), str(other), "--dev", str(toy),

@@ -25,6 +25,11 @@ class FeatureConfig:
     # recorded noise, and dominate the global variance. 1.0 floors the log at 0, about where
     # one-LSB dither puts the low bins. Kaldi's own floor is float32 epsilon.
     mel_floor: float = 1.0
+    # Online mean normalisation after the global one (`features.online_cmn`): each frame minus
+    # the mean of the last `cmn_window` frames, with `cmn_prior` frames at the global mean
+    # counted in. It takes out a voice's or a channel's own spectral tilt; 0 turns it off.
+    cmn_window: int = 0
+    cmn_prior: float = 0.0
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0:
@@ -38,6 +43,10 @@ class FeatureConfig:
             )
         if not self.mel_floor > 0:
             raise ValueError(f"mel_floor must be positive, got {self.mel_floor}")
+        if self.cmn_window < 0 or self.cmn_prior < 0:
+            raise ValueError(
+                f"cmn_window and cmn_prior must be >= 0, got {self.cmn_window}, {self.cmn_prior}"
+            )
         if not 0.0 <= self.preemphasis <= 1.0:
             raise ValueError(f"preemphasis must be in [0, 1], got {self.preemphasis}")
         nyquist = self.sample_rate / 2

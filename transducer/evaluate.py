@@ -9,12 +9,12 @@ import torch
 from transducer.config import FeatureConfig
 from transducer.data.manifest import read_utterance
 from transducer.decode import Hypothesis, beam_search, greedy_search
-from transducer.features import FeatureStats, fbank
+from transducer.features import FeatureStats, fbank, online_cmn
 
 
 def features(samples: np.ndarray, stats: FeatureStats, cfg: FeatureConfig) -> torch.Tensor:
     """16 kHz samples (T,) -> normalised log-mel (frames, n_mels) as a torch tensor."""
-    return torch.from_numpy(stats.normalize(fbank(samples, cfg)))
+    return torch.from_numpy(online_cmn(stats.normalize(fbank(samples, cfg)), cfg))
 
 
 def decode(model, feats: torch.Tensor, beam: int | None = None, W: int | None = None) -> Hypothesis:

@@ -11,7 +11,7 @@ Two implementations with the same numbers (tested to <= 1e-4):
 - `fbank_torch`: batched, for training;
 - `StreamingFbank`: NumPy, for inference without torch.
 Global mean/variance normalisation (`FeatureStats`) is computed from training data and is stored
-with the model.
+with the model; an optional online mean normalisation (`online_cmn`, `OnlineCMN`) follows it.
 """
 
 import json
@@ -163,6 +163,40 @@ class FeatureStats:
     def load(path: str | Path) -> "FeatureStats":
         d = json.loads(Path(path).read_text())
         return FeatureStats(tuple(d["mean"]), tuple(d["std"]))
+
+
+def online_cmn(feats: np.ndarray, cfg: FeatureConfig, past: np.ndarray | None = None):
+    """Causal mean normalisation of globally normalised features (..., T, n_mels): frame t minus
+    the sum of the last `cfg.cmn_window` frames up to t, divided by their count plus
+    `cfg.cmn_prior` (prior frames at 0, the global mean), so a stream's first frames change
+    little. `past`: the frames before `feats` (`OnlineCMN` keeps them). Off when cmn_window is 0.
+    """
+    if not cfg.cmn_window:
+        return feats
+    past = feats[..., :0, :] if past is None else past
+    P, T = past.shape[-2], feats.shape[-2]
+    sums = np.cumsum(np.concatenate([past, feats], axis=-2), axis=-2, dtype=np.float64)
+    sums = np.concatenate([np.zeros_like(sums[..., :1, :]), sums], axis=-2)  # sums[t]: t frames
+    end = np.arange(P + 1, P + T + 1)
+    start = np.maximum(end - cfg.cmn_window, 0)
+    mean = (sums[..., end, :] - sums[..., start, :]) / (cfg.cmn_prior + end - start)[:, None]
+    return (feats - mean).astype(np.float32)
+
+
+class OnlineCMN:
+    """`online_cmn` for features that arrive in pieces: the same output, whatever the chunking."""
+
+    def __init__(self, cfg: FeatureConfig):
+        self.cfg = cfg
+        self.past = np.zeros((0, cfg.n_mels), np.float32)
+
+    def accept(self, feats: np.ndarray) -> np.ndarray:
+        """(T, n_mels) globally normalised -> (T, n_mels) mean-normalised."""
+        out = online_cmn(feats, self.cfg, self.past)
+        keep = self.cfg.cmn_window - 1  # what the next frame's window reaches back to
+        if keep > 0:
+            self.past = np.concatenate([self.past, feats])[-keep:]
+        return out
 
 
 class StatsAccumulator:

@@ -31,7 +31,7 @@ import numpy as np
 from transducer.audio import SAMPLE_RATE, AudioError, StreamingResampler, to_float32, to_mono
 from transducer.config import ModelConfig
 from transducer.decode.hypothesis import Hypothesis
-from transducer.features import StreamingFbank
+from transducer.features import OnlineCMN, StreamingFbank
 
 BACKENDS = ("numba", "torch", "onnx", "onnx-int8")
 PRETRAINED = Path(__file__).parent / "pretrained"  # the shipped default model (MODEL_CARD.md)
@@ -103,6 +103,7 @@ class Stream:
         self._rate: int | None = None
         self._resampler: StreamingResampler | None = None
         self._fbank = StreamingFbank(rec.features)
+        self._cmn = OnlineCMN(rec.features)
         self._feats = np.zeros((0, rec.features.n_mels), np.float32)  # normalised, not encoded
         self._finished = False
         self._restart_encoder()
@@ -151,7 +152,8 @@ class Stream:
     def _add(self, samples: np.ndarray) -> None:
         feats = self._fbank.accept(samples)
         if len(feats):
-            self._feats = np.concatenate([self._feats, self._rec.stats.normalize(feats)])
+            feats = self._cmn.accept(self._rec.stats.normalize(feats))
+            self._feats = np.concatenate([self._feats, feats])
 
     def _ready(self) -> bool:
         return len(self._feats) >= self._rec.frames_per_block or (

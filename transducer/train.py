@@ -27,7 +27,7 @@ from transducer.data.augment import SpecAugment, freq_warp, speed_perturb
 from transducer.data.dataset import BucketBatchSampler, SpeechDataset, collate
 from transducer.data.manifest import read_manifest, read_utterance
 from transducer.evaluate import evaluate
-from transducer.features import FeatureStats, StatsAccumulator, fbank, fbank_torch
+from transducer.features import FeatureStats, StatsAccumulator, fbank, fbank_torch, online_cmn
 from transducer.model.transducer import NeuralTransducer
 from transducer.runinfo import read_csv
 from transducer.text import CharTokenizer
@@ -111,10 +111,11 @@ class Run:
         resume: bool = False,
         show_progress: bool = True,
         init: str | Path | None = None,
+        features: FeatureConfig = FeatureConfig(),
     ):
         self.rank, self.world = init_distributed()
         self.cfg, self.out, self.show = cfg, Path(out), show_progress and self.rank == 0
-        self.features = FeatureConfig()
+        self.features = features
         self.tokenizer = CharTokenizer.english()
         model_cfg = replace(model_cfg, vocab_size=len(self.tokenizer))
         manifests = [train_manifest] if isinstance(train_manifest, str | Path) else train_manifest
@@ -186,7 +187,8 @@ class Run:
             alphas = 1 + self.cfg.freq_warp * (2 * rng.random(len(feats)) - 1)
             feats = freq_warp(feats, torch.from_numpy(alphas))
         valid = (torch.arange(feats.shape[1])[None] < feat_lens[:, None])[..., None]
-        feats = ((feats - self.mean) / self.std) * valid  # padding stays 0
+        feats = online_cmn(((feats - self.mean) / self.std).numpy(), self.features)
+        feats = torch.from_numpy(feats) * valid  # padding stays 0 (online_cmn is causal)
         if self.cfg.spec_augment and step >= self.cfg.spec_augment_from_step:
             feats = self.spec_augment.train()(feats)
         return feats, feat_lens
@@ -390,14 +392,18 @@ def _plots(run: Run, utt) -> None:
     )
 
 
-def load_config(path: str | Path) -> tuple[ModelConfig, TrainConfig]:
-    """A JSON file {"model": {...}, "train": {...}}; missing keys keep their defaults."""
+def load_config(path: str | Path) -> tuple[ModelConfig, TrainConfig, FeatureConfig]:
+    """A JSON file {"model": {...}, "train": {...}, "features": {...}}; missing sections and keys
+    keep their defaults."""
     d = json.loads(Path(path).read_text())
-    unknown = set(d) - {"model", "train"}
+    unknown = set(d) - {"model", "train", "features"}
     if unknown:
-        raise ValueError(f"{path}: unknown sections {sorted(unknown)}; expected 'model', 'train'")
+        raise ValueError(
+            f"{path}: unknown sections {sorted(unknown)}; expected 'model', 'train', 'features'"
+        )
     model = ModelConfig(**checkpoint.lists_to_tuples(d.get("model", {})))
-    return model, checkpoint.train_config(d.get("train", {}))
+    features = FeatureConfig(**d.get("features", {}))
+    return model, checkpoint.train_config(d.get("train", {})), features
 
 
 def train(
@@ -419,17 +425,20 @@ def train(
     `max_minutes`: this invocation's wall-clock budget instead of the config's (a run that spans
     several sessions resumes with --resume each time).
     """
-    model_cfg, train_cfg = load_config(config)
+    model_cfg, train_cfg, features = load_config(config)
     if max_minutes is not None:
         train_cfg = replace(train_cfg, max_minutes=max_minutes)
-    run = Run(model_cfg, train_cfg, train_manifest, dev_manifest, out, resume, show_progress, init)
+    run = Run(model_cfg, train_cfg, train_manifest, dev_manifest, out, resume, show_progress, init,
+              features)  # fmt: skip
     if run.rank == 0:
         Path(out, "config.json").write_text(Path(config).read_text())
     return run.fit()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="JSON: {'model': {...}, 'train': {...}}")
+    parser.add_argument(
+        "--config", required=True, help="JSON: {'model': {...}, 'train': {...}, 'features': {...}}"
+    )
     parser.add_argument("--train", required=True, nargs="+", help="training manifests (.jsonl)")
     parser.add_argument("--dev", required=True, help="dev manifest (.jsonl)")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics, plots")

@@ -44,9 +44,17 @@ def subset(manifest: str, limit: int | None, seed: int = 0) -> list:
     return utts
 
 
-def score(refs: list[str], hyps: list[str], seconds: float, elapsed: float) -> dict:
-    result = error_rates([normalize(r) for r in refs], [normalize(h) for h in hyps])
-    return {**result, "rtf": elapsed / seconds, "n_utts": len(refs), "audio_seconds": seconds}
+def score(utts: list, hyps: list[str], seconds: float, elapsed: float) -> dict:
+    """WER/CER overall and per TTS engine (the speaker's "engine/voice" prefix), and the RTF."""
+    refs, hyps = [normalize(u.text) for u in utts], [normalize(h) for h in hyps]
+    engine = [u.speaker.split("/")[0] for u in utts]
+    engines = {
+        e: error_rates([r for r, x in zip(refs, engine, strict=True) if x == e],
+                       [h for h, x in zip(hyps, engine, strict=True) if x == e])
+        for e in sorted(set(engine))
+    }  # fmt: skip
+    return {**error_rates(refs, hyps), "rtf": elapsed / seconds, "n_utts": len(utts),
+            "audio_seconds": seconds, "engines": engines}  # fmt: skip
 
 
 def transducer(utts, model, backend: str, W: int | None = None, beam: int | None = None) -> dict:
@@ -54,7 +62,7 @@ def transducer(utts, model, backend: str, W: int | None = None, beam: int | None
     rec = Recognizer(model, beam, W, never, backend)
     evaluate_recognizer(rec, utts[:2])  # compile / warm up outside the timing
     result = evaluate_recognizer(rec, utts)
-    scores = score([u.text for u in utts], result["hypotheses"], result["audio_seconds"],
+    scores = score(utts, result["hypotheses"], result["audio_seconds"],
                    result["rtf"] * result["audio_seconds"])  # fmt: skip
     return {**scores, "W": rec.W, "beam": rec.beam}
 
@@ -77,7 +85,7 @@ def whisper(utts) -> dict:
         hyps.append(" ".join(s.text for s in segments))
         elapsed += time.perf_counter() - start
         seconds += len(samples) / 16000
-    return score([u.text for u in utts], hyps, seconds, elapsed)
+    return score(utts, hyps, seconds, elapsed)
 
 
 def pocketsphinx(utts) -> dict:
@@ -101,14 +109,20 @@ def pocketsphinx(utts) -> dict:
             words, _, rest = line.rpartition(" (")
             by_id[rest.split()[0]] = words
     hyps = [by_id.get(f"u{i:05d}", "") for i in range(len(utts))]
-    return score([u.text for u in utts], hyps, seconds, elapsed)
+    return score(utts, hyps, seconds, elapsed)
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| test set | system | WER | CER | RTF (1 thread) |", "|---|---|---|---|---|"]
+    engines = sorted({e for r in rows for e in r["engines"]})
+    lines = ["| test set | system | WER | CER | RTF (1 thread) | "
+             + " | ".join(f"{e} WER / CER" for e in engines) + " |",
+             "|---|---|---|---|---|" + "---|" * len(engines)]  # fmt: skip
     for r in rows:
+        by_engine = [r["engines"].get(e) for e in engines]
         lines.append(f"| {r['set']} | {r['system']} | {100 * r['wer']:.1f} % | "
-                     f"{100 * r['cer']:.1f} % | {r['rtf']:.4f} |")  # fmt: skip
+                     f"{100 * r['cer']:.1f} % | {r['rtf']:.4f} | "
+                     + " | ".join(f"{100 * x['wer']:.1f} / {100 * x['cer']:.1f} %" if x else ""
+                                  for x in by_engine) + " |")  # fmt: skip
     return "\n".join(lines)
 
 
