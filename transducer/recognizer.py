@@ -103,7 +103,6 @@ class Stream:
         self._rate: int | None = None
         self._resampler: StreamingResampler | None = None
         self._fbank = StreamingFbank(rec.features)
-        self._cmn = OnlineCMN(rec.features)
         self._feats = np.zeros((0, rec.features.n_mels), np.float32)  # normalised, not encoded
         self._finished = False
         self._restart_encoder()
@@ -118,6 +117,7 @@ class Stream:
         never heard minutes of audio in one piece in training, and the encoder state it
         carries out of a long stream made it say "s" into the silence after each segment."""
         rec = self._rec
+        self._cmn = OnlineCMN(rec.features)  # the mean too starts afresh, as in training
         self._encoder_state = rec.encoder.initial_state()
         n = rec.cfg.lookback * rec.W  # look-back frames
         self._history = np.zeros((n, rec.cfg.d_model), np.float32)

@@ -45,7 +45,29 @@ OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage4.json
     --out "$exp/fullsum4" --resume --quiet --init "$exp/fullsum3/best.pt" \
     ${minutes:+--max-minutes "$minutes"} >> "$exp/fullsum4.log" 2>&1
 finished fullsum-stage4 fullsum4
-for name in fullsum paper fullsum2 fullsum3 fullsum4; do
+OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage5.json" \
+    --train "$data/train.jsonl" data/h15f/train.jsonl --dev "$data/dev.jsonl" \
+    --out "$exp/fullsum5" --resume --quiet --init "$exp/fullsum4/step-0018000.pt" \
+    ${minutes:+--max-minutes "$minutes"} >> "$exp/fullsum5.log" 2>&1
+finished fullsum-stage5 fullsum5
+# Stage 7 adds online mean normalisation of the features; beside it, one thread each, the same
+# stage without SpecAugment and without it (an experiment, not in the chain). Stage 8 is stage 7
+# without SpecAugment.
+for name in fullsum-stage7 fullsum-stage7-nospec; do
+    run=fullsum7${name#fullsum-stage7}
+    OMP_NUM_THREADS=1 .venv/bin/transducer train --config "$here/$name.json" \
+        --train "$data/train.jsonl" data/h15f/train.jsonl --dev "$data/dev.jsonl" \
+        --out "$exp/$run" --resume --quiet --init "$exp/fullsum5/best.pt" \
+        ${minutes:+--max-minutes "$minutes"} >> "$exp/$run.log" 2>&1 &
+done
+wait
+finished fullsum-stage7 fullsum7
+OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage8.json" \
+    --train "$data/train.jsonl" data/h15f/train.jsonl --dev "$data/dev.jsonl" \
+    --out "$exp/fullsum8" --resume --quiet --init "$exp/fullsum7/step-0006000.pt" \
+    ${minutes:+--max-minutes "$minutes"} >> "$exp/fullsum8.log" 2>&1
+finished fullsum-stage8 fullsum8
+for name in fullsum paper fullsum2 fullsum3 fullsum4 fullsum5 fullsum7 fullsum8; do
     .venv/bin/python -m transducer.runinfo "$exp/$name"
 done
 # Score the runs (best dev checkpoints), ship stage 4's last checkpoint (on the full dev set,
