@@ -6,8 +6,9 @@ export made on the spot, fp32 and int8), with the model's default search (`beam`
 a beam, `rtf_numba_greedy` too); the decoder alone over the same encoded blocks for
 `decoder_step_us_*` (time per decoder step, i.e. per emitted label or `<e>`); the time of each
 `decode_stream` call (one block, encoder included) for the latency percentiles, Numba decoder.
-With no model named it uses the shipped default model, or where there is none a randomly
-initialised model of the default configuration (speed does not depend on the weights).
+With no model named it uses the shipped default model and its character LM (`rtf_numba_no_lm`:
+without it), or where there is none a randomly initialised model of the default configuration
+(speed does not depend on the weights).
 """
 
 import resource
@@ -26,7 +27,7 @@ from transducer.decode.search import encode_blocks
 from transducer.evaluate import features
 from transducer.features import FeatureStats
 from transducer.model.transducer import NeuralTransducer
-from transducer.recognizer import DEFAULT_MODEL, Recognizer
+from transducer.recognizer import DEFAULT_LM, DEFAULT_MODEL, Recognizer
 from transducer.text import CharTokenizer
 
 SAMPLE = Path(__file__).resolve().parent.parent / "demo" / "sample.wav"
@@ -86,23 +87,27 @@ def decoder_seconds_per_step(decoder, model, feats, repeats: int = 3) -> float:
 def bench(model: str | Path | None = None, seconds: float = 60.0, tmp: Path | None = None,
           onnx: bool = True) -> dict:  # fmt: skip
     torch.set_num_threads(1)
+    lm = None
     if model is None and DEFAULT_MODEL.exists():
-        model = DEFAULT_MODEL
+        model, lm = DEFAULT_MODEL, DEFAULT_LM if DEFAULT_LM.exists() else None
     name = str(model) if model else "random default configuration"
     if model is None:
         model = random_model(Path(tmp or "/tmp") / "transducer-bench-random.pt")
     audio = fixed_input(seconds)
     result = {"model": name, "threads": torch.get_num_threads(), "audio_seconds": seconds}
-    recs = {b: Recognizer(model, backend=b) for b in ("torch", "numba")}  # numba: compiled here
+    result["lm"] = str(lm) if lm else None
+    recs = {b: Recognizer(model, backend=b, lm=lm) for b in ("torch", "numba")}  # numba: compiled
     result["beam"] = recs["numba"].beam  # the model's default search, which rtf_* measure
     if result["beam"] > 1:
         recs["numba-greedy"] = Recognizer(model, beam=0, backend="numba")
+        if lm:
+            recs["numba-no-lm"] = Recognizer(model, backend="numba")
     if onnx:
         from export.onnx_export import export
 
         folder = Path(tmp or "/tmp") / "transducer-bench-export"
         export(model, folder, int8=True)  # checks itself on the demo sample
-        recs.update({b: Recognizer(folder, backend=b) for b in ("onnx", "onnx-int8")})
+        recs.update({b: Recognizer(folder, backend=b, lm=lm) for b in ("onnx", "onnx-int8")})
     for backend, rec in recs.items():
         stream(rec, audio[:16000])  # warm-up
         total, blocks = stream(rec, audio)

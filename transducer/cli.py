@@ -61,6 +61,8 @@ def _eval(args: argparse.Namespace) -> None:
 
     utts = read_manifest(args.manifest)
     if args.backend == "offline":
+        if args.lm or args.lm_weight:
+            raise SystemExit("transducer eval: the offline backend decodes without an LM")
         from transducer.recognizer import default_model
 
         model, tokenizer, stats, features = load_model(args.model or default_model())
@@ -70,7 +72,8 @@ def _eval(args: argparse.Namespace) -> None:
         from transducer.recognizer import EndpointConfig, Recognizer
 
         never = EndpointConfig(1e9, 1e9, 1e9)
-        rec = Recognizer(args.model, args.beam, args.block_width, never, args.backend)
+        rec = Recognizer(args.model, args.beam, args.block_width, never, args.backend, args.lm,
+                         args.lm_weight)  # fmt: skip
         result = evaluate_recognizer(rec, utts)
         result.pop("tokens")
     hyps = result.pop("hypotheses")
@@ -91,7 +94,8 @@ def _transcribe(args: argparse.Namespace) -> None:
     from transducer.audio import AudioError, read_audio_raw
     from transducer.recognizer import Recognizer, transcript
 
-    rec = Recognizer(args.model, args.beam, args.block_width, backend=args.backend)
+    rec = Recognizer(args.model, args.beam, args.block_width, backend=args.backend, lm=args.lm,
+                     lm_weight=args.lm_weight)  # fmt: skip
     failed = 0
     for path in args.files:
         try:
@@ -119,6 +123,18 @@ def _transcribe(args: argparse.Namespace) -> None:
 
 
 SEGMENT_KEYS = ("text", "tokens", "timestamps")
+
+
+def _lm(args: argparse.Namespace) -> None:
+    from transducer import lm
+
+    model, bits = lm.from_text(args.text, args.dev_fraction, args.test_fraction,
+                               order=args.order, min_count=args.min_count, weight=args.weight,
+                               bonus=args.bonus)  # fmt: skip
+    model.save(args.out)
+    print(json.dumps({"out": str(args.out), "contexts": len(model.keys),
+                      "mb": round(args.out.stat().st_size / 1e6, 2),
+                      "dev_bits_per_char": round(bits, 3)}))  # fmt: skip
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -201,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["offline", "numba", "torch", "onnx", "onnx-int8"],
                    default="offline", help="offline: torch, whole utterances (default); others "
                    "stream through the Recognizer (onnx*: --model is an export dir)")  # fmt: skip
+    _lm_arguments(p)
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=_eval)
 
@@ -212,9 +229,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["numba", "torch", "onnx", "onnx-int8"], default="numba",
                    help="numba (default), torch (reference), onnx / onnx-int8 (--model is an "
                         "export folder; no torch)")  # fmt: skip
+    _lm_arguments(p)
     p.add_argument("--json", action="store_true", help="one JSON line per file")
     p.add_argument("--stream", action="store_true", help="print partial results per block")
     p.set_defaults(func=_transcribe)
+
+    p = commands.add_parser("lm", help="train a character LM for beam search on text")
+    p.add_argument("--out", type=Path, required=True, help="file to write (.npz)")
+    p.add_argument("--text", nargs="*", type=Path, help="text files (default: Debian fortunes)")
+    p.add_argument("--dev-fraction", type=float, default=0.05, help="as for `data synth`: "
+                   "the dev and test sentences are left out")  # fmt: skip
+    p.add_argument("--test-fraction", type=float, default=0.05)
+    p.add_argument("--order", type=int, default=6, help="n-gram order (characters)")
+    p.add_argument("--min-count", type=int, default=3, help="rarer contexts back off")
+    p.add_argument("--weight", type=float, default=0.2, help="default fusion weight")
+    p.add_argument("--bonus", type=float, default=0.35, help="default bonus per label")
+    p.set_defaults(func=_lm)
 
     p = commands.add_parser("export", help="ONNX graphs + Numba decoder weights, self-checked")
     p.add_argument("--model", help="checkpoint (default: the shipped model)")
@@ -229,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=_bench)
     return parser
+
+
+def _lm_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lm", help="character LM for beam search (default: the shipped one with "
+                   "the shipped model, else none)")  # fmt: skip
+    p.add_argument("--lm-weight", type=float, help="fusion weight (default: the LM's; 0: off)")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -184,19 +184,33 @@ def online_cmn(feats: np.ndarray, cfg: FeatureConfig, past: np.ndarray | None = 
 
 
 class OnlineCMN:
-    """`online_cmn` for features that arrive in pieces: the same output, whatever the chunking."""
+    """`online_cmn` for features that arrive in pieces: the same output, whatever the chunking.
+
+    Keeps running (prefix) sums of the frames in float64, so a chunk costs O(its length), not
+    O(the window): `sums[i + 1] - sums[j]` is the sum of the frames j..i kept in the buffer."""
 
     def __init__(self, cfg: FeatureConfig):
         self.cfg = cfg
-        self.past = np.zeros((0, cfg.n_mels), np.float32)
+        self.sums = np.zeros((max(2 * cfg.cmn_window, 64) + 1, cfg.n_mels))
+        self.rows = 1  # sums[0] = 0: nothing yet
+        self.seen = 0  # frames so far
 
     def accept(self, feats: np.ndarray) -> np.ndarray:
         """(T, n_mels) globally normalised -> (T, n_mels) mean-normalised."""
-        out = online_cmn(feats, self.cfg, self.past)
-        keep = self.cfg.cmn_window - 1  # what the next frame's window reaches back to
-        if keep > 0:
-            self.past = np.concatenate([self.past, feats])[-keep:]
-        return out
+        window, T = self.cfg.cmn_window, len(feats)
+        if not window:
+            return feats
+        if self.rows + T > len(self.sums):  # keep the last `window` rows, make room for T more
+            keep = min(self.rows, window)
+            sums = np.zeros((keep + T + max(2 * window, 64), self.cfg.n_mels))
+            sums[:keep] = self.sums[self.rows - keep : self.rows]
+            self.sums, self.rows = sums, keep
+        end = np.arange(self.rows, self.rows + T)  # the row after each new frame
+        self.sums[end] = self.sums[self.rows - 1] + np.cumsum(feats, axis=0, dtype=np.float64)
+        count = np.minimum(self.seen + 1 + np.arange(T), window)  # frames in each window
+        mean = (self.sums[end] - self.sums[end - count]) / (self.cfg.cmn_prior + count)[:, None]
+        self.rows, self.seen = self.rows + T, self.seen + T
+        return (feats - mean).astype(np.float32)
 
 
 class StatsAccumulator:

@@ -37,6 +37,7 @@ BACKENDS = ("numba", "torch", "onnx", "onnx-int8")
 PRETRAINED = Path(__file__).parent / "pretrained"  # the shipped default model (MODEL_CARD.md)
 DEFAULT_MODEL = PRETRAINED / "model.pt"
 DEFAULT_EXPORT = PRETRAINED / "onnx"  # its int8 graphs
+DEFAULT_LM = PRETRAINED / "lm.npz"  # its character LM for beam search
 
 
 def default_model(backend: str = "numba") -> Path:
@@ -183,13 +184,18 @@ class Recognizer:
 
     def __init__(self, model: str | Path | None = None, beam: int | None = None,
                  block_width: int | None = None, endpoint: EndpointConfig = EndpointConfig(),
-                 backend: str = "numba"):  # fmt: skip
+                 backend: str = "numba", lm: str | Path | None = None,
+                 lm_weight: float | None = None):  # fmt: skip
         """model: a checkpoint (numba, torch) or an export folder (onnx), by default the
         shipped one. backend: "numba" (compiled on first use, then cached), "torch" (the
         reference searches) or "onnx"/"onnx-int8"; all give the same tokens. beam and
-        block_width: by default the model's own (its config's `beam`, `block_width`)."""
+        block_width: by default the model's own (its config's `beam`, `block_width`).
+        lm: a character LM (`transducer lm`) fused into beam search, by default the shipped
+        one with the shipped model; lm_weight: by default the LM's own, 0 turns it off."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if lm is None and model is None and DEFAULT_LM.exists():
+            lm = DEFAULT_LM
         model = default_model(backend) if model is None else model
         if backend.startswith("onnx"):
             from export.runtime import load_export
@@ -202,6 +208,7 @@ class Recognizer:
         self.W = block_width or self.cfg.block_width
         self.beam = self.cfg.beam if beam is None else beam
         self.endpoint = endpoint
+        self.lm = None if lm is None or lm_weight == 0 else _load_lm(lm, lm_weight, self.tokenizer)
         self.frames_per_block = self.W * self.cfg.stack  # feature frames per block
         self.frame_seconds = self.cfg.stack * self.features.frame_shift_ms / 1000
 
@@ -221,7 +228,7 @@ class Recognizer:
         K, lookback = self.cfg.max_symbols_per_block, self.cfg.lookback
         if self.beam > 1:
             stream._hyps = self.decoder.beam_block(
-                stream._hyps, block, mask, b, K, self.W, self.beam, lookback
+                stream._hyps, block, mask, b, K, self.W, self.beam, lookback, self.lm
             )
         else:
             stream._hyps = [
@@ -295,6 +302,15 @@ class Recognizer:
 def transcript(segments: list[dict]) -> str:
     """A stream's whole text: its segments' texts in order, empty ones left out."""
     return " ".join(r["text"] for r in segments if r["text"])
+
+
+def _load_lm(path: str | Path, weight: float | None, tokenizer):
+    from transducer.lm import CharLM
+
+    lm = CharLM.load(path).with_weight(weight)
+    if lm.symbols != tuple(tokenizer.symbols):
+        raise ValueError(f"{path}: the language model's symbols differ from the model's tokens")
+    return lm
 
 
 def _load_torch(path: str | Path, backend: str) -> Parts:

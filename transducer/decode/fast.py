@@ -18,6 +18,7 @@ import numpy as np
 
 from transducer.config import BLANK
 from transducer.decode.hypothesis import Hypothesis
+from transducer.lm import BITS, lm_row
 
 NEG_INF = -1e4  # masked attention scores, as transducer.model.attention
 
@@ -356,15 +357,23 @@ def _greedy_block(w, s, frames, mask, K, first_frame, last_frame):
 
 
 @nb.njit(cache=True)
-def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, first_frame):
+def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, first_frame,
+                lm_keys, lm_logp, lm_order, lm_weight, lm_bonus, contexts):  # fmt: skip
     """One block of block-synchronous beam search over R input hypotheses (see
-    `search.beam_block`, which this reproduces step for step, ties included).
+    `search.beam_block`, which this reproduces step for step, ties included). With a
+    character LM (`transducer.lm`; lm_keys empty: none) labels are ranked and scored by
+    log p + lm_weight * log p_lm + lm_bonus, and `contexts` are the input rows' LM contexts.
 
     Returns, for each finished hypothesis (best first): the input row it extends, its new
     tokens (n, K) with counts, their frames, its score and state."""
     keys, fj = _block_inputs(w, frames)
     V, S = w.bo.shape[0], states.shape[1]
     n_top = min(beam, V - 1)
+    use_lm = lm_keys.shape[0] > 0
+    lam, bonus = np.float32(lm_weight), np.float32(lm_bonus)
+    context_mask = (1 << (BITS * (lm_order - 1))) - 1
+    a_ctx = contexts.copy()
+    label = np.zeros(V - 1, np.float32)  # the labels' scores at one step
     # active hypotheses: parent row, new tokens, their frames, count, score, state, y_prev
     a_par = np.arange(states.shape[0])
     a_tok = np.zeros((states.shape[0], K), np.int64)
@@ -397,11 +406,15 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
             if k == K:
                 continue
             frame = max(first_frame + int(np.argmax(weights)), a_last[r])
-            order = np.argsort(-logp[1:], kind="mergesort")[:n_top]
+            label[:] = logp[1:]
+            if use_lm:
+                row = lm_row(lm_keys, a_ctx[r], lm_order)
+                label += lam * lm_logp[row, 1:] + bonus
+            order = np.argsort(-label, kind="mergesort")[:n_top]
             for t in range(n_top):
                 e = r * n_top + t
                 e_row[e], e_y[e], e_frame[e] = r, order[t] + 1, frame
-                e_score[e] = a_score[r] + float(logp[order[t] + 1])
+                e_score[e] = a_score[r] + float(label[order[t]])
         # finished: the old ones, then these R ended blocks; stable sort, keep `beam`
         all_score = np.concatenate((f_score, g_score))
         keep = np.argsort(-all_score, kind="mergesort")[:beam]
@@ -418,8 +431,10 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
         for i in range(na):
             a_tok[i, a_n[rows[i]]], a_frm[i, a_n[rows[i]]] = e_y[keep[i]], e_frame[keep[i]]
         a_n, a_y, a_last, a_score = a_n[rows] + 1, e_y[keep], e_frame[keep], e_score[keep]
+        a_ctx = ((a_ctx[rows] << BITS) | a_y) & context_mask
         if f_score.shape[0] == beam and na > 0 and a_score[0] < f_score[-1]:
-            break  # no active hypothesis can beat the finished ones: scores only fall
+            break  # no active hypothesis can beat the finished ones: scores only fall (with
+            # an LM bonus they may rise a little, and this becomes a pruning rule)
     return f_par, f_tok, f_frm, f_n, f_score, f_state
 
 
@@ -628,14 +643,22 @@ class FastDecoder:
                           hyp.frames + where.tolist(), hyp.score + score, state)  # fmt: skip
 
     def beam_block(self, hyps: list[Hypothesis], frames, mask, b: int, K: int, W: int,
-                   beam: int, lookback: int = 0) -> list[Hypothesis]:  # fmt: skip
+                   beam: int, lookback: int = 0, lm=None) -> list[Hypothesis]:  # fmt: skip
+        """lm: a `transducer.lm.CharLM` for shallow fusion, or None."""
         f, m = _block_arrays(frames, mask)
         states = np.stack([h.state for h in hyps])
         scores = np.array([h.score for h in hyps], np.float64)
         y_prev = np.array([h.y_prev for h in hyps], np.int64)
         last = np.array([h.frames[-1] if h.frames else -1 for h in hyps], np.int64)
+        if lm is None:
+            fusion = (np.zeros(0, np.int64), np.zeros((0, self.w.bo.shape[0]), F32), 1, 0.0, 0.0)
+            contexts = np.zeros(len(hyps), np.int64)
+        else:
+            fusion = (lm.keys, lm.logp, lm.order, lm.weight, lm.bonus)
+            contexts = np.array([lm.context(h.tokens) for h in hyps], np.int64)
+        first = (b - lookback) * W
         par, tok, frm, cnt, score, state = _beam_block(
-            self.w, states, scores, y_prev, last, f, m, K, beam, (b - lookback) * W
+            self.w, states, scores, y_prev, last, f, m, K, beam, first, *fusion, contexts
         )
         out = []
         for i in range(len(par)):

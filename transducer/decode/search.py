@@ -77,13 +77,14 @@ def greedy_block(stepper: Stepper, hyp: Hypothesis, frames, mask, b: int, K: int
 
 @torch.no_grad()
 def beam_block(stepper: Stepper, hyps: list[Hypothesis], frames, mask, b: int, K: int, W: int,
-               beam: int, lookback: int = 0) -> list[Hypothesis]:  # fmt: skip
+               beam: int, lookback: int = 0, lm=None) -> list[Hypothesis]:  # fmt: skip
     """One block of block-synchronous beam search: frames (1, L, D), mask (1, L).
 
     Every hypothesis is extended step by step: ending the block (`<e>`) moves it to the
     finished set; emitting one of the top `beam` labels keeps it active. At most `beam` active
     hypotheses survive a step and at most K labels are emitted per block. Returns the `beam`
-    best finished hypotheses (ties keep the order in which they were found).
+    best finished hypotheses (ties keep the order in which they were found). With `lm` (a
+    `transducer.lm.CharLM`), a label scores log p + lm.weight * log p_lm + lm.bonus.
     """
     active, finished = hyps, []
     for k in range(K + 1):
@@ -101,7 +102,11 @@ def beam_block(stepper: Stepper, hyps: list[Hypothesis], frames, mask, b: int, K
             finished.append(h.end_block(float(logp[r, BLANK]), s))
             if k == K:
                 continue
-            top = logp[r, 1:].topk(min(beam, logp.shape[1] - 1))
+            label = logp[r, 1:]
+            if lm is not None:
+                lm_logp = torch.from_numpy(lm.log_probs(h.tokens)[1:])
+                label = label + (lm.weight * lm_logp + lm.bonus)
+            top = label.topk(min(beam, logp.shape[1] - 1))
             frame = _peak(weights[r], b, W, lookback)
             for value, index in zip(top.values.tolist(), top.indices.tolist(), strict=True):
                 extended.append(h.extend(index + 1, b, frame, value, s))
@@ -109,6 +114,7 @@ def beam_block(stepper: Stepper, hyps: list[Hypothesis], frames, mask, b: int, K
         finished = sorted(finished, key=lambda h: -h.score)[:beam]
         if len(finished) == beam and active and active[0].score < finished[-1].score:
             break  # no active hypothesis can beat the finished ones: scores only fall
+            # (with an LM bonus they may rise a little, and this becomes a pruning rule)
     return finished
 
 
@@ -126,9 +132,9 @@ class TorchDecoder:
         frames, mask = torch.as_tensor(frames), torch.as_tensor(mask)  # NumPy from a stream
         return greedy_block(self.stepper, hyp, frames, mask, b, K, W, lookback)
 
-    def beam_block(self, hyps, frames, mask, b, K, W, beam, lookback=0) -> list[Hypothesis]:
+    def beam_block(self, hyps, frames, mask, b, K, W, beam, lookback=0, lm=None):
         frames, mask = torch.as_tensor(frames), torch.as_tensor(mask)
-        return beam_block(self.stepper, hyps, frames, mask, b, K, W, beam, lookback)
+        return beam_block(self.stepper, hyps, frames, mask, b, K, W, beam, lookback, lm)
 
 
 @torch.no_grad()

@@ -1,0 +1,113 @@
+"""The character LM (Kneser-Ney distributions, back-off, files) and beam search fused with it."""
+
+import numpy as np
+import pytest
+
+from tests.test_fast_decoder import blocks, random_model
+from tests.test_recognizer import stream_tokens
+from transducer.decode import Hypothesis, Stepper, beam_block
+from transducer.decode.fast import FastDecoder
+from transducer.lm import CharLM, train
+from transducer.recognizer import DEFAULT_LM, Recognizer
+from transducer.text import RESERVED, CharTokenizer
+
+TOK = CharTokenizer.english()
+SENTENCES = ["the cat sat on the mat", "the dog sat on the log", "a cat and a dog ran",
+             "the rat ate the oats", "a man can't stand a cat"]  # fmt: skip
+
+
+def test_every_context_is_a_distribution():
+    lm = train(SENTENCES, TOK, order=4, min_count=1)
+    p = np.exp(lm.logp.astype(np.float64))
+    assert np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    assert (p[:, TOK.unk_id] < 1e-20).all()  # never seen, never predicted
+    assert (p[:, 2:] > 0).all()  # every character keeps some mass (uniform at the bottom)
+
+
+def test_it_predicts_what_it_read():
+    lm = train(SENTENCES, TOK, order=4, min_count=1)
+    assert TOK.symbols[int(np.argmax(lm.log_probs(TOK.encode("the ca"))))] == "t"
+    assert int(np.argmax(lm.log_probs(TOK.encode("the log")))) == 0  # the sentence ends
+    seen = lm.bits_per_symbol([TOK.encode(s) for s in SENTENCES])
+    backwards = lm.bits_per_symbol([TOK.encode(s[::-1]) for s in SENTENCES])
+    assert seen < 1.5 < 3.0 < backwards
+
+
+def test_context_is_the_last_order_minus_one_tokens():
+    lm = train(SENTENCES, TOK, order=3, min_count=1)
+    assert lm.context(TOK.encode("the cat")) == lm.context(TOK.encode("at"))
+    assert lm.context([]) == 0  # the start of a segment: <e> padding
+    assert train(SENTENCES, TOK, order=1).context(TOK.encode("the")) == 0
+
+
+def test_rare_contexts_back_off():
+    full = train(SENTENCES, TOK, order=4, min_count=1)
+    pruned = train(SENTENCES, TOK, order=4, min_count=1000)  # keeps contexts of 0 and 1 token
+    assert len(pruned.keys) < len(full.keys)
+    ids = TOK.encode("the ca")
+    assert np.array_equal(pruned.log_probs(ids), pruned.log_probs(ids[-1:]))
+    assert not np.array_equal(full.log_probs(ids), full.log_probs(ids[-1:]))
+
+
+def test_files_round_trip_and_bad_files(tmp_path):
+    lm = train(SENTENCES, TOK, order=4, min_count=1, weight=0.3, bonus=0.5)
+    lm.save(tmp_path / "lm.npz")
+    back = CharLM.load(tmp_path / "lm.npz")
+    assert (back.order, back.weight, back.bonus, back.symbols) == (4, 0.3, 0.5, lm.symbols)
+    assert np.array_equal(back.keys, lm.keys)
+    assert np.allclose(back.logp, lm.logp, rtol=1e-3, atol=1e-3)  # stored as float16
+    with pytest.raises(ValueError, match="no such language model"):
+        CharLM.load(tmp_path / "missing.npz")
+    (tmp_path / "bad.npz").write_bytes((tmp_path / "lm.npz").read_bytes()[:300])
+    with pytest.raises(ValueError, match=r"bad\.npz: not a readable language model"):
+        CharLM.load(tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match="at most 32 symbols"):
+        train(SENTENCES, CharTokenizer([*RESERVED, *map(chr, range(200, 240))]))
+
+
+# The decoder tests' random models have 12 symbols: <e>, <unk>, space and nine letters.
+SMALL = CharTokenizer([*RESERVED, " ", *"abcdefghi"])
+
+
+@pytest.mark.parametrize("mode,attention", [("fullsum", "dot"), ("fullsum", "mlp"),
+                                            ("paper", "lstm")])  # fmt: skip
+def test_fused_beam_numba_equals_torch(mode, attention):
+    """With an LM, the Numba beam search still gives the torch reference's tokens and scores,
+    and the LM changes what it finds."""
+    lm = train(["abc abc bad", "cab dab", "hig hig fed"], SMALL, order=3, min_count=1,
+               weight=1.5, bonus=8.0)  # fmt: skip
+    model = random_model(mode, attention, 0)
+    fast, stepper = FastDecoder.from_model(model), Stepper(model)
+    frames, mask = blocks(model, n_blocks=6, seed=2)
+    K, W, beam = model.cfg.max_symbols_per_block, model.cfg.block_width, 3
+    ref, ours = [Hypothesis(state=stepper.initial())], [Hypothesis(state=fast.initial())]
+    plain = [Hypothesis(state=fast.initial())]
+    for b in range(len(frames)):
+        f, m = frames[b : b + 1], mask[b : b + 1]
+        ref = beam_block(stepper, ref, f, m, b, K, W, beam, 0, lm)
+        ours = fast.beam_block(ours, f, m, b, K, W, beam, 0, lm)
+        plain = fast.beam_block(plain, f, m, b, K, W, beam, 0)
+        assert [h.tokens for h in ours] == [h.tokens for h in ref]
+        assert [h.score for h in ours] == pytest.approx([h.score for h in ref], abs=1e-4)
+    assert len(ours[0].tokens) >= 3 and ours[0].tokens != plain[0].tokens
+    silent = fast.beam_block([Hypothesis(state=fast.initial())], f, m, 0, K, W, beam, 0,
+                             lm._replace(weight=0.0, bonus=0.0))  # fmt: skip
+    alone = fast.beam_block([Hypothesis(state=fast.initial())], f, m, 0, K, W, beam, 0)
+    assert [(h.tokens, h.score) for h in silent] == [(h.tokens, h.score) for h in alone]
+
+
+def test_recognizer_lm_options(trained, tmp_path):
+    paths, audio = trained
+    lm = train(SENTENCES, TOK, order=4, min_count=1)
+    lm.save(tmp_path / "lm.npz")
+    rec = Recognizer(paths["fullsum"], beam=3, lm=tmp_path / "lm.npz")
+    assert rec.lm.weight == lm.weight
+    reference = Recognizer(paths["fullsum"], beam=3, lm=tmp_path / "lm.npz", backend="torch")
+    assert stream_tokens(rec, audio, chunks=(1600,)) == stream_tokens(reference, audio)
+    assert Recognizer(paths["fullsum"], beam=3, lm=tmp_path / "lm.npz", lm_weight=0).lm is None
+    assert Recognizer(paths["fullsum"], beam=3).lm is None  # a named model: no LM unless asked
+    train(["a bad cab"], SMALL, order=2).save(tmp_path / "small.npz")
+    with pytest.raises(ValueError, match="symbols differ"):
+        Recognizer(paths["fullsum"], lm=tmp_path / "small.npz")
+    if DEFAULT_LM.exists():
+        assert Recognizer().lm is not None and Recognizer(lm_weight=0.0).lm is None

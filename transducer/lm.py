@@ -1,0 +1,155 @@
+"""A character n-gram language model for shallow fusion in beam search.
+
+Interpolated Kneser-Ney (one discount) over the tokenizer's symbols, with `<e>` (id 0) standing
+for the sentence's start and end. The model is stored dense: for every context kept, the
+log-probabilities of all V symbols with the lower orders already mixed in, so scoring a symbol
+is one binary search for the longest kept context. A context is the last `order - 1` tokens,
+`<e>`-padded at the start of a segment, packed 5 bits each into an int64 key.
+
+In beam search a label's score becomes `log p_model + weight * log p_lm + bonus` (the bonus
+pays back the LM's cost per label, which would otherwise favour ending the block); `<e>`'s is
+unchanged. `weight` and `bonus` are stored with the model, tuned on dev.
+
+    lm = train(sentences, CharTokenizer.english(), order=6)
+    lm.save("lm.npz"); lm = CharLM.load("lm.npz")
+"""
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import NamedTuple
+
+import numba as nb
+import numpy as np
+
+BITS = 5  # per token in a context key: vocabularies of up to 32 symbols
+LEN_SHIFT = 58  # a key is (context length << LEN_SHIFT) | packed tokens
+
+
+class CharLM(NamedTuple):
+    keys: np.ndarray  # (n,) int64, sorted: one per kept context
+    logp: np.ndarray  # (n, V) float32: log p(symbol | context)
+    order: int
+    weight: float  # fusion weight of log p_lm
+    bonus: float  # added per label
+    symbols: tuple[str, ...]  # the tokenizer's, checked against the model's
+
+    def context(self, tokens) -> int:
+        """The key of the context after `tokens` (a segment's labels so far)."""
+        n, code = self.order - 1, 0
+        for t in list(tokens)[-n:] if n else []:
+            code = (code << BITS) | int(t)
+        return code
+
+    def log_probs(self, tokens) -> np.ndarray:
+        """(V,) log p(next symbol | tokens)."""
+        return self.logp[lm_row(self.keys, self.context(tokens), self.order)]
+
+    def bits_per_symbol(self, sentences: list[list[int]]) -> float:
+        """Cross-entropy over token sequences, each followed by its end (`<e>`)."""
+        total, n = 0.0, 0
+        for ids in sentences:
+            for i, t in enumerate([*ids, 0]):
+                total -= float(self.log_probs(ids[:i])[t])
+                n += 1
+        return total / max(n, 1) / np.log(2)
+
+    def save(self, path: str | Path) -> None:
+        meta = {"order": self.order, "weight": self.weight, "bonus": self.bonus,
+                "symbols": list(self.symbols)}  # fmt: skip
+        with open(path, "wb") as f:  # np.savez would append ".npz" to other names
+            logp = self.logp.astype(np.float16)
+            np.savez_compressed(f, keys=self.keys, logp=logp, meta=json.dumps(meta))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "CharLM":
+        """ValueError naming the file if it is missing, unreadable or inconsistent."""
+        try:
+            with np.load(path) as npz:
+                keys, logp = npz["keys"], npz["logp"].astype(np.float32)
+                meta = json.loads(str(npz["meta"]))
+            lm = cls(keys, logp, int(meta["order"]), float(meta["weight"]),
+                     float(meta["bonus"]), tuple(meta["symbols"]))  # fmt: skip
+        except FileNotFoundError:
+            raise ValueError(f"{path}: no such language model file") from None
+        except Exception as e:
+            raise ValueError(f"{path}: not a readable language model ({e})") from e
+        V = len(lm.symbols)
+        if logp.shape != (len(keys), V) or keys.dtype != np.int64 or not 1 <= lm.order <= 12:
+            raise ValueError(f"{path}: inconsistent language model (keys {keys.shape}, "
+                             f"logp {logp.shape}, {V} symbols, order {lm.order})")  # fmt: skip
+        return lm
+
+    def with_weight(self, weight: float | None) -> "CharLM":
+        return self if weight is None else self._replace(weight=float(weight))
+
+
+def train(sentences: list[str], tokenizer, order: int = 6, discount: float = 0.75,
+          min_count: int = 3, weight: float = 0.2, bonus: float = 0.35) -> CharLM:  # fmt: skip
+    """Kneser-Ney character LM of `sentences`. Contexts of two or more tokens seen fewer than
+    `min_count` times (continuation counts below the top order) are left out: they back off."""
+    V = len(tokenizer)
+    if V > 1 << BITS:
+        raise ValueError(f"a character LM needs at most {1 << BITS} symbols, got {V}")
+    if not 1 <= order <= 12:
+        raise ValueError(f"order must be in 1..12, got {order}")
+    # counts[k][context of k tokens] -> (V,): raw at the top order, continuation counts below
+    counts = [defaultdict(lambda: np.zeros(V)) for _ in range(order)]
+    grams = set()
+    for s in sentences:
+        ids = [0] * (order - 1) + tokenizer.encode(s) + [0]
+        for i in range(order - 1, len(ids)):
+            counts[order - 1][tuple(ids[i - order + 1 : i])][ids[i]] += 1
+            grams.update(tuple(ids[i - k - 1 : i + 1]) for k in range(order - 1))
+    for g in grams:  # (x, context..., w): one left extension x of (context, w)
+        counts[len(g) - 2][g[1:-1]][g[-1]] += 1
+    uniform = np.full(V, 1.0 / (V - 1))
+    uniform[tokenizer.unk_id] = 0.0
+    uniform /= uniform.sum()
+    dists: dict[tuple, np.ndarray] = {}
+    for k in range(order):
+        for h, c in counts[k].items():
+            if k >= 2 and c.sum() < min_count:
+                continue
+            lower, shorter = uniform, h[1:]
+            if k > 0:
+                while shorter not in dists:
+                    shorter = shorter[1:]
+                lower = dists[shorter]
+            dists[h] = (np.maximum(c - discount, 0) + discount * (c > 0).sum() * lower) / c.sum()
+    keys = np.array([_key(h) for h in dists], np.int64)
+    logp = np.log(np.maximum(np.stack(list(dists.values())), 1e-30)).astype(np.float32)
+    index = np.argsort(keys)
+    return CharLM(keys[index], logp[index], order, weight, bonus, tuple(tokenizer.symbols))
+
+
+def from_text(files: list[Path] | None = None, dev_fraction: float = 0.05,
+              test_fraction: float = 0.05, **options) -> tuple[CharLM, float]:  # fmt: skip
+    """An LM of the train split of `files` (default: Debian's fortunes), split by sentence hash
+    as `transducer data synth` splits them, so no dev or test sentence of a corpus made with
+    the same fractions is in it; and its bits per character on the dev split."""
+    from transducer.data.sentences import fortune_files, load_sentences, split_by_hash
+    from transducer.text import CharTokenizer
+
+    pools = split_by_hash(load_sentences(files or fortune_files()), dev_fraction, test_fraction)
+    tokenizer = CharTokenizer.english()
+    lm = train(pools["train"], tokenizer, **options)
+    return lm, lm.bits_per_symbol([tokenizer.encode(s) for s in pools["dev"]])
+
+
+def _key(context: tuple) -> int:
+    code = 0
+    for t in context:
+        code = (code << BITS) | t
+    return (len(context) << LEN_SHIFT) | code
+
+
+@nb.njit(cache=True)
+def lm_row(keys, code, order):
+    """The row of the longest kept context ending `code` (the empty one is always kept)."""
+    for n in range(order - 1, -1, -1):
+        key = (n << LEN_SHIFT) | (code & ((1 << (BITS * n)) - 1))
+        i = np.searchsorted(keys, key)
+        if i < keys.shape[0] and keys[i] == key:
+            return i
+    return 0
