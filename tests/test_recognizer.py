@@ -285,16 +285,25 @@ def test_endpoints_split_at_long_pauses(trained, backend):
     assert ended[1]["timestamps"][0] > ended[0]["timestamps"][-1] + 1.2  # stream-wide times
 
 
-def test_a_pause_restarts_the_encoder(trained):
+@pytest.mark.parametrize("cmn", [False, True])
+def test_a_pause_restarts_the_encoder(trained, tmp_path, cmn):
     """After a segment ends in a pause, the next one is decoded exactly as a new stream
-    starting there would decode it."""
+    starting there would decode it, online mean normalisation included (all the audio arrives
+    before any block is decoded, so the mean must restart where the encoder does)."""
+    from transducer import checkpoint
     from transducer.recognizer import EndpointConfig
 
     paths, _ = trained
+    path = paths["fullsum"]
+    if cmn:
+        ckpt = checkpoint.load(path)
+        ckpt["config"]["features"].update(cmn_window=100, cmn_prior=20.0)
+        save_atomic(ckpt, path := tmp_path / "cmn.pt")
     rng = np.random.default_rng(8)
     pause = (0.003 * rng.standard_normal(32000)).astype(np.float32)
     audio = np.concatenate([letter_audio("abc", rng), pause, letter_audio("cab", rng)])
-    rec = Recognizer(paths["fullsum"], endpoint=EndpointConfig(2.4, 1.2, 20.0))
+    rec = Recognizer(path, endpoint=EndpointConfig(2.4, 1.2, 20.0))
+    assert rec.features.cmn_window == (100 if cmn else 0)
     s = rec.create_stream()
     s.accept_waveform(16000, audio)
     s.input_finished()

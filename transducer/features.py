@@ -165,26 +165,26 @@ class FeatureStats:
         return FeatureStats(tuple(d["mean"]), tuple(d["std"]))
 
 
-def online_cmn(feats: np.ndarray, cfg: FeatureConfig, past: np.ndarray | None = None):
+def online_cmn(feats: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """Causal mean normalisation of globally normalised features (..., T, n_mels): frame t minus
     the sum of the last `cfg.cmn_window` frames up to t, divided by their count plus
     `cfg.cmn_prior` (prior frames at 0, the global mean), so a stream's first frames change
-    little. `past`: the frames before `feats` (`OnlineCMN` keeps them). Off when cmn_window is 0.
+    little. Off when cmn_window is 0. `OnlineCMN` does the same for a stream.
     """
     if not cfg.cmn_window:
         return feats
-    past = feats[..., :0, :] if past is None else past
-    P, T = past.shape[-2], feats.shape[-2]
-    sums = np.cumsum(np.concatenate([past, feats], axis=-2), axis=-2, dtype=np.float64)
+    T = feats.shape[-2]
+    sums = np.cumsum(feats, axis=-2, dtype=np.float64)
     sums = np.concatenate([np.zeros_like(sums[..., :1, :]), sums], axis=-2)  # sums[t]: t frames
-    end = np.arange(P + 1, P + T + 1)
+    end = np.arange(1, T + 1)
     start = np.maximum(end - cfg.cmn_window, 0)
     mean = (sums[..., end, :] - sums[..., start, :]) / (cfg.cmn_prior + end - start)[:, None]
     return (feats - mean).astype(np.float32)
 
 
 class OnlineCMN:
-    """`online_cmn` for features that arrive in pieces: the same output, whatever the chunking.
+    """`online_cmn` for features that arrive in pieces: the same output (to float64 rounding),
+    whatever the chunking.
 
     Keeps running (prefix) sums of the frames in float64, so a chunk costs O(its length), not
     O(the window): `sums[i + 1] - sums[j]` is the sum of the frames j..i kept in the buffer."""

@@ -35,7 +35,7 @@ class CharLM(NamedTuple):
     symbols: tuple[str, ...]  # the tokenizer's, checked against the model's
 
     def context(self, tokens) -> int:
-        """The key of the context after `tokens` (a segment's labels so far)."""
+        """The packed context after `tokens` (a segment's labels so far): its last order - 1."""
         n, code = self.order - 1, 0
         for t in list(tokens)[-n:] if n else []:
             code = (code << BITS) | int(t)

@@ -104,7 +104,7 @@ class Stream:
         self._rate: int | None = None
         self._resampler: StreamingResampler | None = None
         self._fbank = StreamingFbank(rec.features)
-        self._feats = np.zeros((0, rec.features.n_mels), np.float32)  # normalised, not encoded
+        self._feats = np.zeros((0, rec.features.n_mels), np.float32)  # globally normalised
         self._finished = False
         self._restart_encoder()
         self.n_blocks = 0  # blocks decoded since the stream began
@@ -153,8 +153,7 @@ class Stream:
     def _add(self, samples: np.ndarray) -> None:
         feats = self._fbank.accept(samples)
         if len(feats):
-            feats = self._cmn.accept(self._rec.stats.normalize(feats))
-            self._feats = np.concatenate([self._feats, feats])
+            self._feats = np.concatenate([self._feats, self._rec.stats.normalize(feats)])
 
     def _ready(self) -> bool:
         return len(self._feats) >= self._rec.frames_per_block or (
@@ -165,6 +164,7 @@ class Stream:
         """Encode the next block: frames (1, L, D) with look-back, mask (1, L), block index."""
         n = self._rec.frames_per_block
         feats, self._feats = self._feats[:n], self._feats[n:]
+        feats = self._cmn.accept(feats)  # here, not on arrival: a restart starts at this block
         frames, self._encoder_state = self._rec.encoder(feats, self._encoder_state)  # (<=W, D)
         W = self._rec.W
         valid = np.arange(W) < len(frames)
