@@ -334,6 +334,35 @@ def test_a_pause_restarts_the_encoder(trained, tmp_path, cmn):
     assert last["timestamps"] == pytest.approx([t + start for t in alone["timestamps"]])
 
 
+def test_digital_silence_after_a_pause_is_skipped(trained):
+    """In a pause of exact zeros, the segment after the restart starts at the first block with
+    sound: decoded as a new stream starting at that block would decode it, times included."""
+    from transducer.features import fbank
+    from transducer.recognizer import EndpointConfig
+
+    paths, _ = trained
+    rng = np.random.default_rng(8)
+    audio = np.concatenate([letter_audio("abc", rng), np.zeros(40000, np.float32),
+                            letter_audio("cab", rng)])  # fmt: skip
+    rec = Recognizer(paths["fullsum"], endpoint=EndpointConfig(2.4, 1.2, 20.0))
+    s = rec.create_stream()
+    s.accept_waveform(16000, audio)
+    s.input_finished()
+    [(first, start)] = [(r, s._segment_start) for r, closed in rec.decode_ready(s) if closed]
+    n = rec.frames_per_block
+    sound = np.flatnonzero(~(fbank(audio) <= 1e-4).all(axis=1))  # frames not all at the floor
+    b0 = sound[sound >= round(start * 100)][0] // n  # the first block with sound after it
+    assert b0 * n > round(start * 100) + 2 * n  # whole blocks of zeros were skipped
+    fresh = rec.create_stream()
+    fresh.accept_waveform(16000, audio[b0 * n * 160 :])
+    fresh.input_finished()
+    for _ in rec.decode_ready(fresh):
+        pass
+    last, alone = rec.get_result(s), rec.get_result(fresh)
+    assert first["text"] == "abc" and last["text"] == alone["text"] != ""
+    assert last["timestamps"] == pytest.approx([t + b0 * n / 100 for t in alone["timestamps"]])
+
+
 def test_demo_stream_prints_partials_segments_and_rtf(trained, tmp_path):
     import io
 

@@ -105,6 +105,7 @@ class Stream:
         self._resampler: StreamingResampler | None = None
         self._fbank = StreamingFbank(rec.features)
         self._feats = np.zeros((0, rec.features.n_mels), np.float32)  # globally normalised
+        self._silent = np.zeros(0, bool)  # per buffered frame: digital silence (all zeros)
         self._finished = False
         self._restart_encoder()
         self.n_blocks = 0  # blocks decoded since the stream began
@@ -113,11 +114,14 @@ class Stream:
         self._hyps = [Hypothesis(state=rec.decoder.initial())]
         self._ended: dict | None = None  # the final result of a segment that just ended
 
-    def _restart_encoder(self) -> None:
+    def _restart_encoder(self, at_pause: bool = False) -> None:
         """Encode what follows as the start of a new utterance (used at a pause): the model
         never heard minutes of audio in one piece in training, and the encoder state it
-        carries out of a long stream made it say "s" into the silence after each segment."""
+        carries out of a long stream made it say "s" into the silence after each segment.
+        At a pause, blocks of digital silence (exact zeros) are then skipped, not encoded,
+        until sound comes: the model never heard a second of them before a sentence."""
         rec = self._rec
+        self._skip_silence = at_pause
         self._cmn = OnlineCMN(rec.features)  # the mean too starts afresh, as in training
         self._encoder_state = rec.encoder.initial_state()
         n = rec.cfg.lookback * rec.W  # look-back frames
@@ -153,6 +157,8 @@ class Stream:
     def _add(self, samples: np.ndarray) -> None:
         feats = self._fbank.accept(samples)
         if len(feats):
+            floor = np.log(self._rec.features.mel_floor) + 1e-4
+            self._silent = np.concatenate([self._silent, (feats <= floor).all(axis=1)])
             self._feats = np.concatenate([self._feats, self._rec.stats.normalize(feats)])
 
     def _ready(self) -> bool:
@@ -161,9 +167,15 @@ class Stream:
         )
 
     def _take_block(self):
-        """Encode the next block: frames (1, L, D) with look-back, mask (1, L), block index."""
-        n = self._rec.frames_per_block
+        """Encode the next block: frames (1, L, D) with look-back, mask (1, L), block index;
+        frames and mask are None for a block of silence skipped after a pause."""
+        n, b = self._rec.frames_per_block, self.n_blocks
         feats, self._feats = self._feats[:n], self._feats[n:]
+        silent, self._silent = self._silent[:n], self._silent[n:]
+        self.n_blocks += 1
+        if self._skip_silence and silent.all():
+            return None, None, b
+        self._skip_silence = False
         feats = self._cmn.accept(feats)  # here, not on arrival: a restart starts at this block
         frames, self._encoder_state = self._rec.encoder(feats, self._encoder_state)  # (<=W, D)
         W = self._rec.W
@@ -174,8 +186,6 @@ class Stream:
         if len(self._history):
             self._history = block[0, W:]
             self._history_valid = mask[0, W:]
-        b = self.n_blocks
-        self.n_blocks += 1
         return block, mask, b
 
 
@@ -226,7 +236,9 @@ class Recognizer:
         stream._ended = None
         block, mask, b = stream._take_block()
         K, lookback = self.cfg.max_symbols_per_block, self.cfg.lookback
-        if self.beam > 1:
+        if block is None:
+            pass  # silence skipped after a pause
+        elif self.beam > 1:
             stream._hyps = self.decoder.beam_block(
                 stream._hyps, block, mask, b, K, self.W, self.beam, lookback, self.lm
             )
@@ -241,7 +253,7 @@ class Recognizer:
             stream._segment_start = self._now(stream)
             stream._hyps = [Hypothesis(state=self.decoder.initial())]
             if rule != "max_segment":
-                stream._restart_encoder()
+                stream._restart_encoder(at_pause=True)
 
     def decode_ready(self, stream: Stream):
         """Decode every ready block, yielding (result, closed) after each; `closed`: the block
