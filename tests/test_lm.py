@@ -5,10 +5,11 @@ import pytest
 
 from tests.test_fast_decoder import blocks, random_model
 from tests.test_recognizer import stream_tokens
-from transducer.decode import Hypothesis, Stepper, beam_block
+from transducer.decode import Hypothesis, Stepper, beam_block, beam_search
 from transducer.decode.fast import FastDecoder
+from transducer.evaluate import features
 from transducer.lm import CharLM, train
-from transducer.recognizer import DEFAULT_LM, Recognizer
+from transducer.recognizer import DEFAULT_LM, EndpointConfig, Recognizer
 from transducer.text import RESERVED, CharTokenizer
 
 TOK = CharTokenizer.english()
@@ -100,10 +101,15 @@ def test_recognizer_lm_options(trained, tmp_path):
     paths, audio = trained
     lm = train(SENTENCES, TOK, order=4, min_count=1)
     lm.save(tmp_path / "lm.npz")
-    rec = Recognizer(paths["fullsum"], beam=3, lm=tmp_path / "lm.npz")
+    whole = EndpointConfig(1e9, 1e9, 1e9)  # no endpoints: one segment, as offline
+    rec = Recognizer(paths["fullsum"], beam=3, lm=tmp_path / "lm.npz", endpoint=whole)
     assert rec.lm.weight == lm.weight
-    reference = Recognizer(paths["fullsum"], beam=3, lm=tmp_path / "lm.npz", backend="torch")
-    assert stream_tokens(rec, audio, chunks=(1600,)) == stream_tokens(reference, audio)
+    reference = Recognizer(paths["fullsum"], beam=3, endpoint=whole, backend="torch",
+                           lm=tmp_path / "lm.npz")  # fmt: skip
+    streamed = stream_tokens(rec, audio, chunks=(1600,))
+    assert streamed == stream_tokens(reference, audio)
+    hyp = beam_search(rec.model, features(audio, rec.stats, rec.features), 3, lm=rec.lm)
+    assert streamed["tokens"] == [rec.tokenizer.symbols[t] for t in hyp.tokens]
     assert Recognizer(paths["fullsum"], beam=3, lm=tmp_path / "lm.npz", lm_weight=0).lm is None
     assert Recognizer(paths["fullsum"], beam=3).lm is None  # a named model: no LM unless asked
     train(["a bad cab"], SMALL, order=2).save(tmp_path / "small.npz")

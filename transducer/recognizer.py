@@ -11,12 +11,14 @@
 
 Audio flows resampler -> streaming fbank -> normalisation -> (stack * W frames) -> encoder with
 carried state -> one block -> decoder with carried hypothesis. Every stage is exact under any
-chunking, so until an endpoint the tokens equal the offline `greedy_search`/`beam_search` on the
-whole file. An endpoint starts the next segment with a new hypothesis; one reached in a pause
-(not by the segment-length limit) also restarts the encoder, so the next segment is decoded as
-a new stream starting there would be.
+chunking, so until an endpoint the tokens equal the offline `greedy_search`/`beam_search` (with
+the same LM) on the whole file. An endpoint starts the next segment with a new hypothesis; one
+reached in a pause (not by the segment-length limit) also restarts the encoder, so the next
+segment is decoded as a new stream starting there would be (at its first block of sound, if
+digital silence follows).
 The block arithmetic lives in `Stream._take_block` only.
 
+Beam search can be fused with a character LM (`transducer.lm`; the shipped model's by default).
 Backends: "numba" (encoder and decoder as Numba kernels), "torch" (the reference) and "onnx"
 (`export.runtime`: onnxruntime encoder, Numba decoder). Streams are NumPy throughout; this module
 imports torch only when a torch checkpoint is loaded.

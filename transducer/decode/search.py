@@ -161,8 +161,9 @@ def greedy_search(model: NeuralTransducer, feats: torch.Tensor, W: int | None = 
 
 @torch.no_grad()
 def beam_search(model: NeuralTransducer, feats: torch.Tensor, beam: int = 4,
-                W: int | None = None) -> Hypothesis:  # fmt: skip
-    """Block-synchronous beam search (see `beam_block`); the best hypothesis at the end."""
+                W: int | None = None, lm=None) -> Hypothesis:  # fmt: skip
+    """Block-synchronous beam search (see `beam_block`, and for `lm` a `transducer.lm.CharLM`);
+    the best hypothesis at the end."""
     W = W or model.cfg.block_width
     stepper = Stepper(model)
     blocks, mask = encode_blocks(model, feats, W)
@@ -170,6 +171,6 @@ def beam_search(model: NeuralTransducer, feats: torch.Tensor, beam: int = 4,
     K, lookback = model.cfg.max_symbols_per_block, model.cfg.lookback
     for b in range(blocks.shape[0]):
         hyps = beam_block(
-            stepper, hyps, blocks[b : b + 1], mask[b : b + 1], b, K, W, beam, lookback
+            stepper, hyps, blocks[b : b + 1], mask[b : b + 1], b, K, W, beam, lookback, lm
         )
     return hyps[0]
