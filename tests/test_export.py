@@ -26,6 +26,8 @@ SIZES = dict(d_model=32, n_enc_layers=2, d_dec=24, d_joint=20, d_att=12, d_att_l
 def save_random(path, **cfg):
     torch.manual_seed(3)
     model = NeuralTransducer(ModelConfig(**SIZES, **cfg))
+    for layer in model.encoder.res:  # make the residual layers' zero projections count
+        torch.nn.init.normal_(layer.proj.weight, std=0.1)
     if model.encoder.conv is not None:  # make the front-end's zero-initialised output count
         torch.nn.init.normal_(model.encoder.conv[-1].weight, std=0.1)
     stats = FeatureStats(tuple([12.0] * 80), tuple([4.0] * 80))
@@ -38,7 +40,7 @@ def exported(tmp_path_factory):
     folder = tmp_path_factory.mktemp("export")
     out = {}
     for name, cfg in {
-        "fullsum": dict(mode="fullsum", attention="dot", conv_channels=4),
+        "fullsum": dict(mode="fullsum", attention="dot", conv_channels=4, n_res_layers=1),
         "paper": dict(mode="paper", n_dec_layers=2, attention="lstm", lookback=1),
     }.items():
         model = save_random(folder / f"{name}.pt", **cfg)

@@ -93,17 +93,22 @@ def test_single_layer_prediction_network():
     assert ours.tokens == ref.tokens and len(ref.tokens) >= 3
 
 
-@pytest.mark.parametrize("conv_channels", [0, 3])
-def test_numba_encoder_equals_torch(conv_channels):
+@pytest.mark.parametrize("conv_channels, n_res_layers", [(0, 0), (3, 0), (0, 2)])
+def test_numba_encoder_equals_torch(conv_channels, n_res_layers):
     """Chunk by chunk with carried state, including a partial last group of feature frames;
-    with and without the convolutional front-end (its zero-initialised output made random)."""
+    with and without the convolutional front-end and residual layers (their zero-initialised
+    outputs made random)."""
     from transducer.decode.fast import NumbaEncoder
 
     torch.manual_seed(5)
-    cfg = ModelConfig(**SIZES, n_mels=13, conv_channels=conv_channels)
+    sizes = {**SIZES, "n_enc_layers": 1 + n_res_layers}
+    cfg = ModelConfig(**sizes, n_mels=13, conv_channels=conv_channels, n_res_layers=n_res_layers)
     model = NeuralTransducer(cfg).eval()
     if conv_channels:
         torch.nn.init.normal_(model.encoder.conv[-1].weight, std=0.3)
+    for layer in model.encoder.res:
+        torch.nn.init.normal_(layer.proj.weight, std=0.3)
+        torch.nn.init.normal_(layer.proj.bias, std=0.3)
     feats = torch.randn(1, 4 * 9 + 3, model.cfg.n_mels, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         ref, _ = model.encoder.encode_chunk(feats)

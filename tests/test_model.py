@@ -61,11 +61,13 @@ def test_fullsum_loss_is_the_sum_over_all_alignments(attention):
     assert abs(float(loss) - float(brute)) < 1e-4
 
 
-@pytest.mark.parametrize("conv_channels", [0, 4])
-def test_encoder_whole_equals_block_by_block(conv_channels):
-    model = tiny(conv_channels=conv_channels)
+@pytest.mark.parametrize("conv_channels, n_res_layers", [(0, 0), (4, 0), (0, 1)])
+def test_encoder_whole_equals_block_by_block(conv_channels, n_res_layers):
+    model = tiny(conv_channels=conv_channels, n_enc_layers=2, n_res_layers=n_res_layers)
     if conv_channels:  # its last layer starts at zero
         torch.nn.init.normal_(model.encoder.conv[-1].weight)
+    for layer in model.encoder.res:  # so do the residual layers' projections
+        torch.nn.init.normal_(layer.proj.weight)
     feats = torch.randn(2, 37, 80)
     whole, _ = model.encoder.encode_chunk(feats)
     state, pieces = None, []

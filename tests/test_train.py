@@ -288,3 +288,23 @@ def test_init_adds_a_convolutional_front_end():
     torch.testing.assert_close(conv.encoder(feats, lens)[0], plain.encoder(feats, lens)[0])
     with pytest.raises(ValueError, match="do not fit"):  # the other way round: weights left over
         _load_init(plain, conv.state_dict(), "conv.pt")
+
+
+def test_init_grows_residual_layers():
+    """A stack grown by residual layers starts as the checkpoint's function and can learn:
+    the new layers' zero projections get a gradient."""
+    from transducer.config import ModelConfig
+    from transducer.model.transducer import NeuralTransducer
+    from transducer.train import _load_init
+
+    sizes = dict(d_model=16, d_dec=12, d_joint=10, dropout=0.0, ctc_weight=0.3)
+    plain = NeuralTransducer(ModelConfig(**sizes, n_enc_layers=2)).eval()
+    grown = NeuralTransducer(ModelConfig(**sizes, n_enc_layers=4, n_res_layers=2)).eval()
+    _load_init(grown, plain.state_dict(), "plain.pt")
+    feats, lens = torch.randn(2, 21, 80), torch.tensor([21, 17])
+    torch.testing.assert_close(grown.encoder(feats, lens)[0], plain.encoder(feats, lens)[0])
+    targets, target_lens = torch.tensor([[2, 3, 4], [5, 6, 0]]), torch.tensor([3, 2])
+    grown(feats, lens, targets, target_lens, W=2)[0].backward()
+    assert all(float(r.proj.weight.grad.abs().sum()) > 0 for r in grown.encoder.res)
+    with pytest.raises(ValueError, match="do not fit"):  # a plain layer cannot be grown
+        _load_init(NeuralTransducer(ModelConfig(**sizes, n_enc_layers=3)), plain.state_dict(), "p")

@@ -93,6 +93,10 @@ class ModelConfig:
     d_model: int = 320  # encoder LSTM width
     conv_channels: int = 0  # convolutional front-end beside the stack's projection; 0 = none
     n_enc_layers: int = 3
+    # The top n_res_layers of the n_enc_layers add their output, through a projection that
+    # starts at zero, to their input: a model grown from a checkpoint with n_enc_layers -
+    # n_res_layers layers (`train --init`) starts as that checkpoint's function.
+    n_res_layers: int = 0
     d_dec: int = 256  # prediction network (fullsum) or transducer LSTM (paper) width
     n_dec_layers: int = 1  # prediction network layers (fullsum); paper mode must say 2
     d_joint: int = 256
@@ -132,6 +136,8 @@ class ModelConfig:
         if self.beam < 0 or self.conv_channels < 0:
             raise ValueError(f"beam and conv_channels must be >= 0, got {self.beam}, "
                              f"{self.conv_channels}")  # fmt: skip
+        if not 0 <= self.n_res_layers < self.n_enc_layers:
+            raise ValueError(f"need 0 <= n_res_layers < n_enc_layers, got {self.n_res_layers}")
         if self.lookback < 0 or not 0 <= self.ctc_weight <= 1 or not 0 <= self.dropout < 1:
             raise ValueError("need lookback >= 0, 0 <= ctc_weight <= 1 and 0 <= dropout < 1")
 

@@ -90,10 +90,10 @@ def newest_checkpoint(out: Path) -> Path | None:
 
 
 def _load_init(model, weights: dict, path) -> None:
-    """Load `--init` weights. A convolutional front-end the checkpoint lacks keeps its
-    initialisation, whose output is zero: the model starts as the checkpoint's."""
+    """Load `--init` weights. A convolutional front-end or residual layers the checkpoint
+    lacks keep their initialisation, whose output is zero: the model starts as the checkpoint's."""
     missing, unexpected = model.load_state_dict(weights, strict=False)
-    wrong = unexpected + [k for k in missing if not k.startswith("encoder.conv.")]
+    wrong = unexpected + [k for k in missing if not k.startswith(("encoder.conv.", "encoder.res."))]
     if wrong:
         raise ValueError(f"{path}: weights do not fit this model's config: {wrong[:5]}")
 

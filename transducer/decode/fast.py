@@ -440,7 +440,7 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
 
 class EncoderWeights(NamedTuple):
     """The encoder as float32 arrays: stacking, projection (plus the optional convolutional
-    front-end), LayerNorm, LSTM layers, LayerNorm."""
+    front-end), LayerNorm, LSTM layers (the top R residual), LayerNorm."""
 
     stack: int
     proj: np.ndarray  # (D, stack * F)
@@ -450,6 +450,8 @@ class EncoderWeights(NamedTuple):
     w_ih: np.ndarray  # (layers, 4D, D)
     w_hh: np.ndarray  # (layers, 4D, D)
     b: np.ndarray  # (layers, 4D): bias_ih + bias_hh
+    res_w: np.ndarray  # (R, D, D): the top R layers are residual, y += res_w @ h + res_b
+    res_b: np.ndarray  # (R, D)
     out_g: np.ndarray  # (D,) output LayerNorm
     out_b: np.ndarray
     eps: float
@@ -464,12 +466,16 @@ class EncoderWeights(NamedTuple):
 
 def pack_encoder(model) -> EncoderWeights:
     enc = model.encoder
-    n = enc.lstm.num_layers
-    layer = lambda name: np.stack([_a(getattr(enc.lstm, f"{name}_l{k}")) for k in range(n)])  # noqa: E731
+    lstms = [(enc.lstm, k) for k in range(enc.lstm.num_layers)] + [(r.lstm, 0) for r in enc.res]
+    layer = lambda name: np.stack([_a(getattr(m, f"{name}_l{k}")) for m, k in lstms])  # noqa: E731
+    D = enc.proj.weight.shape[0]
+    res = [r.proj for r in enc.res]
     return EncoderWeights(
         stack=enc.stack, proj=_a(enc.proj.weight), proj_b=_a(enc.proj.bias),
         in_g=_a(enc.in_norm.weight), in_b=_a(enc.in_norm.bias),
         w_ih=layer("weight_ih"), w_hh=layer("weight_hh"), b=layer("bias_ih") + layer("bias_hh"),
+        res_w=np.stack([_a(p.weight) for p in res]) if res else _empty(0, D, D),
+        res_b=np.stack([_a(p.bias) for p in res]) if res else _empty(0, D),
         out_g=_a(enc.norm.weight), out_b=_a(enc.norm.bias), eps=float(enc.norm.eps),
         **_pack_conv(enc),
     )  # fmt: skip
@@ -569,15 +575,24 @@ def _encode(e, feats, h, c):
     for t in range(n_out):
         _layer_norm(y[t], e.in_g, e.in_b, e.eps)
         y[t] = np.maximum(y[t], np.float32(0.0))
+    n_plain = e.w_ih.shape[0] - e.res_w.shape[0]
     for layer in range(e.w_ih.shape[0]):
         gates = np.zeros((n_out, 4 * D), np.float32)
         for t in range(n_out):
             gates[t] = e.b[layer]
         _gemm(e.w_ih[layer], y, gates)
+        out = np.zeros((n_out, D), np.float32)
         for t in range(n_out):
             _gemv(e.w_hh[layer], h[layer], gates[t], True)
             _lstm_update(gates[t], h[layer], c[layer])
-            y[t] = h[layer]
+            out[t] = h[layer]
+        if layer < n_plain:
+            y = out
+        else:  # residual: y += proj(out)
+            r = layer - n_plain
+            for t in range(n_out):
+                y[t] += e.res_b[r]
+            _gemm(e.res_w[r], out, y)
     for t in range(n_out):
         _layer_norm(y[t], e.out_g, e.out_b, e.eps)
     return y

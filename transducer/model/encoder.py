@@ -9,6 +9,9 @@ stacked frames as a (4, n_mels) image: two 3x3 convolutions, stride 2 along freq
 output is projected and added to the linear projection of the stack. It sees one group at a
 time (zero padding at the group's edges), so it needs no state and streaming stays exact. Its
 last projection starts at zero: a model trained without it starts from the same function.
+
+Optionally (`n_res_layers` > 0) the top layers are residual, x + proj(LSTM(x)) with proj
+starting at zero, so that a trained stack can be grown deeper and start from its own function.
 """
 
 from typing import NamedTuple
@@ -27,6 +30,23 @@ def conv_bins(n_mels: int) -> int:
 class EncoderState(NamedTuple):
     h: torch.Tensor  # (n_layers, N, D)
     c: torch.Tensor  # (n_layers, N, D)
+
+
+class ResidualLSTM(nn.Module):
+    """x + proj(LSTM(x)) with proj starting at zero: added to a trained stack, the stack's
+    function is unchanged at first, and proj's gradient (the LSTM's output) is not zero."""
+
+    def __init__(self, d: int, dropout: float):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.lstm = nn.LSTM(d, d, batch_first=True)
+        self.proj = nn.Linear(d, d)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x, state):
+        out, state = self.lstm(self.dropout(x), state)
+        return x + self.proj(out), state
 
 
 class Encoder(nn.Module):
@@ -51,12 +71,17 @@ class Encoder(nn.Module):
         # silence (log-mel floor) versus speech, which squeezes noisy speech into a narrow
         # range; normalising each stacked frame restores its contrast from the first step.
         self.in_norm = nn.LayerNorm(cfg.d_model)
+        n_plain = cfg.n_enc_layers - cfg.n_res_layers
         self.lstm = nn.LSTM(
             cfg.d_model,
             cfg.d_model,
-            cfg.n_enc_layers,
+            n_plain,
             batch_first=True,
-            dropout=cfg.dropout if cfg.n_enc_layers > 1 else 0.0,
+            dropout=cfg.dropout if n_plain > 1 else 0.0,
+        )
+        # Residual layers on top (grown onto a trained stack): x + proj(LSTM(x)), proj at zero.
+        self.res = nn.ModuleList(
+            ResidualLSTM(cfg.d_model, cfg.dropout) for _ in range(cfg.n_res_layers)
         )
         # Per-frame LayerNorm keeps the frames the decoder attends to at unit scale; without it
         # the LSTM's small outputs starve attention and CTC of gradient and training stalls
@@ -64,12 +89,12 @@ class Encoder(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
         self.dropout = nn.Dropout(cfg.dropout)
         with torch.no_grad():  # forget gates start open (bias 1): gradient flows through time
-            for name, bias in self.lstm.named_parameters():
-                if name.startswith("bias_ih"):
+            for name, bias in self.named_parameters():
+                if "lstm.bias_ih" in name:
                     bias[cfg.d_model : 2 * cfg.d_model].fill_(1.0)
 
     def initial_state(self, N: int) -> EncoderState:
-        shape = (self.lstm.num_layers, N, self.lstm.hidden_size)
+        shape = (self.lstm.num_layers + len(self.res), N, self.lstm.hidden_size)
         p = self.proj.weight
         return EncoderState(p.new_zeros(shape), p.new_zeros(shape))
 
@@ -95,8 +120,15 @@ class Encoder(nn.Module):
             y = y + self.conv(images).reshape(N, T, -1)
         x = self.dropout(torch.relu(self.in_norm(y)))  # (N, T', D)
         state = state if state is not None else self.initial_state(feats.shape[0])
-        out, (h, c) = self.lstm(x, tuple(state))
-        return self.dropout(self.norm(out)), EncoderState(h, c)
+        h0, c0 = state
+        n = self.lstm.num_layers
+        out, (h, c) = self.lstm(x, (h0[:n], c0[:n]))
+        hs, cs = [h], [c]
+        for k, layer in enumerate(self.res, n):
+            out, (h, c) = layer(out, (h0[k : k + 1], c0[k : k + 1]))
+            hs.append(h)
+            cs.append(c)
+        return self.dropout(self.norm(out)), EncoderState(torch.cat(hs), torch.cat(cs))
 
     def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor):
         """Whole padded batch: feats (N, T, F) -> frames (N, T', D), frame_lens (N,).
