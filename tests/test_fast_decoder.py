@@ -120,3 +120,16 @@ def test_numba_encoder_equals_torch(conv_channels, n_res_layers):
         ours.append(frames)
     ours = torch.from_numpy(np.concatenate(ours))
     assert ours.shape == ref[0].shape and (ours - ref[0]).abs().max() < 1e-4
+
+
+def test_tanh_and_sigmoid_approximations():
+    """The kernels' rational tanh (and the sigmoid made from it) stay within float32 noise."""
+    from transducer.decode.fast import _sigmoid, _tanh
+
+    x = np.linspace(-30, 30, 20001, dtype=np.float32)
+    tanh = np.array([_tanh(v) for v in x])
+    sigmoid = np.array([_sigmoid(v) for v in x])
+    assert np.abs(tanh - np.tanh(x.astype(np.float64))).max() < 5e-7
+    assert np.abs(sigmoid - 1 / (1 + np.exp(-x.astype(np.float64)))).max() < 5e-7
+    assert np.all(np.abs(tanh) <= 1) and np.all((sigmoid >= 0) & (sigmoid <= 1))
+    assert _tanh(np.float32(0.0)) == 0.0
