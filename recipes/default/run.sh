@@ -5,8 +5,9 @@
 # 15 more hours (flite's pitch varied, milder noise), a fourth that adds a small convolutional
 # front-end (trained at W = 4 and 8 only), a fifth, then online mean normalisation of the
 # features (stage 7), no SpecAugment (stage 8) and one more, residual, encoder layer (stage 9),
-# then export, shipping and the comparison with Whisper tiny.en and PocketSphinx. Training spans sessions: every call resumes the runs and
-# trains each for MINUTES more (default: until max_steps).
+# then export, shipping and the comparison with Whisper tiny.en and PocketSphinx. Training spans
+# sessions: every call resumes the runs and trains each for MINUTES more (default: until
+# max_steps).
 #   bash recipes/default/run.sh [MINUTES]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
