@@ -161,9 +161,10 @@ def _gemv(W, x, out, accumulate):
 @nb.njit(cache=True, fastmath=True, inline="always")
 def _tanh(x):
     """float32 tanh as Eigen computes it: a 13/6 rational function on [-7.9, 7.9], within
-    3e-7 of tanh. Only multiplies, adds and a divide, so loops over it vectorise; np.tanh and
-    np.exp call libm once per element (Numba here has no SVML), which made the LSTM cell's
-    gates cost as much as its matrix products."""
+    3e-7 of tanh. A clamp, multiplies, adds and one divide, so loops over it vectorise; np.tanh
+    and np.exp call libm once per element (this llvmlite has no SVML), which made the LSTM
+    cell's gates cost as much as its matrix products. fastmath assumes finite inputs: audio
+    with NaN or inf is refused before it reaches them (`read_audio`, `accept_waveform`)."""
     x = min(max(x, np.float32(-7.90531110763549805)), np.float32(7.90531110763549805))
     x2 = x * x
     p = np.float32(-2.76076847742355e-16)
