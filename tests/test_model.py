@@ -144,6 +144,25 @@ def test_lattice_logits_equal_the_joint_of_each_node(attention):
         torch.testing.assert_close(logits[:, b : b + 1], decoder.joint(q, context))
 
 
+def test_label_dropout_hides_labels_from_the_decoder_only_in_training():
+    decoder = tiny(label_dropout=0.5).decoder
+    blocks, mask = torch.randn(1, 3, 2, 16), torch.ones(1, 3, 2, dtype=torch.bool)
+    a, b = torch.tensor([[3, 4, 2, 5, 3, 4, 2, 5]]), torch.tensor([[5, 2, 4, 3, 2, 5, 4, 3]])
+    assert not torch.equal(decoder(blocks, mask, a)[0], decoder(blocks, mask, b)[0])  # eval
+    decoder.train()
+    torch.manual_seed(3)
+    dropped = decoder(blocks, mask, a)[0]
+    torch.manual_seed(3)
+    assert torch.equal(dropped, decoder(blocks, mask, a)[0])  # a seeded draw
+    # Labels that differ only where the same draw hides them give the same outputs.
+    torch.manual_seed(3)
+    hidden = torch.rand(a.shape) < 0.5
+    mixed = torch.where(hidden, b, a)
+    torch.manual_seed(3)
+    torch.testing.assert_close(decoder(blocks, mask, mixed)[0], dropped)
+    assert 0 < int(hidden.sum()) < a.shape[1]
+
+
 def test_alignment_to_symbols():
     symbols, blocks, valid = alignment_to_symbols(
         torch.tensor([[2, 0, 1], [1, 0, 0]]),

@@ -78,6 +78,7 @@ class FeatureConfig:
 
 
 BLANK = 0  # id of <e>: the end-of-block symbol, blank of the full-sum loss, first decoder input
+UNK = 1  # id of <unk>
 ATTENTIONS = ("none", "dot", "mlp", "lstm")
 MODES = ("fullsum", "paper")
 
@@ -107,6 +108,9 @@ class ModelConfig:
     block_width: int = 8  # W: encoder frames per block at decoding time
     beam: int = 0  # beam width at decoding time unless a caller says otherwise (0/1: greedy)
     dropout: float = 0.1
+    # Training only (fullsum): each prediction-network input label becomes `<unk>` with this
+    # probability, so the decoder cannot lean on memorised sentences (word dropout of LMs).
+    label_dropout: float = 0.0
     ctc_weight: float = 0.1  # auxiliary CTC loss on the encoder; 0 disables the head
     max_symbols_per_block: int = 16  # decoding and alignment limit per block
 
@@ -140,6 +144,8 @@ class ModelConfig:
             raise ValueError(f"need 0 <= n_res_layers < n_enc_layers, got {self.n_res_layers}")
         if self.lookback < 0 or not 0 <= self.ctc_weight <= 1 or not 0 <= self.dropout < 1:
             raise ValueError("need lookback >= 0, 0 <= ctc_weight <= 1 and 0 <= dropout < 1")
+        if not 0 <= self.label_dropout < 1:
+            raise ValueError(f"need 0 <= label_dropout < 1, got {self.label_dropout}")
 
 
 @dataclass(frozen=True)

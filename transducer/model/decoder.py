@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from transducer.config import BLANK, ModelConfig
+from transducer.config import BLANK, UNK, ModelConfig
 from transducer.model.attention import StepLSTMAttention, make_attention
 
 
@@ -45,6 +45,7 @@ class FullSumDecoder(nn.Module):
         self.attention = make_attention(cfg, cfg.d_dec)
         self.joint = Joint(cfg.d_dec, cfg.d_model, cfg.d_joint, cfg.vocab_size)
         self.dropout = nn.Dropout(cfg.dropout)
+        self.label_dropout = cfg.label_dropout
 
     def initial_state(self, N: int) -> PredictionState:
         shape = (self.lstm.num_layers, N, self.lstm.hidden_size)
@@ -73,6 +74,9 @@ class FullSumDecoder(nn.Module):
     def forward(self, blocks, mask, targets):
         """Logits over the whole (block, label) lattice: (N, B, U + 1, V)."""
         start = torch.full_like(targets[:, :1], BLANK)
+        if self.training and self.label_dropout > 0:
+            dropped = torch.rand(targets.shape, device=targets.device) < self.label_dropout
+            targets = targets.masked_fill(dropped, UNK)
         queries, _ = self.predict(torch.cat([start, targets], dim=1))  # (N, U + 1, Dp)
         return self.logits(queries, blocks, mask)
 
