@@ -157,10 +157,10 @@ def test_label_dropout_hides_labels_from_the_decoder_only_in_training():
     # Labels that differ only where the same draw hides them give the same outputs.
     torch.manual_seed(3)
     hidden = torch.rand(a.shape) < 0.5
+    assert 0 < int(hidden.sum()) < a.shape[1]  # some labels hidden, some not
     mixed = torch.where(hidden, b, a)
     torch.manual_seed(3)
     torch.testing.assert_close(decoder(blocks, mask, mixed)[0], dropped)
-    assert 0 < int(hidden.sum()) < a.shape[1]
 
 
 def test_alignment_to_symbols():
@@ -179,3 +179,5 @@ def test_config_validation():
         ModelConfig(attention="cosine")
     with pytest.raises(ValueError, match="mode"):
         ModelConfig(mode="ctc")
+    with pytest.raises(ValueError, match="label_dropout"):
+        ModelConfig(mode="paper", n_dec_layers=2, label_dropout=0.3)

@@ -78,7 +78,7 @@ class FeatureConfig:
 
 
 BLANK = 0  # id of <e>: the end-of-block symbol, blank of the full-sum loss, first decoder input
-UNK = 1  # id of <unk>
+UNK = 1  # id of <unk>: what the tokenizers map unknown text to
 ATTENTIONS = ("none", "dot", "mlp", "lstm")
 MODES = ("fullsum", "paper")
 
@@ -146,6 +146,10 @@ class ModelConfig:
             raise ValueError("need lookback >= 0, 0 <= ctc_weight <= 1 and 0 <= dropout < 1")
         if not 0 <= self.label_dropout < 1:
             raise ValueError(f"need 0 <= label_dropout < 1, got {self.label_dropout}")
+        if self.mode == "paper" and self.label_dropout > 0:
+            # Paper mode feeds `<e>` back too and trains on one alignment: not implemented there.
+            raise ValueError(f"label_dropout is for fullsum mode, got {self.label_dropout} "
+                             "with mode 'paper'")  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ import re
 import unicodedata
 from pathlib import Path
 
+from transducer import config
+
 BLANK = "<e>"  # end-of-block symbol; the blank of the full-sum (RNN-T) loss
 UNK = "<unk>"
 RESERVED = (BLANK, UNK)
@@ -169,8 +171,8 @@ class CharTokenizer:
         """The default vocabulary: space, apostrophe and a-z (the normaliser's alphabet)."""
         return cls([*RESERVED, " ", "'", *"abcdefghijklmnopqrstuvwxyz"])
 
-    blank_id = 0  # <e>
-    unk_id = 1
+    blank_id = config.BLANK  # <e>
+    unk_id = config.UNK
 
     def __len__(self) -> int:
         return len(self.symbols)
@@ -213,7 +215,7 @@ class SentencePieceTokenizer:
 
         self.model_path = Path(model_path)
         self.sp = spm.SentencePieceProcessor(model_file=str(model_path))
-        if self.sp.id_to_piece(0) != BLANK or self.sp.unk_id() != 1:
+        if self.sp.id_to_piece(0) != BLANK or self.sp.unk_id() != config.UNK:
             raise ValueError(f"{model_path}: id 0 must be {BLANK} and id 1 {UNK}")
 
     @staticmethod
@@ -229,15 +231,15 @@ class SentencePieceTokenizer:
             character_coverage=1.0,
             pad_id=0,
             pad_piece=BLANK,
-            unk_id=1,
+            unk_id=config.UNK,
             bos_id=-1,
             eos_id=-1,
             minloglevel=2,
         )
         return SentencePieceTokenizer(f"{model_prefix}.model")
 
-    blank_id = 0  # <e>
-    unk_id = 1
+    blank_id = config.BLANK  # <e>
+    unk_id = config.UNK
 
     def __len__(self) -> int:
         return self.sp.get_piece_size()
