@@ -181,3 +181,5 @@ def test_config_validation():
         ModelConfig(mode="ctc")
     with pytest.raises(ValueError, match="label_dropout"):
         ModelConfig(mode="paper", n_dec_layers=2, label_dropout=0.3)
+    with pytest.raises(ValueError, match="phone_ctc_weight"):
+        ModelConfig(phone_ctc_weight=1.5)

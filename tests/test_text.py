@@ -1,5 +1,8 @@
+import shutil
+
 import pytest
 
+from transducer.phonemes import PHONES, phonemize
 from transducer.text import (
     CharTokenizer,
     normalize,
@@ -82,3 +85,12 @@ def test_sentencepiece(tmp_path):
     assert tok.blank_id == 0 and tok.sp.id_to_piece(0) == "<e>" and tok.sp.unk_id() == 1
     ids = tok.encode("the lazy fox")
     assert 0 not in ids and tok.decode(ids) == "the lazy fox"
+
+
+@pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng not installed")
+def test_phonemize_gives_one_phoneme_list_per_text():
+    texts = ["hello world", "", "the cat's hat", "Hello. World!\n", "hello world"]
+    hello, empty, cat, shouted, again = phonemize(texts)
+    assert [PHONES[i - 1] for i in hello] == ["h", "ə", "l", "oʊ", "w", "ɜː", "l", "d"]
+    assert empty == [] and len(cat) >= 7 and all(1 <= i <= len(PHONES) for i in cat)
+    assert shouted == hello == again  # punctuation and case do not split or change a text

@@ -1,12 +1,15 @@
 """Training: overfitting in both modes, SIGKILL + resume, DDP, non-finite losses, schedule."""
 
 import json
+import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -308,3 +311,21 @@ def test_init_grows_residual_layers():
     assert all(float(r.proj.weight.grad.abs().sum()) > 0 for r in grown.encoder.res)
     with pytest.raises(ValueError, match="do not fit"):  # a plain layer cannot be grown
         _load_init(NeuralTransducer(ModelConfig(**sizes, n_enc_layers=3)), plain.state_dict(), "p")
+
+
+@pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng not installed")
+def test_phoneme_ctc_head_is_trained_from_the_text(toy, tmp_path):
+    model_cfg, train_cfg, _ = load_config(
+        write_config(tmp_path / "c.json", {"phone_ctc_weight": 0.5})
+    )
+    run = Run(model_cfg, train_cfg, toy, toy, tmp_path / "run", show_progress=False)
+    loader = torch.utils.data.DataLoader(run.dataset, batch_sampler=run.sampler, collate_fn=collate)
+    batch = next(iter(loader))
+    assert len(batch) == 6 and batch[5].min() > 0  # phoneme targets and their lengths
+    feats, feat_lens = run.batch_features(*batch[:2], np.random.default_rng(0), step=0)
+    with pytest.raises(ValueError, match="phoneme targets"):
+        run.model(feats, feat_lens, *batch[2:4])
+    before = run.model.phone_ctc.weight.detach().clone()
+    row = run.train_step(batch)
+    assert row["phone_ctc"] > 0 and math.isfinite(row["loss"])
+    assert not torch.equal(before, run.model.phone_ctc.weight)

@@ -112,6 +112,9 @@ class ModelConfig:
     # probability, so the decoder cannot lean on memorised sentences (word dropout of LMs).
     label_dropout: float = 0.0
     ctc_weight: float = 0.1  # auxiliary CTC loss on the encoder; 0 disables the head
+    # Training only: a second CTC head on the encoder names espeak-ng's phonemes of the text
+    # (`transducer.phonemes`), tying the encoder to sounds rather than spellings; 0: no head.
+    phone_ctc_weight: float = 0.0
     max_symbols_per_block: int = 16  # decoding and alignment limit per block
 
     def __post_init__(self) -> None:
@@ -144,6 +147,8 @@ class ModelConfig:
             raise ValueError(f"need 0 <= n_res_layers < n_enc_layers, got {self.n_res_layers}")
         if self.lookback < 0 or not 0 <= self.ctc_weight <= 1 or not 0 <= self.dropout < 1:
             raise ValueError("need lookback >= 0, 0 <= ctc_weight <= 1 and 0 <= dropout < 1")
+        if not 0 <= self.phone_ctc_weight <= 1:
+            raise ValueError(f"need 0 <= phone_ctc_weight <= 1, got {self.phone_ctc_weight}")
         if not 0 <= self.label_dropout < 1:
             raise ValueError(f"need 0 <= label_dropout < 1, got {self.label_dropout}")
         if self.mode == "paper" and self.label_dropout > 0:

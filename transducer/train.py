@@ -29,6 +29,7 @@ from transducer.data.manifest import read_manifest, read_utterance
 from transducer.evaluate import evaluate
 from transducer.features import FeatureStats, StatsAccumulator, fbank, fbank_torch, online_cmn
 from transducer.model.transducer import NeuralTransducer
+from transducer.phonemes import phonemize
 from transducer.runinfo import read_csv
 from transducer.text import CharTokenizer
 
@@ -91,9 +92,11 @@ def newest_checkpoint(out: Path) -> Path | None:
 
 def _load_init(model, weights: dict, path) -> None:
     """Load `--init` weights. A convolutional front-end or residual layers the checkpoint
-    lacks keep their initialisation, whose output is zero: the model starts as the checkpoint's."""
+    lacks keep their initialisation, whose output is zero: the model starts as the checkpoint's
+    function; so may a new phoneme CTC head, which only adds a training loss."""
     missing, unexpected = model.load_state_dict(weights, strict=False)
-    wrong = unexpected + [k for k in missing if not k.startswith(("encoder.conv.", "encoder.res."))]
+    new = ("encoder.conv.", "encoder.res.", "phone_ctc.")
+    wrong = unexpected + [k for k in missing if not k.startswith(new)]
     if wrong:
         raise ValueError(f"{path}: weights do not fit this model's config: {wrong[:5]}")
 
@@ -157,7 +160,10 @@ class Run:
             self.world,
             cfg.sorted_first_epoch,
         )
-        self.dataset = SpeechDataset(self.utts, self.tokenizer)
+        phones = None
+        if model_cfg.phone_ctc_weight > 0:
+            phones = phonemize([u.text for u in self.utts])
+        self.dataset = SpeechDataset(self.utts, self.tokenizer, phones)
         self.tensorboard = None
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -197,7 +203,7 @@ class Run:
         step = self.progress.step
         rng = np.random.default_rng([self.cfg.seed, step])
         torch.manual_seed(self.cfg.seed * 1_000_003 + step)  # dropout, masks
-        waves, wave_lens, targets, target_lens = batch
+        waves, wave_lens, targets, target_lens, *phones = batch
         started = time.perf_counter()
         lr = get_lr(step, self.cfg)
         for group in self.optimizer.param_groups:
@@ -208,7 +214,7 @@ class Run:
         self.net.train()
         loss, parts = self.net(
             feats, feat_lens, targets, target_lens, W=W, alignment=self.cfg.alignment,
-            ctc_only=step < self.cfg.ctc_pretrain_steps,
+            ctc_only=step < self.cfg.ctc_pretrain_steps, phones=tuple(phones) or None,
         )  # fmt: skip
         if not self._all_finite(loss):
             return self._bad_step(parts)

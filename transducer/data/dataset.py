@@ -11,11 +11,13 @@ from transducer.data.manifest import Utterance, read_utterance
 
 
 class SpeechDataset(torch.utils.data.Dataset):
-    """utterance i -> (waveform (T,) float32 at 16 kHz, token ids (U,) long)."""
+    """utterance i -> (waveform (T,) float32 at 16 kHz, token ids (U,) long), plus its phoneme
+    ids (P,) long when `phones` (one list per utterance) is given."""
 
-    def __init__(self, utts: list[Utterance], tokenizer):
+    def __init__(self, utts: list[Utterance], tokenizer, phones: list[list[int]] | None = None):
         self.utts = utts
         self.tokenizer = tokenizer
+        self.phones = phones
 
     def __len__(self) -> int:
         return len(self.utts)
@@ -24,17 +26,19 @@ class SpeechDataset(torch.utils.data.Dataset):
         utt = self.utts[i]
         samples = read_utterance(utt)
         tokens = torch.tensor(self.tokenizer.encode(utt.text), dtype=torch.long)
-        return torch.from_numpy(samples), tokens
+        if self.phones is None:
+            return torch.from_numpy(samples), tokens
+        return torch.from_numpy(samples), tokens, torch.tensor(self.phones[i], dtype=torch.long)
 
 
 def collate(items):
-    """[(waveform, tokens)] -> waveforms (N, T), wave_lens, targets (N, U), target_lens."""
-    waves, tokens = zip(*items, strict=True)
-    wave_lens = torch.tensor([len(w) for w in waves])
-    target_lens = torch.tensor([len(t) for t in tokens])
-    waveforms = torch.nn.utils.rnn.pad_sequence(list(waves), batch_first=True)
-    targets = torch.nn.utils.rnn.pad_sequence(list(tokens), batch_first=True)
-    return waveforms, wave_lens, targets, target_lens
+    """[(waveform, tokens[, phones])] -> waveforms (N, T), wave_lens, targets (N, U),
+    target_lens[, phone targets (N, P), phone_lens]."""
+    out = []
+    for column in zip(*items, strict=True):
+        out += [torch.nn.utils.rnn.pad_sequence(list(column), batch_first=True),
+                torch.tensor([len(x) for x in column])]  # fmt: skip
+    return tuple(out)
 
 
 class BucketBatchSampler(torch.utils.data.Sampler):

@@ -12,6 +12,7 @@ from transducer.config import ModelConfig
 from transducer.model.blocks import to_blocks
 from transducer.model.decoder import BLANK, FullSumDecoder, PaperDecoder
 from transducer.model.encoder import Encoder
+from transducer.phonemes import PHONES
 
 
 class NeuralTransducer(nn.Module):
@@ -21,6 +22,9 @@ class NeuralTransducer(nn.Module):
         self.encoder = Encoder(cfg)
         self.decoder = FullSumDecoder(cfg) if cfg.mode == "fullsum" else PaperDecoder(cfg)
         self.ctc = nn.Linear(cfg.d_model, cfg.vocab_size) if cfg.ctc_weight > 0 else None
+        self.phone_ctc = None  # training only: phoneme CTC head (see transducer.phonemes)
+        if cfg.phone_ctc_weight > 0:
+            self.phone_ctc = nn.Linear(cfg.d_model, len(PHONES) + 1)
 
     def blocks(self, feats, feat_lens, W: int):
         """Encode and cut into blocks: (N, B, L, D), mask (N, B, L), n_blocks (N,), frames."""
@@ -42,6 +46,7 @@ class NeuralTransducer(nn.Module):
         W: int | None = None,
         alignment: torch.Tensor | None = None,
         ctc_only: bool = False,
+        phones: tuple[torch.Tensor, torch.Tensor] | None = None,
     ):
         """Training loss per target token.
 
@@ -49,14 +54,16 @@ class NeuralTransducer(nn.Module):
         the block width (dynamic block training). Paper mode needs `alignment` (N, B): labels
         emitted in each block (see transducer.align). Returns (loss, parts) where parts holds
         the float value of each term. `ctc_only` trains the encoder alone with the CTC head
-        (encoder pre-training); the transducer term is then reported as NaN.
+        (encoder pre-training); the transducer term is then reported as NaN. `phones`: phoneme
+        targets (N, P) padded and their lengths (N,), for the phoneme CTC head when it has one.
         """
         if ctc_only:
             frames, frame_lens = self.encoder(feats, feat_lens)
             n_tokens = target_lens.sum().clamp(min=1)
             ctc = self.ctc_loss(frames, frame_lens, targets, target_lens) / n_tokens
             timing = {"align_s" if self.cfg.mode == "paper" else "loss_s": 0.0}  # same columns
-            return ctc, {"transducer": math.nan, **timing, "ctc": float(ctc.detach())}
+            parts = {"transducer": math.nan, **timing, "ctc": float(ctc.detach())}
+            return self._add_phone_ctc(ctc, parts, frames, frame_lens, phones), parts
         W = W or self.cfg.block_width
         blocks, mask, n_blocks, frames, frame_lens = self.blocks(feats, feat_lens, W)
         n_tokens = target_lens.sum().clamp(min=1)
@@ -86,7 +93,20 @@ class NeuralTransducer(nn.Module):
             ctc = self.ctc_loss(frames, frame_lens, targets, target_lens) / n_tokens
             parts["ctc"] = float(ctc.detach())
             loss = main + self.cfg.ctc_weight * ctc
-        return loss, parts
+        return self._add_phone_ctc(loss, parts, frames, frame_lens, phones), parts
+
+    def _add_phone_ctc(self, loss, parts: dict, frames, frame_lens, phones):
+        """loss + phone_ctc_weight * the phoneme CTC loss per phoneme (none without the head)."""
+        if self.phone_ctc is None:
+            return loss
+        if phones is None:
+            raise ValueError("this model has a phoneme CTC head (phone_ctc_weight > 0): "
+                             "training needs the phoneme targets")  # fmt: skip
+        targets, lens = phones
+        log_probs = self.phone_ctc(frames).log_softmax(-1)
+        phone_ctc = self._ctc(log_probs, frame_lens, targets, lens) / lens.sum().clamp(min=1)
+        parts["phone_ctc"] = float(phone_ctc.detach())
+        return loss + self.cfg.phone_ctc_weight * phone_ctc
 
     def align(
         self,
@@ -146,9 +166,13 @@ class NeuralTransducer(nn.Module):
         return (nll * valid).sum() / valid.sum()
 
     def ctc_loss(self, frames, frame_lens, targets, target_lens) -> torch.Tensor:
-        log_probs = self.ctc_log_probs(frames).transpose(0, 1)  # (T', N, V)
+        return self._ctc(self.ctc_log_probs(frames), frame_lens, targets, target_lens)
+
+    @staticmethod
+    def _ctc(log_probs, frame_lens, targets, target_lens) -> torch.Tensor:
+        """Summed CTC loss of (N, T', V) log-probabilities, blank 0."""
         return nn.functional.ctc_loss(
-            log_probs,
+            log_probs.transpose(0, 1),  # (T', N, V)
             targets,
             frame_lens,
             target_lens,
