@@ -1,10 +1,13 @@
 """The character LM (Kneser-Ney distributions, back-off, files) and beam search fused with it."""
 
+import json
+
 import numpy as np
 import pytest
 
 from tests.test_fast_decoder import blocks, random_model
 from tests.test_recognizer import stream_tokens
+from transducer.cli import main
 from transducer.decode import Hypothesis, Stepper, beam_block, beam_search
 from transducer.decode.fast import FastDecoder
 from transducer.evaluate import features
@@ -97,7 +100,7 @@ def test_fused_beam_numba_equals_torch(mode, attention):
     assert [(h.tokens, h.score) for h in silent] == [(h.tokens, h.score) for h in alone]
 
 
-def test_recognizer_lm_options(trained, tmp_path):
+def test_recognizer_lm_options(trained, tmp_path, capsys):
     paths, audio = trained
     lm = train(SENTENCES, TOK, order=4, min_count=1)
     lm.save(tmp_path / "lm.npz")
@@ -111,6 +114,18 @@ def test_recognizer_lm_options(trained, tmp_path):
     hyp = beam_search(rec.model, features(audio, rec.stats, rec.features), 3, lm=rec.lm)
     assert streamed["tokens"] == [rec.tokenizer.symbols[t] for t in hyp.tokens]
     assert Recognizer(paths["fullsum"], beam=3, lm=tmp_path / "lm.npz", lm_weight=0).lm is None
+    bonus = Recognizer(paths["fullsum"], beam=3, lm=tmp_path / "lm.npz", lm_bonus=0.9).lm
+    assert (bonus.weight, bonus.bonus) == (lm.weight, 0.9) and lm.bonus != 0.9
+    manifest = paths["fullsum"].parents[1] / "train.jsonl"
+    args = ["eval", "--model", str(paths["fullsum"]), "--manifest", str(manifest), "--beam", "3",
+            "--json", "--lm", str(tmp_path / "lm.npz")]  # fmt: skip
+    cer = {}
+    for backend, bonus in [("offline", "0.9"), ("torch", "0.9"), ("offline", "20")]:
+        main([*args, "--backend", backend, "--lm-bonus", bonus])
+        cer[backend, bonus] = json.loads(capsys.readouterr().out)["cer"]
+    assert cer["offline", "0.9"] == cer["torch", "0.9"] < cer["offline", "20"]  # the LM is used
+    with pytest.raises(SystemExit, match="only if --lm"):
+        main([*args[:-2], "--lm-bonus", "0.9"])
     assert Recognizer(paths["fullsum"], beam=3).lm is None  # a named model: no LM unless asked
     train(["a bad cab"], SMALL, order=2).save(tmp_path / "small.npz")
     with pytest.raises(ValueError, match="symbols differ"):

@@ -61,19 +61,24 @@ def _eval(args: argparse.Namespace) -> None:
 
     utts = read_manifest(args.manifest)
     if args.backend == "offline":
-        if args.lm or args.lm_weight:
-            raise SystemExit("transducer eval: the offline backend decodes without an LM")
-        from transducer.recognizer import default_model
+        from transducer.recognizer import default_model, load_lm
 
+        if not args.lm and (args.lm_weight or args.lm_bonus is not None):
+            raise SystemExit(
+                "transducer eval: the offline backend uses an LM only if --lm names it"
+            )
         model, tokenizer, stats, features = load_model(args.model or default_model())
-        result = evaluate(model, tokenizer, stats, utts, features, args.beam, args.block_width)
+        lm = None
+        if args.lm and args.lm_weight != 0:
+            lm = load_lm(args.lm, args.lm_weight, args.lm_bonus, tokenizer)
+        result = evaluate(model, tokenizer, stats, utts, features, args.beam, args.block_width, lm)
     else:
         from transducer.evaluate import evaluate_recognizer
         from transducer.recognizer import EndpointConfig, Recognizer
 
         never = EndpointConfig(1e9, 1e9, 1e9)
         rec = Recognizer(args.model, args.beam, args.block_width, never, args.backend, args.lm,
-                         args.lm_weight)  # fmt: skip
+                         args.lm_weight, args.lm_bonus)  # fmt: skip
         result = evaluate_recognizer(rec, utts)
         result.pop("tokens")
     hyps = result.pop("hypotheses")
@@ -95,7 +100,7 @@ def _transcribe(args: argparse.Namespace) -> None:
     from transducer.recognizer import Recognizer, transcript
 
     rec = Recognizer(args.model, args.beam, args.block_width, backend=args.backend, lm=args.lm,
-                     lm_weight=args.lm_weight)  # fmt: skip
+                     lm_weight=args.lm_weight, lm_bonus=args.lm_bonus)  # fmt: skip
     failed = 0
     for path in args.files:
         try:
@@ -215,8 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam", type=int, help="beam width (0/1: greedy; default: the model's)")
     p.add_argument("--block-width", type=int, default=None, help="W to decode with")
     p.add_argument("--backend", choices=["offline", "numba", "torch", "onnx", "onnx-int8"],
-                   default="offline", help="offline: torch, whole utterances (default); others "
-                   "stream through the Recognizer (onnx*: --model is an export dir)")  # fmt: skip
+                   default="offline", help="offline: torch, whole utterances (default; an LM "
+                   "only if --lm names one); others stream through the Recognizer (onnx*: "
+                   "--model is an export dir)")  # fmt: skip
     _lm_arguments(p)
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=_eval)
@@ -265,6 +271,7 @@ def _lm_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lm", help="character LM for beam search (default: the shipped one with "
                    "the shipped model, else none)")  # fmt: skip
     p.add_argument("--lm-weight", type=float, help="fusion weight (default: the LM's; 0: off)")
+    p.add_argument("--lm-bonus", type=float, help="added per label with the LM (default: the LM's)")
 
 
 def main(argv: list[str] | None = None) -> None:

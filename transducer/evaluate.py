@@ -17,11 +17,13 @@ def features(samples: np.ndarray, stats: FeatureStats, cfg: FeatureConfig) -> to
     return torch.from_numpy(online_cmn(stats.normalize(fbank(samples, cfg)), cfg))
 
 
-def decode(model, feats: torch.Tensor, beam: int | None = None, W: int | None = None) -> Hypothesis:
-    """Greedy when beam <= 1, else block-synchronous beam search; beam None: the model's."""
+def decode(model, feats: torch.Tensor, beam: int | None = None, W: int | None = None,
+           lm=None) -> Hypothesis:  # fmt: skip
+    """Greedy when beam <= 1, else block-synchronous beam search (fused with the character LM
+    `lm`, if any); beam None: the model's."""
     beam = model.cfg.beam if beam is None else beam
     if beam > 1:
-        return beam_search(model, feats, beam=beam, W=W)
+        return beam_search(model, feats, beam=beam, W=W, lm=lm)
     return greedy_search(model, feats, W=W)
 
 
@@ -41,6 +43,7 @@ def evaluate(
     features_cfg: FeatureConfig,
     beam: int | None = None,
     W: int | None = None,
+    lm=None,
 ) -> dict:
     """{"wer", "cer", "rtf", "n_utts", "audio_seconds"} over `utts`, plus the hypotheses."""
     model.eval()
@@ -48,7 +51,7 @@ def evaluate(
     for utt in utts:
         samples = read_utterance(utt)
         start = time.perf_counter()
-        hyp = decode(model, features(samples, stats, features_cfg), beam, W)
+        hyp = decode(model, features(samples, stats, features_cfg), beam, W, lm)
         elapsed += time.perf_counter() - start
         seconds += len(samples) / features_cfg.sample_rate
         refs.append(utt.text)

@@ -80,8 +80,10 @@ class CharLM(NamedTuple):
                              f"logp {logp.shape}, {V} symbols, order {lm.order})")  # fmt: skip
         return lm
 
-    def with_weight(self, weight: float | None) -> "CharLM":
-        return self if weight is None else self._replace(weight=float(weight))
+    def with_weight(self, weight: float | None, bonus: float | None = None) -> "CharLM":
+        """The same LM with another fusion weight and/or per-label bonus (None: keep its own)."""
+        lm = self if weight is None else self._replace(weight=float(weight))
+        return lm if bonus is None else lm._replace(bonus=float(bonus))
 
 
 def train(sentences: list[str], tokenizer, order: int = 6, discount: float = 0.75,

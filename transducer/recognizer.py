@@ -197,13 +197,14 @@ class Recognizer:
     def __init__(self, model: str | Path | None = None, beam: int | None = None,
                  block_width: int | None = None, endpoint: EndpointConfig = EndpointConfig(),
                  backend: str = "numba", lm: str | Path | None = None,
-                 lm_weight: float | None = None):  # fmt: skip
+                 lm_weight: float | None = None, lm_bonus: float | None = None):  # fmt: skip
         """model: a checkpoint (numba, torch) or an export folder (onnx), by default the
         shipped one. backend: "numba" (compiled on first use, then cached), "torch" (the
         reference searches) or "onnx"/"onnx-int8"; all give the same tokens. beam and
         block_width: by default the model's own (its config's `beam`, `block_width`).
         lm: a character LM (`transducer lm`) fused into beam search, by default the shipped
-        one with the shipped model; lm_weight: by default the LM's own, 0 turns it off."""
+        one with the shipped model; lm_weight: by default the LM's own, 0 turns it off;
+        lm_bonus (added per label with the LM on): by default the LM's own."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if lm is None and model is None and DEFAULT_LM.exists():
@@ -220,7 +221,9 @@ class Recognizer:
         self.W = block_width or self.cfg.block_width
         self.beam = self.cfg.beam if beam is None else beam
         self.endpoint = endpoint
-        self.lm = None if lm is None or lm_weight == 0 else _load_lm(lm, lm_weight, self.tokenizer)
+        self.lm = None
+        if lm is not None and lm_weight != 0:
+            self.lm = load_lm(lm, lm_weight, lm_bonus, self.tokenizer)
         self.frames_per_block = self.W * self.cfg.stack  # feature frames per block
         self.frame_seconds = self.cfg.stack * self.features.frame_shift_ms / 1000
 
@@ -318,10 +321,11 @@ def transcript(segments: list[dict]) -> str:
     return " ".join(r["text"] for r in segments if r["text"])
 
 
-def _load_lm(path: str | Path, weight: float | None, tokenizer):
+def load_lm(path: str | Path, weight: float | None, bonus: float | None, tokenizer):
+    """A character LM file for beam search, with its weight and bonus overridden if given."""
     from transducer.lm import CharLM
 
-    lm = CharLM.load(path).with_weight(weight)
+    lm = CharLM.load(path).with_weight(weight, bonus)
     if lm.symbols != tuple(tokenizer.symbols):
         raise ValueError(f"{path}: the language model's symbols differ from the model's tokens")
     return lm
