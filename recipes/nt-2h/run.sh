@@ -11,10 +11,11 @@ exp=${2:-exp}
 here=recipes/nt-2h
 .venv/bin/transducer data synth --out "$data" --hours 2 --seed 11 --quiet
 # fullsum-dot-v2 adds what the default model learned (online mean normalisation of the features,
-# the convolutional front-end), -drop also dropout 0.3, -labeldrop(6) label dropout 0.4 (0.6);
-# the v2 runs use two threads (the others one each).
+# the convolutional front-end), -drop also dropout 0.3, -labeldrop(6) label dropout 0.4 (0.6),
+# -phones label dropout 0.4 and the phoneme CTC head (0.3); the v2 runs use two threads (the
+# others one each).
 for name in fullsum-dot paper-dot fullsum-mlp fullsum-dot-vtlp fullsum-dot-v2 fullsum-dot-v2-drop \
-        fullsum-dot-v2-labeldrop fullsum-dot-v2-labeldrop6; do
+        fullsum-dot-v2-labeldrop fullsum-dot-v2-labeldrop6 fullsum-dot-v2-phones; do
     threads=1; [[ "$name" == fullsum-dot-v2* ]] && threads=2
     OMP_NUM_THREADS=$threads .venv/bin/transducer train --config "$here/$name.json" \
         --train "$data/train.jsonl" --dev "$data/dev.jsonl" --out "$exp/$name" --resume --quiet
