@@ -62,6 +62,18 @@ def test_plan_is_deterministic_and_sentences_stay_in_split():
     assert {p.engine for p in plans if p.split == "test"} <= {"espeak", "flite"}
 
 
+def test_training_on_the_dev_flite_voice_leaves_test_unchanged():
+    pools = split_by_hash(TEXT, 0.2, 0.2)
+    cfg = SynthConfig(hours=1, seed=5)
+    plans = [plan_item(i, cfg, pools) for i in range(400)]
+    moved = [plan_item(i, replace(cfg, flite_dev=False), pools) for i in range(400)]
+    assert [p for p in plans if p.split == "test"] == [p for p in moved if p.split == "test"]
+    dev_flite = set(voices("dev", "flite"))
+    assert dev_flite and dev_flite <= {p.voice for p in moved if p.split == "train"}
+    assert {p.engine for p in moved if p.split == "dev"} == {"espeak"}
+    assert "rms" not in {p.voice for p in moved if p.split != "test"}
+
+
 def test_split_sentences_drops_attributions_and_art():
     text = "Hello there. How are you?\n\t-- Somebody\n%\n/\\_/\\ |__| ##\n%\nA third one!\n"
     assert split_sentences(text) == ["Hello there.", "How are you?", "A third one!"]

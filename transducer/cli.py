@@ -21,6 +21,7 @@ def _synth(args: argparse.Namespace) -> None:
         snr_db=tuple(args.snr),
         clean_eval=args.clean_eval,
         flite_f0=tuple(args.flite_f0 or ()),
+        flite_dev=not args.no_flite_dev,
     )
     summary = synthesize_corpus(args.out, cfg, jobs=args.jobs, progress=not args.quiet)
     print(json.dumps(summary, indent=1))
@@ -194,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--flite-f0", type=float, nargs=2, metavar=("LO", "HI"),
                    help="draw flite's mean pitch per utterance from LO-HI Hz")  # fmt: skip
+    p.add_argument("--no-flite-dev", action="store_true",
+                   help="train on the dev flite voice (awb); dev: espeak-ng only")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_synth)
 

@@ -9,7 +9,11 @@ no half-written wav; a rerun skips every wav already there.
 
 Splits: dev and test voices never occur in train (whole espeak-ng voice variants and whole flite
 voices are held out; Piper has a single voice and is train-only), and dev/test sentences never
-occur in train (sentences are split by a hash of their text).
+occur in train (sentences are split by a hash of their text). With `flite_dev` off, the dev
+flite voice (`awb`) trains instead and dev is espeak-ng only: flite has five voices, and holding
+out two leaves training one male speaker (`kal`/`kal16`) and `slt`. Test items keep their
+sentence, voice and speech (with `clean_eval`, the clean test is byte-identical); only babble
+noise, made from training voices, differs.
 
 With `clean_eval`, dev and test are rendered without noise or reverberation and
 `test-noisy.jsonl` holds a copy of the test set with both added (its wavs in `wavs-noisy/`).
@@ -62,6 +66,7 @@ class SynthConfig:
     snr_db: tuple[float, float] = (3.0, 30.0)
     clean_eval: bool = False  # dev/test clean, plus a noisy copy of test
     flite_f0: tuple[float, ...] = ()  # (lo, hi) Hz: vary flite's mean pitch; () = the voice's
+    flite_dev: bool = True  # hold out a flite voice for dev (False: it trains)
     text_files: tuple[str, ...] = field(default_factory=tuple)  # default: Debian's fortunes
 
     def __post_init__(self):
@@ -84,7 +89,7 @@ class SynthConfig:
 
 
 @cache
-def voices(split: str, engine: str) -> tuple[str, ...]:
+def voices(split: str, engine: str, flite_dev: bool = True) -> tuple[str, ...]:
     """The voices of one engine that a split may use (dev/test: only held-out voices)."""
     if engine == "espeak":
         if split == "train":
@@ -94,10 +99,10 @@ def voices(split: str, engine: str) -> tuple[str, ...]:
             variants = sorted(HELD_OUT[split]["espeak"])
         return tuple(f"{lang}+{v}" for lang in ESPEAK_LANGUAGES for v in variants)
     if engine == "flite":
+        dev, test = HELD_OUT["dev"]["flite"] if flite_dev else set(), HELD_OUT["test"]["flite"]
         if split == "train":
-            held = set().union(*(HELD_OUT[s]["flite"] for s in ("dev", "test")))
-            return tuple(v for v in FLITE_VOICES if v not in held)
-        return tuple(sorted(HELD_OUT[split]["flite"]))
+            return tuple(v for v in FLITE_VOICES if v not in dev | test)
+        return tuple(sorted(dev if split == "dev" else test))
     return PIPER_VOICES if split == "train" else ()
 
 
@@ -122,12 +127,12 @@ def plan_item(index: int, cfg: SynthConfig, pools: dict[str, list[str]]) -> Item
     rng = np.random.default_rng([cfg.seed, index])
     p_train = 1 - cfg.dev_fraction - cfg.test_fraction
     split = SPLITS[rng.choice(3, p=[p_train, cfg.dev_fraction, cfg.test_fraction])]
-    engines = [e for e in cfg.engines if voices(split, e)]
+    engines = [e for e in cfg.engines if voices(split, e, cfg.flite_dev)]
     if not engines:
         raise ValueError(f"engines {cfg.engines} have no held-out voices for the {split} split")
     weights = np.array([ENGINE_WEIGHTS[e] for e in engines])
     engine = engines[rng.choice(len(engines), p=weights / weights.sum())]
-    choices = voices(split, engine)
+    choices = voices(split, engine, cfg.flite_dev)
     voice = choices[rng.integers(len(choices))]
     text = pools[split][rng.integers(len(pools[split]))]
     return Item(index, split, engine, voice, text)
@@ -225,7 +230,7 @@ def _babble_pool(out: Path, cfg: SynthConfig, pools: dict[str, list[str]]) -> li
     for k in range(N_BABBLE):
         rng = np.random.default_rng([cfg.seed, 2**40 + k])
         engine = fast[rng.integers(len(fast))]
-        choices = voices("train", engine)
+        choices = voices("train", engine, cfg.flite_dev)
         item = Item(
             2**40 + k,
             "train",
