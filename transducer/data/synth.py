@@ -90,7 +90,8 @@ class SynthConfig:
 
 @cache
 def voices(split: str, engine: str, flite_dev: bool = True) -> tuple[str, ...]:
-    """The voices of one engine that a split may use (dev/test: only held-out voices)."""
+    """The voices of one engine that a split may use (dev/test: only held-out voices; without
+    `flite_dev`, dev's flite voice trains and dev has none)."""
     if engine == "espeak":
         if split == "train":
             held = set().union(*(HELD_OUT[s]["espeak"] for s in ("dev", "test")))
