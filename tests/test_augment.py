@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from transducer.data import corrupt
-from transducer.data.augment import SpecAugment, speed_perturb
+from transducer.data.augment import SpecAugment, add_noise, speed_perturb
 
 
 def test_specaugment_masks_in_training_only():
@@ -28,6 +28,24 @@ def test_speed_perturb():
         )
     same, same_lens = speed_perturb(waves, lens, 1.0)
     assert same is waves and same_lens is lens
+
+
+def test_fresh_noise_on_a_batch(rng):
+    """The chosen utterances get noise at an SNR in range, only over their own samples, new at
+    each call; the padding stays silent and prob 0 changes nothing."""
+    waves = torch.zeros(4, 16000)
+    lens = torch.tensor([16000, 12000, 9000, 6000])
+    for i, n in enumerate(lens):
+        waves[i, :n] = torch.sin(torch.arange(int(n)) * (0.05 + 0.02 * i))
+    assert torch.equal(add_noise(waves, lens, 0.0, (5.0, 25.0), rng), waves)
+    noisy = add_noise(waves, lens, 1.0, (10.0, 20.0), rng)
+    for i, n in enumerate(lens):
+        assert torch.all(noisy[i, n:] == 0)
+        added = (noisy[i, :n] - waves[i, :n]).pow(2).mean()
+        snr = 10 * torch.log10(waves[i, :n].pow(2).mean() / added)
+        assert 9.5 < snr < 20.5
+    again = add_noise(waves, lens, 1.0, (10.0, 20.0), rng)
+    assert not torch.equal(again, noisy)  # the next step, new noise
 
 
 def test_add_noise_hits_snr(rng):

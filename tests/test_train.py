@@ -258,6 +258,38 @@ def test_checkpoint_without_mel_floor_keeps_kaldi_floor(tmp_path):
     assert load_model(tmp_path / "old.pt")[3].mel_floor == EPSILON
 
 
+def test_average_of_checkpoints(tmp_path):
+    """`transducer average` writes the mean of the weights; checkpoints of different models
+    are refused by name."""
+    from transducer.config import FeatureConfig, ModelConfig
+    from transducer.features import FeatureStats
+    from transducer.model.transducer import NeuralTransducer
+    from transducer.text import CharTokenizer
+
+    stats = FeatureStats(tuple([0.0] * 80), tuple([1.0] * 80))
+    cfg = ModelConfig(d_model=8, n_enc_layers=1, d_dec=8, d_joint=8)
+    paths = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        model = NeuralTransducer(cfg)
+        paths.append(tmp_path / f"step-{seed}.pt")
+        checkpoint.save_atomic(
+            checkpoint.bundle(model, CharTokenizer.english(), stats, FeatureConfig()), paths[-1]
+        )
+    main(["average", *map(str, paths), "--out", str(tmp_path / "avg.pt")])
+    averaged, _, _, _ = load_model(tmp_path / "avg.pt")
+    weights = [checkpoint.load(p)["model"] for p in paths]
+    for key, value in averaged.state_dict().items():
+        torch.testing.assert_close(value, sum(w[key] for w in weights) / 3)
+    other = NeuralTransducer(ModelConfig(d_model=16, n_enc_layers=1, d_dec=8, d_joint=8))
+    checkpoint.save_atomic(
+        checkpoint.bundle(other, CharTokenizer.english(), stats, FeatureConfig()),
+        tmp_path / "other.pt",
+    )
+    with pytest.raises(ValueError, match="other.pt: its model config differs"):
+        checkpoint.average([tmp_path / "other.pt", paths[0]])
+
+
 def test_max_minutes_overrides_the_config(toy, tmp_path, capsys):
     config = write_config(tmp_path / "c.json", train={"max_steps": 100000, "eval_every": 100000})
     args = ["--train", str(toy), "--dev", str(toy), "--out", str(tmp_path / "r"), "--quiet"]

@@ -71,6 +71,27 @@ def load_model(path: str | Path):
     return model.eval(), CharTokenizer(ckpt["tokens"]), stats, features
 
 
+def average(paths: list[str | Path]) -> dict:
+    """The weights of several checkpoints of one run averaged (as icefall's `--avg`): a
+    weights-only bundle with the last one's config, tokens and statistics."""
+    if not paths:
+        raise ValueError("average needs at least one checkpoint")
+    ckpts = [load(p) for p in paths]
+    last = ckpts[-1]
+    for path, ckpt in zip(paths, ckpts, strict=True):
+        if ckpt.get("config", {}).get("model") != last["config"]["model"]:
+            raise ValueError(f"{path}: its model config differs from {paths[-1]}'s")
+        if ckpt["tokens"] != last["tokens"] or ckpt["model"].keys() != last["model"].keys():
+            raise ValueError(f"{path}: its tokens or weights differ in kind from {paths[-1]}'s")
+    weights = {}
+    for key, value in last["model"].items():
+        if value.is_floating_point():
+            total = sum(c["model"][key].double() for c in ckpts)
+            value = (total / len(ckpts)).to(value.dtype)
+        weights[key] = value  # integer buffers (counters) are the last one's
+    return {k: last[k] for k in ("config", "tokens", "stats")} | {"model": weights}
+
+
 def lists_to_tuples(d: dict) -> dict:
     """Lists back to tuples (dataclass fields are tuples; they round-trip as lists)."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}

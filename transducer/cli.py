@@ -143,6 +143,13 @@ def _lm(args: argparse.Namespace) -> None:
                       "dev_bits_per_char": round(bits, 3)}))  # fmt: skip
 
 
+def _average(args: argparse.Namespace) -> None:
+    from transducer import checkpoint
+
+    checkpoint.save_atomic(checkpoint.average(args.checkpoints), args.out)
+    print(json.dumps({"out": str(args.out), "averaged": [str(p) for p in args.checkpoints]}))
+
+
 def _export(args: argparse.Namespace) -> None:
     from export.onnx_export import export
     from transducer.recognizer import default_model
@@ -254,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight", type=float, default=0.2, help="default fusion weight")
     p.add_argument("--bonus", type=float, default=0.35, help="default bonus per label")
     p.set_defaults(func=_lm)
+
+    p = commands.add_parser("average", help="average the weights of checkpoints of one run")
+    p.add_argument("checkpoints", nargs="+", type=Path, help="e.g. RUN/step-*.pt")
+    p.add_argument("--out", type=Path, required=True, help="weights-only checkpoint to write")
+    p.set_defaults(func=_average)
 
     p = commands.add_parser("export", help="ONNX graphs + Numba decoder weights, self-checked")
     p.add_argument("--model", help="checkpoint (default: the shipped model)")

@@ -185,6 +185,10 @@ class TrainConfig:
     # 1000 steps with it, progress from ~550 without).
     spec_augment_from_step: int = 0
     speed_perturb: tuple[float, ...] = (0.9, 1.0, 1.1)  # () disables it
+    # Fresh noise each step (`augment.add_noise`) for this share of a batch's utterances, at an
+    # SNR (dB) drawn from noise_snr; 0: off.
+    noise_prob: float = 0.0
+    noise_snr: tuple[float, float] = (5.0, 25.0)
     seed: int = 0
     log_every: int = 20  # steps between metric rows
     eval_every: int = 500  # steps between dev evaluations and checkpoints
@@ -199,5 +203,8 @@ class TrainConfig:
             raise ValueError(f"alignment must be 'search' or 'ctc', got {self.alignment!r}")
         if self.block_widths and min(self.block_widths) < 1:
             raise ValueError(f"block_widths must be positive, got {self.block_widths}")
+        if not 0 <= self.noise_prob <= 1 or len(self.noise_snr) != 2:
+            raise ValueError(f"need 0 <= noise_prob <= 1 and noise_snr (lo, hi) dB, got "
+                             f"{self.noise_prob}, {self.noise_snr}")  # fmt: skip
         if self.max_steps < 1 or self.lr <= 0 or self.batch_seconds <= 0:
             raise ValueError("need max_steps >= 1, lr > 0 and batch_seconds > 0")

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from transducer import checkpoint
 from transducer.config import FeatureConfig, ModelConfig, TrainConfig
-from transducer.data.augment import SpecAugment, freq_warp, speed_perturb
+from transducer.data.augment import SpecAugment, add_noise, freq_warp, speed_perturb
 from transducer.data.dataset import BucketBatchSampler, SpeechDataset, collate
 from transducer.data.manifest import read_manifest, read_utterance
 from transducer.evaluate import evaluate
@@ -188,6 +188,8 @@ class Run:
         if factors:
             factor = float(factors[rng.integers(len(factors))])
             waves, wave_lens = speed_perturb(waves, wave_lens, factor, self.features.sample_rate)
+        if self.cfg.noise_prob:
+            waves = add_noise(waves, wave_lens, self.cfg.noise_prob, self.cfg.noise_snr, rng)
         feats, feat_lens = fbank_torch(waves, wave_lens, self.features)
         if self.cfg.freq_warp:
             alphas = 1 + self.cfg.freq_warp * (2 * rng.random(len(feats)) - 1)

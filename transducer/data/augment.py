@@ -1,13 +1,16 @@
-"""Training-time augmentation: speed perturbation on waveforms; frequency warping (VTLP) and
-SpecAugment on features.
+"""Training-time augmentation: speed perturbation and fresh noise on waveforms; frequency
+warping (VTLP) and SpecAugment on features.
 
 The training loop applies both to training batches only; SpecAugment is also a no-op in eval
 mode, so evaluation never sees augmented data.
 """
 
+import numpy as np
 import torch
 import torchaudio.functional as AF
 import torchaudio.transforms as AT
+
+from transducer.data import corrupt
 
 
 def speed_perturb(waveforms: torch.Tensor, lengths: torch.Tensor, factor: float,
@@ -22,6 +25,27 @@ def speed_perturb(waveforms: torch.Tensor, lengths: torch.Tensor, factor: float,
     orig = int(round(sample_rate * factor))
     out = AF.resample(waveforms, orig, sample_rate)
     return out, torch.ceil(lengths * sample_rate / orig).long()
+
+
+def add_noise(waveforms: torch.Tensor, lengths: torch.Tensor, prob: float,
+              snr_db: tuple[float, float], rng: np.random.Generator) -> torch.Tensor:  # fmt: skip
+    """New noise at every step for a share `prob` of a batch's utterances: white, pink or brown
+    noise, or babble of the batch's other utterances, at an SNR drawn from `snr_db`.
+
+    A corpus's own noise is the same in every epoch; this gives each pass different noise.
+    """
+    out = waveforms.clone()
+    clips = [w[: int(n)].numpy() for w, n in zip(waveforms, lengths, strict=True)]
+    for i in np.flatnonzero(rng.random(len(clips)) < prob):
+        kind = corrupt.NOISE_KINDS[rng.integers(len(corrupt.NOISE_KINDS))]
+        others = clips[:i] + clips[i + 1 :]
+        if kind == "babble" and others:
+            noise = corrupt.babble(others, len(clips[i]), rng)
+        else:
+            noise = corrupt.coloured_noise("pink" if kind == "babble" else kind, len(clips[i]), rng)
+        noisy = corrupt.add_noise(clips[i], noise, float(rng.uniform(*snr_db)))
+        out[i, : len(noisy)] = torch.from_numpy(noisy)
+    return out
 
 
 def freq_warp(feats: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
