@@ -42,7 +42,9 @@ def add_noise(waveforms: torch.Tensor, lengths: torch.Tensor, prob: float,
         if kind == "babble" and others:
             noise = corrupt.babble(others, len(clips[i]), rng)
         else:
-            noise = corrupt.coloured_noise("pink" if kind == "babble" else kind, len(clips[i]), rng)
+            noise = corrupt.coloured_noise(
+                "white" if kind == "babble" else kind, len(clips[i]), rng
+            )
         noisy = corrupt.add_noise(clips[i], noise, float(rng.uniform(*snr_db)))
         out[i, : len(noisy)] = torch.from_numpy(noisy)
     return out
