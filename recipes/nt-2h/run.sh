@@ -29,3 +29,34 @@ for name in fullsum-dot; do  # decoding at other latencies than trained (W=8)
         echo "$name test W=$W $(.venv/bin/transducer eval --model "$exp/$name/best.pt" --manifest "$data/test.jsonl" --block-width $W --json)"
     done
 done
+
+# The same 2 hours with the dev flite voice (awb) trained and clean dev/test plus a noisy copy
+# of test (--no-flite-dev --clean-eval: the train split and the test items are those above, the
+# test audio without its noise). Scored on both corpora's test audio, per engine, with the last
+# three step checkpoints averaged and with the LM; -noise adds fresh noise at every step.
+clean=${data}c
+.venv/bin/transducer data synth --out "$clean" --hours 2 --seed 11 --no-flite-dev --clean-eval \
+    --quiet
+for d in "$data" "$clean"; do
+    for engine in espeak flite; do
+        grep "\"speaker\": \"$engine/" "$d/test.jsonl" > "$d/test-$engine.jsonl"
+    done
+done
+for name in fullsum-dot-v2-phones fullsum-dot-v2-phones-noise; do
+    run=$exp/$name-h2c
+    OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/$name.json" \
+        --train "$clean/train.jsonl" --dev "$clean/dev.jsonl" --out "$run" --resume --quiet
+    .venv/bin/python -m transducer.runinfo "$run"
+    .venv/bin/transducer average $(ls "$run"/step-*.pt | tail -3) --out "$run/avg3.pt"
+    for model in best avg3; do
+        for m in "$data"/test{,-espeak,-flite} "$clean"/test{,-espeak,-flite,-noisy} "$clean/dev"; do
+            echo "$name $model $m $(.venv/bin/transducer eval --model "$run/$model.pt" \
+                --manifest "$m.jsonl" --json)"
+        done
+        for m in "$data/test" "$clean/test" "$clean/test-noisy"; do
+            echo "$name $model $m LM $(.venv/bin/transducer eval --model "$run/$model.pt" \
+                --manifest "$m.jsonl" --beam 4 --lm transducer/pretrained/lm.npz --lm-weight 0.3 \
+                --lm-bonus 0.8 --json)"
+        done
+    done
+done
