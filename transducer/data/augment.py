@@ -37,16 +37,10 @@ def add_noise(waveforms: torch.Tensor, lengths: torch.Tensor, prob: float,
     out = waveforms.clone()
     clips = [w[: int(n)].numpy() for w, n in zip(waveforms, lengths, strict=True)]
     for i in np.flatnonzero(rng.random(len(clips)) < prob):
-        kind = corrupt.NOISE_KINDS[rng.integers(len(corrupt.NOISE_KINDS))]
         others = clips[:i] + clips[i + 1 :]
-        if kind == "babble" and others:
-            noise = corrupt.babble(others, len(clips[i]), rng)
-        else:
-            noise = corrupt.coloured_noise(
-                "white" if kind == "babble" else kind, len(clips[i]), rng
-            )
-        noisy = corrupt.add_noise(clips[i], noise, float(rng.uniform(*snr_db)))
-        out[i, : len(noisy)] = torch.from_numpy(noisy)
+        out[i, : len(clips[i])] = torch.from_numpy(
+            corrupt.add_random_noise(clips[i], others, snr_db, rng)
+        )
     return out
 
 

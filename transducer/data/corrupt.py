@@ -36,6 +36,18 @@ def add_noise(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarra
     return (speech + gain * noise[: len(speech)]).astype(np.float32)
 
 
+def add_random_noise(speech: np.ndarray, babble_pool: list[np.ndarray], snr_db: tuple[float, float],
+                     rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+    """White, pink or brown noise, or babble from `babble_pool` (white if the pool is empty),
+    mixed in at an SNR drawn uniformly from `snr_db`."""
+    kind = NOISE_KINDS[rng.integers(len(NOISE_KINDS))]
+    if kind == "babble" and babble_pool:
+        noise = babble(babble_pool, len(speech), rng)
+    else:
+        noise = coloured_noise("white" if kind == "babble" else kind, len(speech), rng)
+    return add_noise(speech, noise, float(rng.uniform(*snr_db)))
+
+
 def active_power(speech: np.ndarray, frame: int = 320) -> float:
     """Mean power over 20 ms frames within 30 dB of the loudest: silence padding not counted."""
     n = max(1, len(speech) // frame)

@@ -163,12 +163,7 @@ def degrade(samples, p_reverb, p_clean, snr_db, babble_pool, rng) -> np.ndarray:
         samples = corrupt.reverberate(samples, rir)
     samples = corrupt.set_level(samples, float(rng.uniform(-32, -18)))
     if rng.random() >= p_clean:
-        kind = corrupt.NOISE_KINDS[rng.integers(len(corrupt.NOISE_KINDS))]
-        if kind == "babble" and babble_pool:
-            noise = corrupt.babble(babble_pool, len(samples), rng)
-        else:
-            noise = corrupt.coloured_noise("white" if kind == "babble" else kind, len(samples), rng)
-        samples = corrupt.add_noise(samples, noise, float(rng.uniform(*snr_db)))
+        samples = corrupt.add_random_noise(samples, babble_pool, snr_db, rng)
     return np.clip(samples, -1.0, 1.0)
 
 
