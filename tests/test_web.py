@@ -182,9 +182,9 @@ def test_browser_page_shows_the_cli_transcript(tmp_path, monkeypatch):
 
     The last match allows 5 % of characters to differ: the model's text depends a little on
     where its 160-ms blocks fall, and Chromium shifts the audio by a few ms. For the bundled
-    sample, 140 of 141 copies shifted by 0-40 ms or with 10 ms dropped or inserted give the
-    file's text exactly and one (28 ms late) differs by 10 % (demo/SAMPLE.md), which this
-    check would not pass; the delays Chromium gave in four runs here were 0-12 ms."""
+    sample, all 141 copies shifted by 0-40 ms or with 10 ms dropped or inserted give the
+    file's text exactly with the shipped model (demo/SAMPLE.md; the model before failed one,
+    28 ms late, by 10 %); the delays Chromium gave in four runs here were 0-12 ms."""
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.support.ui import WebDriverWait
 
