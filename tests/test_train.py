@@ -117,10 +117,9 @@ def test_ddp_two_processes_end_identical(toy, tmp_path):
         sys.executable,
         "-m",
         "torch.distributed.run",
+        "--standalone",  # a free port, not a fixed one that another run may hold
         "--nproc_per_node",
         "2",
-        "--master_port",
-        "29517",
         *_train_cmd(config, toy, tmp_path / "ddp")[1:],
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
