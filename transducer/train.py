@@ -477,7 +477,7 @@ def run_from_args(args: argparse.Namespace) -> None:
         print(json.dumps(summary))
     if dist.is_initialized():
         # Ranks leave together. Without this barrier rank 0 sometimes aborted after training,
-        # in gloo's shutdown ("terminate called without an active exception"): 3 of 43
+        # in gloo's shutdown ("terminate called without an active exception"): 4 of 55
         # two-process runs of the DDP test here; with it, none of 60.
         dist.barrier()
         dist.destroy_process_group()
