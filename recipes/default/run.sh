@@ -109,6 +109,17 @@ OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage14.jso
     >> "$exp/fullsum14.log" 2>&1
 finished fullsum-stage14 fullsum14
 .venv/bin/transducer average "$exp"/fullsum14/step-00{12,13,14}000.pt --out "$exp/fullsum14/avg3.pt"
+# Stage 15 continues stage 14's average (its shipped weights) on those and 8 more fresh hours
+# (seed 25).
+.venv/bin/transducer data synth --out data/h8h --hours 8 --seed 25 --engines espeak,flite \
+    --flite-f0 75 230 --p-clean 0.4 --no-flite-dev --clean-eval --quiet > "$exp/synth-h8h.json"
+OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage15.json" \
+    --train data/h20a/train.jsonl data/h8{f,g,h}/train.jsonl \
+    --dev data/h20a/dev.jsonl --out "$exp/fullsum15" --resume --quiet \
+    --init "$exp/fullsum14/avg3.pt" ${minutes:+--max-minutes "$minutes"} \
+    >> "$exp/fullsum15.log" 2>&1
+finished fullsum-stage15 fullsum15
+.venv/bin/transducer average "$exp"/fullsum15/step-00{12,13,14}000.pt --out "$exp/fullsum15/avg3.pt"
 for name in fullsum paper fullsum2 fullsum3 fullsum4 fullsum5 fullsum7 fullsum8 fullsum9 \
         fullsum12 fullsum13 fullsum14; do
     .venv/bin/python -m transducer.runinfo "$exp/$name"
