@@ -74,6 +74,36 @@ def test_training_on_the_dev_flite_voice_leaves_test_unchanged():
     assert "rms" not in {p.voice for p in moved if p.split != "test"}
 
 
+def test_morphed_flite_voices_pair_two_training_speakers_and_leave_the_rest():
+    pools = split_by_hash(TEXT, 0.2, 0.2)
+    cfg = SynthConfig(hours=1, seed=5, flite_dev=False)
+    plans = [plan_item(i, cfg, pools) for i in range(600)]
+    morphed = [plan_item(i, replace(cfg, flite_morph=0.5), pools) for i in range(600)]
+    changed = [(p, m) for p, m in zip(plans, morphed, strict=True) if p != m]
+    assert 0.3 < len(changed) / sum(p.engine == "flite" and p.split == "train" for p in plans) < 0.7
+    train = set(voices("train", "flite", False))
+    for p, m in changed:
+        a, b = m.voice.split("~")
+        assert (p.split, p.engine, p.text, a) == ("train", "flite", m.text, p.voice)
+        assert b in train and {a, b} != {"kal", "kal16"} and a != b
+    with pytest.raises(ValueError, match="flite_morph"):
+        SynthConfig(hours=1, flite_morph=1.5)
+
+
+@needs_espeak_flite
+def test_a_morphed_flite_voice_is_deterministic_16_khz_speech():
+    from transducer.data.tts import FliteEngine
+
+    engine, rng = FliteEngine(), np.random.default_rng
+    a, rate = engine.synthesize("a short test", "kal~slt", rng(0))  # kal speaks at 8 kHz
+    b, _ = engine.synthesize("a short test", "kal~slt", rng(0))
+    kal, kal_rate = engine.synthesize("a short test", "kal", rng(0))
+    assert rate == 16000 and a.dtype == np.float32
+    assert abs(len(a) / rate - len(kal) / kal_rate) < 0.01  # kal's timing
+    np.testing.assert_array_equal(a, b)
+    assert 0.01 < np.abs(a).max() <= 1.0
+
+
 def test_split_sentences_drops_attributions_and_art():
     text = "Hello there. How are you?\n\t-- Somebody\n%\n/\\_/\\ |__| ##\n%\nA third one!\n"
     assert split_sentences(text) == ["Hello there.", "How are you?", "A third one!"]

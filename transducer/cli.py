@@ -22,6 +22,7 @@ def _synth(args: argparse.Namespace) -> None:
         clean_eval=args.clean_eval,
         flite_f0=tuple(args.flite_f0 or ()),
         flite_dev=not args.no_flite_dev,
+        flite_morph=args.flite_morph,
     )
     summary = synthesize_corpus(args.out, cfg, jobs=args.jobs, progress=not args.quiet)
     print(json.dumps(summary, indent=1))
@@ -204,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="draw flite's mean pitch per utterance from LO-HI Hz")  # fmt: skip
     p.add_argument("--no-flite-dev", action="store_true",
                    help="train on the dev flite voice (awb); dev: espeak-ng only")  # fmt: skip
+    p.add_argument("--flite-morph", type=float, default=0.0, metavar="P",
+                   help="share of flite's train utterances spoken by a morph of two of its "
+                   "training voices (new timbres; transducer/data/morph.py)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_synth)
 

@@ -14,6 +14,8 @@ flite voice (`awb`) trains instead and dev is espeak-ng only: flite has five voi
 out two leaves training one male speaker (`kal`/`kal16`) and `slt`. Test items keep their
 sentence, voice and speech (with `clean_eval`, the clean test is byte-identical); only babble
 noise, made from training voices, differs.
+With `flite_morph`, that share of flite's training items is spoken by a morph of two training
+voices of different speakers ("kal~slt": `morph.py`), which adds timbres flite lacks.
 
 With `clean_eval`, dev and test are rendered without noise or reverberation and
 `test-noisy.jsonl` holds a copy of the test set with both added (its wavs in `wavs-noisy/`).
@@ -52,6 +54,7 @@ HELD_OUT = {
 ENGINE_WEIGHTS = {"espeak": 0.45, "flite": 0.3, "piper": 0.25}
 SPEEDS = (0.9, 0.95, 1.0, 1.05, 1.1)  # resampling speed perturbation (tempo and pitch together)
 N_BABBLE = 32  # utterances in the babble pool
+FLITE_SPEAKER = {"kal16": "kal"}  # the same speaker: never morphed into each other
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class SynthConfig:
     clean_eval: bool = False  # dev/test clean, plus a noisy copy of test
     flite_f0: tuple[float, ...] = ()  # (lo, hi) Hz: vary flite's mean pitch; () = the voice's
     flite_dev: bool = True  # hold out a flite voice for dev (False: it trains)
+    flite_morph: float = 0.0  # share of flite's train items in a morph of two training voices
     text_files: tuple[str, ...] = field(default_factory=tuple)  # default: Debian's fortunes
 
     def __post_init__(self):
@@ -80,6 +84,8 @@ class SynthConfig:
         f0 = self.flite_f0
         if f0 and not (len(f0) == 2 and 0 < f0[0] < f0[1]):
             raise ValueError(f"flite_f0 must be (lo, hi) Hz with 0 < lo < hi, got {self.flite_f0}")
+        if not 0 <= self.flite_morph <= 1:
+            raise ValueError(f"flite_morph must be in [0, 1], got {self.flite_morph}")
 
     def identity(self) -> dict:
         """Settings that define item i; a corpus folder may only be extended with the same."""
@@ -136,6 +142,11 @@ def plan_item(index: int, cfg: SynthConfig, pools: dict[str, list[str]]) -> Item
     choices = voices(split, engine, cfg.flite_dev)
     voice = choices[rng.integers(len(choices))]
     text = pools[split][rng.integers(len(pools[split]))]
+    morph = engine == "flite" and split == "train" and cfg.flite_morph > 0
+    if morph and rng.random() < cfg.flite_morph:
+        speaker = FLITE_SPEAKER.get(voice, voice)
+        others = [v for v in choices if FLITE_SPEAKER.get(v, v) != speaker]
+        voice = f"{voice}~{others[rng.integers(len(others))]}"
     return Item(index, split, engine, voice, text)
 
 

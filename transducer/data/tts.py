@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from transducer.audio import SAMPLE_RATE, resample
+from transducer.data.morph import morph
+
 ESPEAK_LANGUAGES = (
     "en-us",
     "en-gb",
@@ -36,6 +39,7 @@ ESPEAK_VARIANTS = (
 ).split()
 FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")  # awb_time speaks only the time
 PIPER_VOICES = ("joe",)
+MORPH_ALPHA = (0.25, 0.75)  # how far a morphed flite voice moves towards the second one
 
 
 class MissingEngineError(RuntimeError):
@@ -88,11 +92,19 @@ class FliteEngine:
         return list(FLITE_VOICES)
 
     def synthesize(self, text: str, voice: str, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """voice: one of FLITE_VOICES, or "a~b": voice a morphed towards b (`morph.py`)."""
         stretch = float(rng.uniform(0.85, 1.25))  # > 1 is slower
         settings = ["--setf", f"duration_stretch={stretch:.3f}"]
         if self.f0_range:  # honoured by kal, kal16, slt and awb; rms keeps its own
             f0 = float(np.exp(rng.uniform(*np.log(self.f0_range))))
             settings += ["--setf", f"int_f0_target_mean={f0:.0f}"]
+        if "~" in voice:
+            alpha = float(rng.uniform(*MORPH_ALPHA))
+            a, b = (resample(*self._say(text, v, settings), SAMPLE_RATE) for v in voice.split("~"))
+            return morph(a, b, alpha), SAMPLE_RATE
+        return self._say(text, voice, settings)
+
+    def _say(self, text: str, voice: str, settings: list[str]) -> tuple[np.ndarray, int]:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "out.wav"
             _run([self.binary, "-voice", voice, *settings, "-t", text, "-o", str(out)])
