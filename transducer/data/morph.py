@@ -1,7 +1,8 @@
 """New voices from two: voice a's speech with its spectral envelope moved towards voice b's.
 
-flite has four training voices (`kal`/`kal16`, `slt`, `awb`), too few to learn what a new
-flite voice sounds like (one more voice in training cut the held-out one's CER by 9 points).
+flite has five voices, three or four of them in training (`kal`/`kal16`, `slt`, `awb` unless it
+is dev's), too few to learn what a new flite voice sounds like (one more voice in training cut
+the held-out one's CER by 9 points).
 Both voices say the same sentence; their frames are aligned by dynamic time warping on
 cepstra, and a's short-time spectrum is multiplied by exp(alpha * (env_b - env_a)), where env
 is the cepstrally smoothed log magnitude. a's excitation (pitch, voicing) and timing stay; the

@@ -14,6 +14,7 @@ flite voice (`awb`) trains instead and dev is espeak-ng only: flite has five voi
 out two leaves training one male speaker (`kal`/`kal16`) and `slt`. Test items keep their
 sentence, voice and speech (with `clean_eval`, the clean test is byte-identical); only babble
 noise, made from training voices, differs.
+
 With `flite_morph`, that share of flite's training items is spoken by a morph of two training
 voices of different speakers ("kal~slt": `morph.py`), which adds timbres flite lacks.
 
