@@ -60,3 +60,29 @@ for name in fullsum-dot-v2-phones fullsum-dot-v2-phones-noise; do
         done
     done
 done
+
+# Pilot for morphed flite voices (--flite-morph): the 2-hour corpus above (awb held out for dev)
+# and the same with 70 % of flite's training sentences in a morph of two training voices; a
+# 6,000-step version of fullsum-dot-v2-phones on each (30 minutes, one thread each, side by
+# side), their last checkpoints scored on dev's flite voice (awb, unseen in both) and dev's
+# espeak-ng variants.
+morph=${data}m
+.venv/bin/transducer data synth --out "$morph" --hours 2 --seed 11 --flite-morph 0.7 --quiet
+for d in "$data" "$morph"; do
+    for engine in espeak flite; do
+        grep "\"speaker\": \"$engine/" "$d/dev.jsonl" > "$d/dev-$engine.jsonl"
+    done
+done
+for d in "$data" "$morph"; do
+    run=$exp/pilot-$(basename "$d")
+    OMP_NUM_THREADS=1 .venv/bin/transducer train --config "$here/fullsum-dot-v2-phones-6k.json" \
+        --train "$d/train.jsonl" --dev "$d/dev.jsonl" --out "$run" --resume --quiet &
+done
+wait
+for d in "$data" "$morph"; do
+    run=$exp/pilot-$(basename "$d")
+    last=$(ls "$run"/step-*.pt | tail -1)  # not best.pt: dev chose it
+    for m in dev dev-flite dev-espeak; do
+        echo "$last $m $(.venv/bin/transducer eval --model "$last" --manifest "$d/$m.jsonl" --json)"
+    done
+done
