@@ -42,3 +42,24 @@ def test_morph_moves_the_envelope_towards_the_second_voice():
     halfway, whole = _centroid(morph(dark, bright, 0.5)), _centroid(morph(dark, bright, 1.0))
     assert c_dark < halfway < whole and abs(whole - c_bright) < 0.2 * (c_bright - c_dark)
     assert len(morph(dark, bright[: len(bright) - 3 * HOP], 0.5)) == len(dark)
+
+
+def _paths(n: int, m: int, path=((0, 0),)):
+    """Every monotone path from (0, 0) to (n - 1, m - 1) with steps (1,1), (1,0), (0,1)."""
+    i, j = path[-1]
+    if (i, j) == (n - 1, m - 1):
+        yield path
+        return
+    for di, dj in ((1, 1), (1, 0), (0, 1)):
+        if i + di < n and j + dj < m:
+            yield from _paths(n, m, path + ((i + di, j + dj),))
+
+
+def test_alignment_is_the_cheapest_path_by_enumeration():
+    rng = np.random.default_rng(2)
+    for n, m in [(4, 5), (5, 3), (1, 4), (6, 6)]:
+        a, b = rng.standard_normal((n, 2)), rng.standard_normal((m, 2))
+        d = np.linalg.norm(a[:, None] - b[None], axis=2)  # (n, m) frame distances
+        best = min(_paths(n, m), key=lambda p: sum(d[i, j] for i, j in p))  # noqa: B023
+        first_j = [min(j for i, j in best if i == row) for row in range(n)]
+        np.testing.assert_array_equal(align(a, b), first_j)

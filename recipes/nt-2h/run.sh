@@ -72,8 +72,6 @@ for d in "$data" "$morph"; do
     for engine in espeak flite; do
         grep "\"speaker\": \"$engine/" "$d/dev.jsonl" > "$d/dev-$engine.jsonl"
     done
-done
-for d in "$data" "$morph"; do
     run=$exp/pilot-$(basename "$d")
     OMP_NUM_THREADS=1 .venv/bin/transducer train --config "$here/fullsum-dot-v2-phones-6k.json" \
         --train "$d/train.jsonl" --dev "$d/dev.jsonl" --out "$run" --resume --quiet &

@@ -143,8 +143,8 @@ def plan_item(index: int, cfg: SynthConfig, pools: dict[str, list[str]]) -> Item
     choices = voices(split, engine, cfg.flite_dev)
     voice = choices[rng.integers(len(choices))]
     text = pools[split][rng.integers(len(pools[split]))]
-    morph = engine == "flite" and split == "train" and cfg.flite_morph > 0
-    if morph and rng.random() < cfg.flite_morph:
+    may_morph = engine == "flite" and split == "train" and cfg.flite_morph > 0
+    if may_morph and rng.random() < cfg.flite_morph:  # drawn only then: other items unchanged
         speaker = FLITE_SPEAKER.get(voice, voice)
         others = [v for v in choices if FLITE_SPEAKER.get(v, v) != speaker]
         voice = f"{voice}~{others[rng.integers(len(others))]}"
