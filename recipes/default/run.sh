@@ -7,7 +7,8 @@
 # features (stage 7), no SpecAugment (stage 8), one more, residual, encoder layer (stage 9) and
 # a fine-tuning on a corpus with one more flite voice in training (stage 12), one more on that
 # and 8 fresh hours (stage 13), one more on those and 8 more fresh hours (stage 14) and again
-# (stage 15), then export, shipping and the comparison with Whisper tiny.en and PocketSphinx.
+# (stage 15), one more with morphed flite voices (stage 16), then export, shipping and the
+# comparison with Whisper tiny.en and PocketSphinx.
 # Training spans sessions: every call resumes the runs and trains each for MINUTES more
 # (default: until max_steps).
 #   bash recipes/default/run.sh [MINUTES]
@@ -121,8 +122,23 @@ OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage15.jso
     >> "$exp/fullsum15.log" 2>&1
 finished fullsum-stage15 fullsum15
 .venv/bin/transducer average "$exp"/fullsum15/step-00{12,13,14}000.pt --out "$exp/fullsum15/avg3.pt"
+# Stage 16 continues stage 15's last step (its shipped weights) on those and 16 fresh hours in
+# which 70 % of flite's training utterances are spoken by morphs of two training voices (new
+# timbres, transducer/data/morph.py; seeds 26 and 27).
+for corpus_seed in h8m:26 h8n:27; do
+    corpus=${corpus_seed%:*}
+    .venv/bin/transducer data synth --out "data/$corpus" --hours 8 --seed "${corpus_seed#*:}" \
+        --engines espeak,flite --flite-f0 75 230 --p-clean 0.4 --no-flite-dev --clean-eval \
+        --flite-morph 0.7 --quiet > "$exp/synth-$corpus.json"
+done
+OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage16.json" \
+    --train data/h20a/train.jsonl data/h8{f,g,h,m,n}/train.jsonl \
+    --dev data/h20a/dev.jsonl --out "$exp/fullsum16" --resume --quiet \
+    --init "$exp/fullsum15/step-0014000.pt" ${minutes:+--max-minutes "$minutes"} \
+    >> "$exp/fullsum16.log" 2>&1
+finished fullsum-stage16 fullsum16
 for name in fullsum paper fullsum2 fullsum3 fullsum4 fullsum5 fullsum7 fullsum8 fullsum9 \
-        fullsum12 fullsum13 fullsum14 fullsum15; do
+        fullsum12 fullsum13 fullsum14 fullsum15 fullsum16; do
     .venv/bin/python -m transducer.runinfo "$exp/$name"
 done
 # Score the runs (best dev checkpoints) and ship stage 15's last step (see above)
