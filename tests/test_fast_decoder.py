@@ -1,17 +1,23 @@
 """The Numba decoder gives the torch reference searches' tokens, frames and scores exactly."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+from transducer.audio import read_audio
 from transducer.config import ModelConfig
 from transducer.decode import Hypothesis, Stepper, beam_block, greedy_block
 from transducer.decode.fast import FastDecoder
+from transducer.evaluate import transcribe
 from transducer.model.transducer import NeuralTransducer
+from transducer.recognizer import DEFAULT_MODEL, Recognizer
 
 SIZES = dict(vocab_size=12, d_model=24, n_enc_layers=1, d_dec=20, d_joint=18, d_att=10,
              d_att_lstm=6, block_width=4, dropout=0.0, ctc_weight=0.0,
              max_symbols_per_block=5)  # fmt: skip
+SAMPLE = Path(__file__).parents[1] / "demo" / "sample.wav"
 CASES = [
     (mode, att, lookback)
     for mode in ("fullsum", "paper")
@@ -120,6 +126,39 @@ def test_numba_encoder_equals_torch(conv_channels, n_res_layers):
         ours.append(frames)
     ours = torch.from_numpy(np.concatenate(ours))
     assert ours.shape == ref[0].shape and (ours - ref[0]).abs().max() < 1e-4
+
+
+def test_int8_encoder_is_close_to_float32():
+    """Weight-only int8 LSTM weights (`numba-int8`): every weight within half a step of its
+    float32 value, and the encoder's frames, over carried state, within a few per cent."""
+    from transducer.decode.fast import NumbaEncoder, quantize_rows
+
+    w = np.random.default_rng(0).standard_normal((3, 8, 40)).astype(np.float32)
+    q, scale = quantize_rows(w)
+    assert q.dtype == np.int8 and np.abs(q).max() == 127
+    assert np.all(np.abs(q * scale[..., None] - w) <= scale[..., None] / 2 + 1e-7)
+    torch.manual_seed(5)
+    cfg = ModelConfig(**{**SIZES, "n_enc_layers": 2}, n_mels=13, conv_channels=3, n_res_layers=1)
+    model = NeuralTransducer(cfg).eval()
+    feats = np.random.default_rng(2).standard_normal((4 * 20, 13)).astype(np.float32)
+    outs = []
+    for enc in (NumbaEncoder.from_model(model), NumbaEncoder.from_model(model, int8=True)):
+        state, frames = enc.initial_state(), []
+        for start in range(0, len(feats), 16):
+            out, state = enc(feats[start : start + 16], state)
+            frames.append(out)
+        outs.append(np.concatenate(frames))
+    fp32, int8 = outs
+    assert 0 < np.abs(int8 - fp32).max() < 0.05 * np.abs(fp32).max()
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no default model shipped")
+def test_int8_backend_transcribes_the_sample_like_float32():
+    """The shipped model on the int8 Numba encoder reads the bundled sample as it does in
+    float32."""
+    audio = read_audio(SAMPLE)
+    fp32, int8 = (transcribe(Recognizer(backend=b), audio)["text"] for b in ("numba", "numba-int8"))
+    assert int8 == fp32 and len(fp32) > 50
 
 
 def test_tanh_and_sigmoid_approximations():

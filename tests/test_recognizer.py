@@ -380,8 +380,11 @@ def test_demo_stream_prints_partials_segments_and_rtf(trained, tmp_path):
 
 
 def test_default_model_is_named_when_missing(monkeypatch, tmp_path):
-    from transducer import recognizer
+    from transducer import cli, recognizer
 
+    assert tuple(cli.BACKENDS) == recognizer.BACKENDS  # the CLI's choices are the backends
+    with pytest.raises(ValueError, match="backend must be one of"):
+        Recognizer(backend="int8")
     with pytest.raises(ValueError, match="int8 ONNX graphs only"):
         Recognizer(backend="onnx")  # the shipped export has no fp32 graphs
     monkeypatch.setattr(recognizer, "DEFAULT_MODEL", tmp_path / "model.pt")

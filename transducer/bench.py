@@ -1,8 +1,8 @@
 """`transducer bench`: speed of streaming recognition, single thread, batch 1, fixed input.
 
 Both decoders run on the same audio in one process: the whole streaming pipeline (resampling,
-features, encoder, decoder) for `rtf_*` (torch; Numba; onnxruntime encoder + Numba decoder on an
-export made on the spot, fp32 and int8), with the model's default search (`beam`; where that is
+features, encoder, decoder) for `rtf_*` (torch; Numba, float32 and with int8 encoder weights;
+onnxruntime encoder + Numba decoder on an export made on the spot, fp32 and int8), with the model's default search (`beam`; where that is
 a beam, `rtf_numba_greedy` too); the decoder alone over the same encoded blocks for
 `decoder_step_us_*` (time per decoder step, i.e. per emitted label or `<e>`); the time of each
 `decode_stream` call (one block, encoder included) for the latency percentiles, Numba decoder.
@@ -96,7 +96,8 @@ def bench(model: str | Path | None = None, seconds: float = 60.0, tmp: Path | No
     audio = fixed_input(seconds)
     result = {"model": name, "threads": torch.get_num_threads(), "audio_seconds": seconds}
     result["lm"] = str(lm) if lm else None
-    recs = {b: Recognizer(model, backend=b, lm=lm) for b in ("torch", "numba")}  # numba: compiled
+    backends = ("torch", "numba", "numba-int8")
+    recs = {b: Recognizer(model, backend=b, lm=lm) for b in backends}  # numba: compiled
     result["beam"] = recs["numba"].beam  # the model's default search, which rtf_* measure
     if result["beam"] > 1:
         recs["numba-greedy"] = Recognizer(model, beam=0, backend="numba")

@@ -5,6 +5,8 @@ import json
 import sys
 from pathlib import Path
 
+BACKENDS = ["numba", "numba-int8", "torch", "onnx", "onnx-int8"]  # as transducer.recognizer
+
 
 def _synth(args: argparse.Namespace) -> None:
     from transducer.data.synth import SynthConfig, synthesize_corpus
@@ -233,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", required=True)
     p.add_argument("--beam", type=int, help="beam width (0/1: greedy; default: the model's)")
     p.add_argument("--block-width", type=int, default=None, help="W to decode with")
-    p.add_argument("--backend", choices=["offline", "numba", "torch", "onnx", "onnx-int8"],
+    p.add_argument("--backend", choices=["offline", *BACKENDS],
                    default="offline", help="offline: torch, whole utterances (default; an LM "
                    "only if --lm names one); others stream through the Recognizer (onnx*: "
                    "--model is an export dir)")  # fmt: skip
@@ -246,9 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="checkpoint or export folder (default: the shipped model)")
     p.add_argument("--beam", type=int, help="beam width (0/1: greedy; default: the model's)")
     p.add_argument("--block-width", type=int, default=None, help="W to decode with")
-    p.add_argument("--backend", choices=["numba", "torch", "onnx", "onnx-int8"], default="numba",
-                   help="numba (default), torch (reference), onnx / onnx-int8 (--model is an "
-                        "export folder; no torch)")  # fmt: skip
+    p.add_argument("--backend", choices=BACKENDS, default="numba",
+                   help="numba (default), numba-int8 (int8 encoder weights), torch (reference), "
+                        "onnx / onnx-int8 (--model is an export folder; no torch)")  # fmt: skip
     _lm_arguments(p)
     p.add_argument("--json", action="store_true", help="one JSON line per file")
     p.add_argument("--stream", action="store_true", help="print partial results per block")

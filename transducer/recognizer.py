@@ -19,7 +19,8 @@ digital silence follows).
 The block arithmetic lives in `Stream._take_block` only.
 
 Beam search can be fused with a character LM (`transducer.lm`; the shipped model's by default).
-Backends: "numba" (encoder and decoder as Numba kernels), "torch" (the reference) and "onnx"
+Backends: "numba" (encoder and decoder as Numba kernels), "numba-int8" (the same with the
+encoder's LSTM weights in int8, `fast.pack_encoder`), "torch" (the reference) and "onnx"
 (`export.runtime`: onnxruntime encoder, Numba decoder). Streams are NumPy throughout; this module
 imports torch only when a torch checkpoint is loaded.
 """
@@ -35,7 +36,7 @@ from transducer.config import ModelConfig
 from transducer.decode.hypothesis import Hypothesis
 from transducer.features import OnlineCMN, StreamingFbank
 
-BACKENDS = ("numba", "torch", "onnx", "onnx-int8")
+BACKENDS = ("numba", "numba-int8", "torch", "onnx", "onnx-int8")
 PRETRAINED = Path(__file__).parent / "pretrained"  # the shipped default model (MODEL_CARD.md)
 DEFAULT_MODEL = PRETRAINED / "model.pt"
 DEFAULT_EXPORT = PRETRAINED / "onnx"  # its int8 graphs
@@ -200,7 +201,8 @@ class Recognizer:
                  lm_weight: float | None = None, lm_bonus: float | None = None):  # fmt: skip
         """model: a checkpoint (numba, torch) or an export folder (onnx), by default the
         shipped one. backend: "numba" (compiled on first use, then cached), "torch" (the
-        reference searches) or "onnx"/"onnx-int8"; all give the same tokens. beam and
+        reference searches) or "onnx", which give the same tokens, or "numba-int8" /
+        "onnx-int8" (int8 weights: faster, a few tokens differ). beam and
         block_width: by default the model's own (its config's `beam`, `block_width`).
         lm: a character LM (`transducer lm`) fused into beam search, by default the shipped
         one with the shipped model; lm_weight: by default the LM's own, 0 turns it off;
@@ -336,10 +338,11 @@ def _load_torch(path: str | Path, backend: str) -> Parts:
     from transducer.checkpoint import load_model
 
     model, tokenizer, stats, features = load_model(path)
-    if backend == "numba":
+    if backend.startswith("numba"):
         from transducer.decode.fast import FastDecoder, NumbaEncoder
 
-        encoder, decoder = NumbaEncoder.from_model(model), FastDecoder.from_model(model)
+        encoder = NumbaEncoder.from_model(model, int8=backend == "numba-int8")
+        decoder = FastDecoder.from_model(model)
     else:
         from transducer.decode.search import TorchDecoder
 

@@ -149,12 +149,12 @@ def initial_state(w: Weights) -> np.ndarray:
 
 @nb.njit(cache=True, fastmath=True)
 def _gemv(W, x, out, accumulate):
-    """out (+)= W @ x for W (M, N) row-major."""
+    """out (+)= W @ x for W (M, N) row-major, float32 or int8 (`quantize_rows`, unscaled)."""
     M, N = W.shape
     for i in range(M):
         acc = np.float32(0.0)
         for j in range(N):
-            acc += W[i, j] * x[j]
+            acc += np.float32(W[i, j]) * x[j]
         out[i] = out[i] + acc if accumulate else acc
 
 
@@ -471,8 +471,10 @@ class EncoderWeights(NamedTuple):
     proj_b: np.ndarray  # (D,)
     in_g: np.ndarray  # (D,) input LayerNorm gain and bias
     in_b: np.ndarray
-    w_ih: np.ndarray  # (layers, 4D, D)
-    w_hh: np.ndarray  # (layers, 4D, D)
+    w_ih: np.ndarray  # (layers, 4D, D) float32, or int8 (`quantize_rows`) times s_ih
+    w_hh: np.ndarray  # (layers, 4D, D) likewise, times s_hh
+    s_ih: np.ndarray  # (layers, 4D) per-row scales (ones for float32 weights)
+    s_hh: np.ndarray
     b: np.ndarray  # (layers, 4D): bias_ih + bias_hh
     res_w: np.ndarray  # (R, D, D): the top R layers are residual, y += res_w @ h + res_b
     res_b: np.ndarray  # (R, D)
@@ -480,24 +482,39 @@ class EncoderWeights(NamedTuple):
     out_b: np.ndarray
     eps: float
     # the convolutional front-end (all empty without one), laid out for `_conv_frontend`
-    c1: np.ndarray  # (C, 9): 3x3 kernels (one input channel)
+    c1: np.ndarray  # (9, C): 3x3 kernels (one input channel), [(di, dj), out]
     c1_b: np.ndarray  # (C,)
-    c2: np.ndarray  # (C, 9 * C): [out, (di, dj, in)]
+    c2: np.ndarray  # (9 * C, C): [(di, dj, in), out]
     c2_b: np.ndarray  # (C,)
     cp: np.ndarray  # (D, stack * B * C): projection, inputs ordered (row, bin, channel)
     cp_b: np.ndarray  # (D,)
 
 
-def pack_encoder(model) -> EncoderWeights:
+def quantize_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 weights per row: w (..., M, N) ~= q * scale[..., None], |q| <= 127."""
+    scale = np.maximum(np.abs(w).max(axis=-1), np.float32(1e-12)) / np.float32(127)
+    q = np.rint(w / scale[..., None]).astype(np.int8)
+    return q, scale.astype(F32)
+
+
+def pack_encoder(model, int8: bool = False) -> EncoderWeights:
+    """int8: the LSTM weight matrices (nearly all of the weights, and of the time, since each
+    frame reads W_hh whole from memory) as int8 rows with float32 scales, a quarter of the
+    bytes; inputs, states and sums stay float32 (weight-only quantisation)."""
     enc = model.encoder
     lstms = [(enc.lstm, k) for k in range(enc.lstm.num_layers)] + [(r.lstm, 0) for r in enc.res]
     layer = lambda name: np.stack([_a(getattr(m, f"{name}_l{k}")) for m, k in lstms])  # noqa: E731
     D = enc.proj.weight.shape[0]
     res = [r.proj for r in enc.res]
+    w_ih, w_hh = layer("weight_ih"), layer("weight_hh")
+    if int8:
+        (w_ih, s_ih), (w_hh, s_hh) = quantize_rows(w_ih), quantize_rows(w_hh)
+    else:
+        s_ih, s_hh = np.ones(w_ih.shape[:2], F32), np.ones(w_hh.shape[:2], F32)
     return EncoderWeights(
         stack=enc.stack, proj=_a(enc.proj.weight), proj_b=_a(enc.proj.bias),
         in_g=_a(enc.in_norm.weight), in_b=_a(enc.in_norm.bias),
-        w_ih=layer("weight_ih"), w_hh=layer("weight_hh"), b=layer("bias_ih") + layer("bias_hh"),
+        w_ih=w_ih, w_hh=w_hh, s_ih=s_ih, s_hh=s_hh, b=layer("bias_ih") + layer("bias_hh"),
         res_w=np.stack([_a(p.weight) for p in res]) if res else _empty(0, D, D),
         res_b=np.stack([_a(p.bias) for p in res]) if res else _empty(0, D),
         out_g=_a(enc.norm.weight), out_b=_a(enc.norm.bias), eps=float(enc.norm.eps),
@@ -509,13 +526,13 @@ def _pack_conv(enc) -> dict:
     """The front-end's weights reordered for channel-last im2col products."""
     D = enc.proj.weight.shape[0]
     if enc.conv is None:
-        return dict(c1=_empty(0, 9), c1_b=_empty(0), c2=_empty(0, 0), c2_b=_empty(0),
+        return dict(c1=_empty(9, 0), c1_b=_empty(0), c2=_empty(0, 0), c2_b=_empty(0),
                     cp=_empty(D, 0), cp_b=_empty(D))  # fmt: skip
     conv1, conv2, proj = enc.conv[0], enc.conv[2], enc.conv[5]
     C = conv1.weight.shape[0]
-    w2 = _a(conv2.weight).transpose(0, 2, 3, 1).reshape(C, 9 * C)  # (out, di, dj, in)
+    w2 = _a(conv2.weight).transpose(2, 3, 1, 0).reshape(9 * C, C)  # (di, dj, in, out)
     cp = _a(proj.weight).reshape(D, C, enc.stack, -1).transpose(0, 2, 3, 1).reshape(D, -1)
-    return dict(c1=_a(conv1.weight).reshape(C, 9), c1_b=_a(conv1.bias),
+    return dict(c1=np.ascontiguousarray(_a(conv1.weight).reshape(C, 9).T), c1_b=_a(conv1.bias),
                 c2=np.ascontiguousarray(w2), c2_b=_a(conv2.bias),
                 cp=np.ascontiguousarray(cp), cp_b=_a(proj.bias))  # fmt: skip
 
@@ -529,41 +546,61 @@ def _layer_norm(x, g, b, eps):
 
 @nb.njit(cache=True, fastmath=True)
 def _gemm(W, X, out):
-    """out (T, M) += X (T, N) @ W (M, N).T, each row of W read once for all T rows of X."""
+    """out (T, M) += X (T, N) @ W (M, N).T, W float32 or int8 (unscaled). Each row of W is read
+    once for all T rows of X, and four rows of X share each load of it (four sums at once)."""
     M, N = W.shape
+    T = X.shape[0]
     for i in range(M):
-        for t in range(X.shape[0]):
+        t = 0
+        while t + 4 <= T:
+            a0 = a1 = a2 = a3 = np.float32(0.0)
+            for j in range(N):
+                w = np.float32(W[i, j])
+                a0 += w * X[t, j]
+                a1 += w * X[t + 1, j]
+                a2 += w * X[t + 2, j]
+                a3 += w * X[t + 3, j]
+            out[t, i] += a0
+            out[t + 1, i] += a1
+            out[t + 2, i] += a2
+            out[t + 3, i] += a3
+            t += 4
+        for r in range(t, T):
             acc = np.float32(0.0)
             for j in range(N):
-                acc += W[i, j] * X[t, j]
-            out[t, i] += acc
+                acc += np.float32(W[i, j]) * X[r, j]
+            out[r, i] += acc
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, fastmath=True)
 def _conv_layer(x, w, b):
     """3x3 convolution, padding 1, stride 2 along bins, then ReLU, channel-last:
-    x (T, S, B, Cin) -> (T, S, (B + 1) // 2, Cout), as one im2col matrix product."""
+    x (T, S, B, Cin) -> (T, S, (B + 1) // 2, Cout); w (9 * Cin, Cout). Direct, the output
+    channels innermost (one vector), as the layers are too small for an im2col product."""
     T, S, B, Cin = x.shape
-    Bo = (B + 1) // 2
-    cols = np.zeros((T * S * Bo, 9 * Cin), np.float32)
+    Bo, Cout = (B + 1) // 2, w.shape[1]
+    out = np.empty((T, S, Bo, Cout), np.float32)
     for t in range(T):
         for i in range(S):
             for j in range(Bo):
-                row = (t * S + i) * Bo + j
+                for co in range(Cout):
+                    out[t, i, j, co] = b[co]
                 for di in range(3):
                     ii = i + di - 1
                     if ii < 0 or ii >= S:
                         continue
                     for dj in range(3):
                         jj = 2 * j + dj - 1
-                        if 0 <= jj < B:
-                            k = (di * 3 + dj) * Cin
-                            cols[row, k : k + Cin] = x[t, ii, jj]
-    out = np.zeros((T * S * Bo, w.shape[0]), np.float32)
-    for r in range(out.shape[0]):
-        out[r] = b
-    _gemm(w, cols, out)
-    return np.maximum(out, np.float32(0.0)).reshape(T, S, Bo, w.shape[0])
+                        if jj < 0 or jj >= B:
+                            continue
+                        k = (di * 3 + dj) * Cin
+                        for ci in range(Cin):
+                            v = x[t, ii, jj, ci]
+                            for co in range(Cout):
+                                out[t, i, j, co] += v * w[k + ci, co]
+                for co in range(Cout):
+                    out[t, i, j, co] = max(out[t, i, j, co], np.float32(0.0))
+    return out
 
 
 @nb.njit(cache=True)
@@ -594,7 +631,7 @@ def _encode(e, feats, h, c):
     for t in range(n_out):
         y[t] = e.proj_b
     _gemm(e.proj, x, y)
-    if e.c1.shape[0] > 0:
+    if e.c1.shape[1] > 0:
         _conv_frontend(e, x, y)
     for t in range(n_out):
         _layer_norm(y[t], e.in_g, e.in_b, e.eps)
@@ -602,12 +639,16 @@ def _encode(e, feats, h, c):
     n_plain = e.w_ih.shape[0] - e.res_w.shape[0]
     for layer in range(e.w_ih.shape[0]):
         gates = np.zeros((n_out, 4 * D), np.float32)
-        for t in range(n_out):
-            gates[t] = e.b[layer]
         _gemm(e.w_ih[layer], y, gates)
-        out = np.zeros((n_out, D), np.float32)
+        s_ih, s_hh, bias = e.s_ih[layer], e.s_hh[layer], e.b[layer]
         for t in range(n_out):
-            _gemv(e.w_hh[layer], h[layer], gates[t], True)
+            gates[t] = gates[t] * s_ih + bias
+        out = np.zeros((n_out, D), np.float32)
+        recurrent = np.empty(4 * D, np.float32)
+        for t in range(n_out):
+            _gemv(e.w_hh[layer], h[layer], recurrent, False)
+            for k in range(4 * D):
+                gates[t, k] += s_hh[k] * recurrent[k]
             _lstm_update(gates[t], h[layer], c[layer])
             out[t] = h[layer]
         if layer < n_plain:
@@ -632,8 +673,8 @@ class NumbaEncoder:
         self(np.zeros((e.stack, n_mels), F32), self.initial_state())  # compile or load now
 
     @classmethod
-    def from_model(cls, model) -> "NumbaEncoder":
-        return cls(pack_encoder(model))
+    def from_model(cls, model, int8: bool = False) -> "NumbaEncoder":
+        return cls(pack_encoder(model, int8))
 
     def initial_state(self):
         return np.zeros(self.shape, F32), np.zeros(self.shape, F32)
