@@ -2,10 +2,11 @@
 
 Both decoders run on the same audio in one process: the whole streaming pipeline (resampling,
 features, encoder, decoder) for `rtf_*` (torch; Numba, float32 and with int8 encoder weights;
-onnxruntime encoder + Numba decoder on an export made on the spot, fp32 and int8), with the model's default search (`beam`; where that is
-a beam, `rtf_numba_greedy` too); the decoder alone over the same encoded blocks for
-`decoder_step_us_*` (time per decoder step, i.e. per emitted label or `<e>`); the time of each
-`decode_stream` call (one block, encoder included) for the latency percentiles, Numba decoder.
+onnxruntime encoder + Numba decoder on an export made on the spot, fp32 and int8), with the
+model's default search (`beam`; where that is a beam, `rtf_numba_greedy` too); the decoder
+alone over the same encoded blocks for `decoder_step_us_*` (time per decoder step, i.e. per
+emitted label or `<e>`); the time of each `decode_stream` call (one block, encoder included)
+for the latency percentiles, Numba decoder.
 With no model named it uses the shipped default model and its character LM (`rtf_numba_no_lm`:
 without it), or where there is none a randomly initialised model of the default configuration
 (speed does not depend on the weights).

@@ -183,7 +183,9 @@ class Stream:
         frames, self._encoder_state = self._rec.encoder(feats, self._encoder_state)  # (<=W, D)
         W = self._rec.W
         valid = np.arange(W) < len(frames)
-        frames = np.pad(frames, ((0, W - len(frames)), (0, 0)))
+        if len(frames) < W:  # a stream's last block: zero frames, masked (np.pad is slow)
+            pad = np.zeros((W - len(frames), frames.shape[1]), frames.dtype)
+            frames = np.concatenate([frames, pad])
         block = np.concatenate([self._history, frames])[None]
         mask = np.concatenate([self._history_valid, valid])[None]
         if len(self._history):

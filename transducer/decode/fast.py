@@ -149,13 +149,27 @@ def initial_state(w: Weights) -> np.ndarray:
 
 @nb.njit(cache=True, fastmath=True)
 def _gemv(W, x, out, accumulate):
-    """out (+)= W @ x for W (M, N) row-major, float32 or int8 (`quantize_rows`, unscaled)."""
+    """out (+)= W @ x for W (M, N) row-major, float32 or int8 (`quantize_rows`, unscaled).
+    Four rows at a time, so that each load of x serves four sums."""
     M, N = W.shape
-    for i in range(M):
+    i = 0
+    while i + 4 <= M:
+        a0 = a1 = a2 = a3 = np.float32(0.0)
+        for j in range(N):
+            v = x[j]
+            a0 += np.float32(W[i, j]) * v
+            a1 += np.float32(W[i + 1, j]) * v
+            a2 += np.float32(W[i + 2, j]) * v
+            a3 += np.float32(W[i + 3, j]) * v
+        if accumulate:
+            a0, a1, a2, a3 = a0 + out[i], a1 + out[i + 1], a2 + out[i + 2], a3 + out[i + 3]
+        out[i], out[i + 1], out[i + 2], out[i + 3] = a0, a1, a2, a3
+        i += 4
+    for r in range(i, M):
         acc = np.float32(0.0)
         for j in range(N):
-            acc += np.float32(W[i, j]) * x[j]
-        out[i] = out[i] + acc if accumulate else acc
+            acc += np.float32(W[r, j]) * x[j]
+        out[r] = out[r] + acc if accumulate else acc
 
 
 @nb.njit(cache=True, fastmath=True, inline="always")
