@@ -9,6 +9,9 @@ on float32 NumPy weights packed once from the model (`pack`). Two savings make a
 
 A hypothesis's decoder state is one flat float32 vector (layout in `state_size`), so a beam is a
 (R, S) matrix, and the searches keep their own arrays; Python only sees whole blocks.
+
+The encoder runs here too (`NumbaEncoder`, the same frames as torch's), in float32 or with its
+LSTM weight matrices in int8 (`pack_encoder(model, int8=True)`: weight-only, per-row scales).
 """
 
 from typing import NamedTuple
@@ -537,7 +540,8 @@ def pack_encoder(model, int8: bool = False) -> EncoderWeights:
 
 
 def _pack_conv(enc) -> dict:
-    """The front-end's weights reordered for channel-last im2col products."""
+    """The front-end's weights reordered for `_conv_layer` (channel-last, output channels
+    innermost) and for the projection of its flattened output."""
     D = enc.proj.weight.shape[0]
     if enc.conv is None:
         return dict(c1=_empty(9, 0), c1_b=_empty(0), c2=_empty(0, 0), c2_b=_empty(0),
