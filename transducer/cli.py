@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-BACKENDS = ["numba", "numba-int8", "torch", "onnx", "onnx-int8"]  # as transducer.recognizer
+from transducer.config import BACKENDS  # light: the CLI imports the rest only when it runs
 
 
 def _synth(args: argparse.Namespace) -> None:

@@ -81,6 +81,7 @@ BLANK = 0  # id of <e>: the end-of-block symbol, blank of the full-sum loss, fir
 UNK = 1  # id of <unk>: what the tokenizers map unknown text to
 ATTENTIONS = ("none", "dot", "mlp", "lstm")
 MODES = ("fullsum", "paper")
+BACKENDS = ("numba", "numba-int8", "torch", "onnx", "onnx-int8")  # the Recognizer's (its doc)
 
 
 @dataclass(frozen=True)

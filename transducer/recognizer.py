@@ -32,11 +32,10 @@ from typing import NamedTuple
 import numpy as np
 
 from transducer.audio import SAMPLE_RATE, AudioError, StreamingResampler, to_float32, to_mono
-from transducer.config import ModelConfig
+from transducer.config import BACKENDS, ModelConfig
 from transducer.decode.hypothesis import Hypothesis
 from transducer.features import OnlineCMN, StreamingFbank
 
-BACKENDS = ("numba", "numba-int8", "torch", "onnx", "onnx-int8")
 PRETRAINED = Path(__file__).parent / "pretrained"  # the shipped default model (MODEL_CARD.md)
 DEFAULT_MODEL = PRETRAINED / "model.pt"
 DEFAULT_EXPORT = PRETRAINED / "onnx"  # its int8 graphs

@@ -660,7 +660,8 @@ def _encode(e, feats, h, c):
         _gemm(e.w_ih[layer], y, gates)
         s_ih, s_hh, bias = e.s_ih[layer], e.s_hh[layer], e.b[layer]
         for t in range(n_out):
-            gates[t] = gates[t] * s_ih + bias
+            for k in range(4 * D):
+                gates[t, k] = gates[t, k] * s_ih[k] + bias[k]
         out = np.zeros((n_out, D), np.float32)
         recurrent = np.empty(4 * D, np.float32)
         for t in range(n_out):
