@@ -141,10 +141,10 @@ def state_size(w: Weights) -> int:
 
 def initial_state(w: Weights) -> np.ndarray:
     """The state before the first symbol. Full-sum: the prediction network has read `<e>`."""
-    s = np.zeros(state_size(w), F32)
+    s = np.zeros((1, state_size(w)), F32)
     if not w.paper:
-        _advance(w, s, BLANK)
-    return s
+        _advance(w, s, np.array([BLANK]))
+    return s[0]
 
 
 # ------------------------------------------------------------------------------ kernels
@@ -218,20 +218,44 @@ def _lstm_update(gates, h, c):
 
 
 @nb.njit(cache=True)
-def _advance(w, s, y):
-    """Full-sum: the prediction network reads label y; state s updated in place."""
-    H, n = w.H, w.n_layers
-    gates = w.emb_gates[y].copy()
+def _advance(w, s, ys):
+    """Full-sum: row r of the states s (R, S) reads label ys[r] (in place). Each weight is one
+    product over all R rows (`_gemm`): read once per beam, not once per hypothesis."""
+    H, n, R = w.H, w.n_layers, s.shape[0]
+    gates = w.emb_gates[ys]
     for layer in range(n):
-        h = s[layer * H : (layer + 1) * H]
-        c = s[(n + layer) * H : (n + layer + 1) * H]
+        h = np.ascontiguousarray(s[:, layer * H : (layer + 1) * H])
+        c = np.ascontiguousarray(s[:, (n + layer) * H : (n + layer + 1) * H])
         if layer > 0:
-            below = s[(layer - 1) * H : layer * H]
-            gates = w.b_up[layer - 1].copy()
-            _gemv(w.w_ih_up[layer - 1], below, gates, True)
-        _gemv(w.w_hh[layer], h, gates, True)
-        _lstm_update(gates, h, c)
-    s[2 * n * H :] = s[(n - 1) * H : n * H]  # the query is the top layer's output
+            below = np.ascontiguousarray(s[:, (layer - 1) * H : layer * H])
+            gates = _rows(w.b_up[layer - 1], R)
+            _gemm(w.w_ih_up[layer - 1], below, gates)
+        _gemm(w.w_hh[layer], h, gates)
+        for r in range(R):
+            _lstm_update(gates[r], h[r], c[r])
+        s[:, layer * H : (layer + 1) * H] = h
+        s[:, (n + layer) * H : (n + layer + 1) * H] = c
+    s[:, 2 * n * H :] = s[:, (n - 1) * H : n * H]  # the query is the top layer's output
+
+
+@nb.njit(cache=True)
+def _rows(v, R):
+    """R copies of the vector v as an (R, len(v)) matrix (biases to accumulate products on)."""
+    out = np.empty((R, v.shape[0]), np.float32)
+    for r in range(R):
+        out[r] = v
+    return out
+
+
+@nb.njit(cache=True)
+def _log_softmax(logits, out):
+    m = logits.max()
+    total = np.float32(0.0)
+    for v in range(logits.shape[0]):
+        total += np.exp(logits[v] - m)
+    lse = m + np.log(total)
+    for v in range(logits.shape[0]):
+        out[v] = logits[v] - lse
 
 
 @nb.njit(cache=True)
@@ -249,9 +273,10 @@ def _masked_softmax(scores, mask, out):
 
 
 @nb.njit(cache=True)
-def _attend(w, query, frames, keys, mask, att_state, new_block, weights):
-    """Attention weights (L,) for `query` over the block; att_state (2*Ha,) is the stateful
-    LSTM-attention's memory (updated in place; reset at a block start)."""
+def _attend(w, qa, frames, keys, mask, att_state, new_block, weights):
+    """Attention weights (L,) over the block for the projected query qa (`aq @ query + aq_b`,
+    `_project`); att_state (2*Ha,) is the stateful LSTM-attention's memory (updated in place;
+    reset at a block start)."""
     L = frames.shape[0]
     scores = np.zeros(L, np.float32)
     if w.att == ATT_NONE:  # the last valid frame
@@ -263,8 +288,6 @@ def _attend(w, query, frames, keys, mask, att_state, new_block, weights):
             weights[k] = np.float32(1.0) if k == last else np.float32(0.0)
         return
     if w.att == ATT_MLP:
-        qa = w.aq_b.copy()
-        _gemv(w.aq, query, qa, True)
         A = qa.shape[0]
         for k in range(L):
             acc = np.float32(0.0)
@@ -273,9 +296,7 @@ def _attend(w, query, frames, keys, mask, att_state, new_block, weights):
             scores[k] = acc
         _masked_softmax(scores, mask, weights)
         return
-    qd = np.zeros(w.D, np.float32)
-    _gemv(w.aq, query, qd, False)
-    _gemv(frames, qd, scores, False)
+    _gemv(frames, qa, scores, False)
     for k in range(L):
         scores[k] *= np.float32(w.scale)
     if w.att == ATT_LSTM:  # a small LSTM reads the L scores in order; residual on the scores
@@ -310,53 +331,69 @@ def _attend(w, query, frames, keys, mask, att_state, new_block, weights):
 
 
 @nb.njit(cache=True)
-def _step(w, s, y_prev, frames, keys, fj, mask, s_out, logp, weights):
-    """One decoder step: reads state s and y_prev, writes s_out, logp (V,), weights (L,)."""
-    s_out[:] = s
+def _paper_step(w, y_prev, frames, keys, mask, s, logp, weights):
+    """Paper mode, one hypothesis: reads y_prev, updates state s in place, writes logp (V,)
+    and weights (L,)."""
     L = frames.shape[0]
     H, D = w.H, w.D
+    h1, c1 = s[:H], s[H : 2 * H]
+    h2, c2 = s[2 * H : 3 * H], s[3 * H : 4 * H]
+    ctx = s[4 * H : 4 * H + D]
+    gates = w.emb_gates[y_prev].copy()
+    _gemv(w.w_ctx1, ctx, gates, True)
+    _gemv(w.w_hh[0], h1, gates, True)
+    _lstm_update(gates, h1, c1)
+    qa = w.aq_b.copy()
+    _gemv(w.aq, h1, qa, True)
+    _attend(w, qa, frames, keys, mask, s[4 * H + D :], y_prev == 0, weights)
+    for d in range(D):
+        acc = np.float32(0.0)
+        for k in range(L):
+            acc += weights[k] * frames[k, d]
+        ctx[d] = acc
+    gates = w.b_up[0].copy()
+    _gemv(w.w_ctx2, ctx, gates, True)
+    _gemv(w.w_ih_up[0], h1, gates, True)
+    _gemv(w.w_hh[1], h2, gates, True)
+    _lstm_update(gates, h2, c2)
+    logits = w.bo.copy()
+    _gemv(w.wo, h2, logits, True)
+    _log_softmax(logits, logp)
+
+
+@nb.njit(cache=True)
+def _steps(w, s, ys, frames, keys, fj, mask, s_out, logp, weights):
+    """One decoder step for each of R hypotheses: reads states s (R, S) and previous labels
+    ys (R,), writes s_out (R, S), logp (R, V) and the attention weights (R, L). Full-sum:
+    the R rows share each weight's load (`_gemm`); only the attention runs row by row."""
+    s_out[:] = s
+    R, L = s.shape[0], frames.shape[0]
     if w.paper:
-        h1, c1 = s_out[:H], s_out[H : 2 * H]
-        h2, c2 = s_out[2 * H : 3 * H], s_out[3 * H : 4 * H]
-        ctx = s_out[4 * H : 4 * H + D]
-        gates = w.emb_gates[y_prev].copy()
-        _gemv(w.w_ctx1, ctx, gates, True)
-        _gemv(w.w_hh[0], h1, gates, True)
-        _lstm_update(gates, h1, c1)
-        _attend(w, h1, frames, keys, mask, s_out[4 * H + D :], y_prev == 0, weights)
-        for d in range(D):
+        for r in range(R):
+            _paper_step(w, ys[r], frames, keys, mask, s_out[r], logp[r], weights[r])
+        return
+    moved = np.nonzero(ys != 0)[0]
+    if moved.shape[0] > 0:
+        rows = s_out[moved]
+        _advance(w, rows, ys[moved])
+        for i in range(moved.shape[0]):
+            s_out[moved[i]] = rows[i]
+    q = np.ascontiguousarray(s_out[:, 2 * w.n_layers * w.H :])
+    qa = _rows(w.aq_b, R)
+    _gemm(w.aq, q, qa)
+    z = _rows(w.jq_b, R)
+    _gemm(w.jq, q, z)
+    for r in range(R):
+        _attend(w, qa[r], frames, keys, mask, s_out[r, :0], False, weights[r])
+        for j in range(z.shape[1]):  # Wc (sum_k w_k f_k) = sum_k w_k (Wc f_k): fj precomputed
             acc = np.float32(0.0)
             for k in range(L):
-                acc += weights[k] * frames[k, d]
-            ctx[d] = acc
-        gates = w.b_up[0].copy()
-        _gemv(w.w_ctx2, ctx, gates, True)
-        _gemv(w.w_ih_up[0], h1, gates, True)
-        _gemv(w.w_hh[1], h2, gates, True)
-        _lstm_update(gates, h2, c2)
-        logits = w.bo.copy()
-        _gemv(w.wo, h2, logits, True)
-    else:
-        if y_prev != 0:
-            _advance(w, s_out, y_prev)
-        q = s_out[2 * w.n_layers * H :]
-        _attend(w, q, frames, keys, mask, s_out[:0], False, weights)
-        z = w.jq_b.copy()
-        _gemv(w.jq, q, z, True)
-        for j in range(z.shape[0]):  # Wc (sum_k w_k f_k) = sum_k w_k (Wc f_k): fj precomputed
-            acc = np.float32(0.0)
-            for k in range(L):
-                acc += weights[k] * fj[k, j]
-            z[j] = _tanh(z[j] + acc)
-        logits = w.bo.copy()
-        _gemv(w.wo, z, logits, True)
-    m = logits.max()
-    total = np.float32(0.0)
-    for v in range(logits.shape[0]):
-        total += np.exp(logits[v] - m)
-    lse = m + np.log(total)
-    for v in range(logits.shape[0]):
-        logp[v] = logits[v] - lse
+                acc += weights[r, k] * fj[k, j]
+            z[r, j] = _tanh(z[r, j] + acc)
+    logits = _rows(w.bo, R)
+    _gemm(w.wo, z, logits)
+    for r in range(R):
+        _log_softmax(logits[r], logp[r])
 
 
 @nb.njit(cache=True)
@@ -380,21 +417,21 @@ def _greedy_block(w, s, frames, mask, K, first_frame, last_frame):
     V = w.bo.shape[0]
     tokens = np.zeros(K, np.int64)
     where = np.zeros(K, np.int64)
-    logp = np.zeros(V, np.float32)
-    weights = np.zeros(frames.shape[0], np.float32)
-    cur, nxt = s.copy(), s.copy()
-    y, n, score = 0, 0, 0.0
+    logp = np.zeros((1, V), np.float32)
+    weights = np.zeros((1, frames.shape[0]), np.float32)
+    cur, nxt = s.copy().reshape(1, -1), s.copy().reshape(1, -1)
+    y, n, score = np.zeros(1, np.int64), 0, 0.0
     for k in range(K + 1):
-        _step(w, cur, y, frames, keys, fj, mask, nxt, logp, weights)
+        _steps(w, cur, y, frames, keys, fj, mask, nxt, logp, weights)
         cur, nxt = nxt, cur
-        y = int(np.argmax(logp)) if k < K else 0
-        score += float(logp[y])
-        if y == 0:
+        y[0] = np.argmax(logp[0]) if k < K else 0
+        score += float(logp[0, y[0]])
+        if y[0] == 0:
             break
-        frame = max(first_frame + int(np.argmax(weights)), last_frame)
-        tokens[n], where[n], last_frame = y, frame, frame
+        frame = max(first_frame + int(np.argmax(weights[0])), last_frame)
+        tokens[n], where[n], last_frame = y[0], frame, frame
         n += 1
-    return tokens[:n], where[:n], score, cur
+    return tokens[:n], where[:n], score, cur[0]
 
 
 @nb.njit(cache=True)
@@ -428,13 +465,14 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
     f_n = np.zeros(0, np.int64)
     f_score = np.zeros(0, np.float64)
     f_state = np.zeros((0, S), np.float32)
-    logp = np.zeros(V, np.float32)
-    weights = np.zeros(frames.shape[0], np.float32)
     for k in range(K + 1):
         R = a_par.shape[0]
         if R == 0:
             break
         new_states = np.zeros((R, S), np.float32)
+        logp = np.zeros((R, V), np.float32)
+        weights = np.zeros((R, frames.shape[0]), np.float32)
+        _steps(w, a_state, a_y, frames, keys, fj, mask, new_states, logp, weights)
         n_ext = 0 if k == K else R * n_top
         e_row = np.zeros(n_ext, np.int64)
         e_y = np.zeros(n_ext, np.int64)
@@ -442,12 +480,11 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
         e_frame = np.zeros(n_ext, np.int64)
         g_score = np.zeros(R, np.float64)
         for r in range(R):
-            _step(w, a_state[r], a_y[r], frames, keys, fj, mask, new_states[r], logp, weights)
-            g_score[r] = a_score[r] + float(logp[0])
+            g_score[r] = a_score[r] + float(logp[r, 0])
             if k == K:
                 continue
-            frame = max(first_frame + int(np.argmax(weights)), a_last[r])
-            label[:] = logp[1:]
+            frame = max(first_frame + int(np.argmax(weights[r])), a_last[r])
+            label[:] = logp[r, 1:]
             if use_lm:
                 row = lm_row(lm_keys, a_ctx[r], lm_order)
                 label += lam * lm_logp[row, 1:] + bonus
