@@ -140,8 +140,23 @@ OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage16.jso
     >> "$exp/fullsum16.log" 2>&1
 finished fullsum-stage16 fullsum16
 .venv/bin/transducer average "$exp"/fullsum16/step-00{12,13,14}000.pt --out "$exp/fullsum16/avg3.pt"
+# Stage 17 continues stage 16's average (its shipped weights) on those and 16 more fresh hours
+# of espeak-ng and flite (seeds 28 and 29, no morphs), 71 hours of speech in all.
+for corpus_seed in h8o:28 h8p:29; do
+    corpus=${corpus_seed%:*}
+    .venv/bin/transducer data synth --out "data/$corpus" --hours 8 --seed "${corpus_seed#*:}" \
+        --engines espeak,flite --flite-f0 75 230 --p-clean 0.4 --no-flite-dev --clean-eval \
+        --quiet > "$exp/synth-$corpus.json"
+done
+OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage17.json" \
+    --train data/h20a/train.jsonl data/h8{f,g,h,m,n,o,p}/train.jsonl \
+    --dev data/h20a/dev.jsonl --out "$exp/fullsum17" --resume --quiet \
+    --init "$exp/fullsum16/avg3.pt" ${minutes:+--max-minutes "$minutes"} \
+    >> "$exp/fullsum17.log" 2>&1
+finished fullsum-stage17 fullsum17
+.venv/bin/transducer average "$exp"/fullsum17/step-00{12,13,14}000.pt --out "$exp/fullsum17/avg3.pt"
 for name in fullsum paper fullsum2 fullsum3 fullsum4 fullsum5 fullsum7 fullsum8 fullsum9 \
-        fullsum12 fullsum13 fullsum14 fullsum15 fullsum16; do
+        fullsum12 fullsum13 fullsum14 fullsum15 fullsum16 fullsum17; do
     .venv/bin/python -m transducer.runinfo "$exp/$name"
 done
 # Score the runs (best dev checkpoints) and ship stage 16's average (see above)

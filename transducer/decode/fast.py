@@ -1,11 +1,13 @@
 """The Numba CPU decoder: greedy and block-synchronous beam search for both model modes.
 
 The same searches as `transducer.decode.search`, token for token, as `@njit(cache=True)` kernels
-on float32 NumPy weights packed once from the model (`pack`). Two savings make a step cheap:
+on float32 NumPy weights packed once from the model (`pack`). Three savings make a step cheap:
 - the embedding is folded into the first LSTM layer: `embed @ W_ih.T + b` is a (V, 4H) table,
   so feeding a symbol back costs one row lookup instead of a matrix product;
 - per block, everything that depends only on the frames is computed once (the joint's frame
-  projection `frames @ Wc.T`, MLP attention's keys), not once per step.
+  projection `frames @ Wc.T`, MLP attention's keys), not once per step;
+- full-sum: the hypotheses of a beam step together (`_steps`), each weight one matrix product
+  over their rows, so it is read once per step, not once per hypothesis.
 
 A hypothesis's decoder state is one flat float32 vector (layout in `state_size`), so a beam is a
 (R, S) matrix, and the searches keep their own arrays; Python only sees whole blocks.
@@ -275,8 +277,8 @@ def _masked_softmax(scores, mask, out):
 @nb.njit(cache=True)
 def _attend(w, qa, frames, keys, mask, att_state, new_block, weights):
     """Attention weights (L,) over the block for the projected query qa (`aq @ query + aq_b`,
-    `_project`); att_state (2*Ha,) is the stateful LSTM-attention's memory (updated in place;
-    reset at a block start)."""
+    which the caller computes for all its rows at once); att_state (2*Ha,) is the stateful
+    LSTM-attention's memory (updated in place; reset at a block start)."""
     L = frames.shape[0]
     scores = np.zeros(L, np.float32)
     if w.att == ATT_NONE:  # the last valid frame
@@ -372,7 +374,7 @@ def _steps(w, s, ys, frames, keys, fj, mask, s_out, logp, weights):
         for r in range(R):
             _paper_step(w, ys[r], frames, keys, mask, s_out[r], logp[r], weights[r])
         return
-    moved = np.nonzero(ys != 0)[0]
+    moved = np.nonzero(ys != BLANK)[0]
     if moved.shape[0] > 0:
         rows = s_out[moved]
         _advance(w, rows, ys[moved])
