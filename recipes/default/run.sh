@@ -141,7 +141,8 @@ OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage16.jso
 finished fullsum-stage16 fullsum16
 .venv/bin/transducer average "$exp"/fullsum16/step-00{12,13,14}000.pt --out "$exp/fullsum16/avg3.pt"
 # Stage 17 continues stage 16's average (its shipped weights) on those and 16 more fresh hours
-# of espeak-ng and flite (seeds 28 and 29, no morphs), 71 hours of speech in all.
+# of espeak-ng and flite (seeds 28 and 29, no morphs; train splits 7.22 and 7.11 h): 69.8 h of
+# training speech in all.
 for corpus_seed in h8o:28 h8p:29; do
     corpus=${corpus_seed%:*}
     .venv/bin/transducer data synth --out "data/$corpus" --hours 8 --seed "${corpus_seed#*:}" \
