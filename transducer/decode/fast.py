@@ -367,7 +367,8 @@ def _paper_step(w, y_prev, frames, keys, mask, s, logp, weights):
 def _steps(w, s, ys, frames, keys, fj, mask, s_out, logp, weights):
     """One decoder step for each of R hypotheses: reads states s (R, S) and previous labels
     ys (R,), writes s_out (R, S), logp (R, V) and the attention weights (R, L). Full-sum:
-    the R rows share each weight's load (`_gemm`); only the attention runs row by row."""
+    the R rows share each weight's load (`_gemm`); the attention, the joint's tanh and the
+    log-softmax run row by row."""
     s_out[:] = s
     R, L = s.shape[0], frames.shape[0]
     if w.paper:
