@@ -8,8 +8,8 @@
 # a fine-tuning on a corpus with one more flite voice in training (stage 12), one more on that
 # and 8 fresh hours (stage 13), one more on those and 8 more fresh hours (stage 14) and again
 # (stage 15), one more with morphed flite voices (stage 16), two more with 16 fresh hours each
-# (stages 17 and 18, the last with finer speed perturbation), then export, shipping and the
-# comparison with Whisper tiny.en and PocketSphinx.
+# (stages 17 and 18, the last with finer speed perturbation) and one more (stage 19, not yet
+# shipped), then export, shipping and the comparison with Whisper tiny.en and PocketSphinx.
 # Training spans sessions: every call resumes the runs and trains each for MINUTES more
 # (default: until max_steps).
 #   bash recipes/default/run.sh [MINUTES]
@@ -36,7 +36,7 @@ planned = json.load(open('$here/$1.json'))['train']['max_steps']
 sys.exit(summarize(pathlib.Path('$exp/$2'))['steps'] < planned)" || {
         echo "$2 is not finished: run this script again"; exit 0; }
 }
-# 8 fresh hours of espeak-ng and flite (stages 13-18): fresh CORPUS SEED [more synth options]
+# 8 fresh hours of espeak-ng and flite (stages 13-19): fresh CORPUS SEED [more synth options]
 fresh() {
     .venv/bin/transducer data synth --out "data/$1" --hours 8 --seed "$2" --engines espeak,flite \
         --flite-f0 75 230 --p-clean 0.4 --no-flite-dev --clean-eval --quiet "${@:3}" \
@@ -168,8 +168,20 @@ OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage18.jso
     >> "$exp/fullsum18.log" 2>&1
 finished fullsum-stage18 fullsum18
 .venv/bin/transducer average "$exp"/fullsum18/step-00{12,13,14}000.pt --out "$exp/fullsum18/avg3.pt"
+# Stage 19 continues stage 18's average (its shipped weights) the same way on those and 16 more
+# fresh hours (seeds 32 and 33). Training; not chosen or shipped yet.
+fresh h8s 32
+fresh h8t 33
+OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage19.json" \
+    --train data/h20a/train.jsonl data/h8{f,g,h,m,n,o,p,q,r,s,t}/train.jsonl \
+    --dev data/h20a/dev.jsonl --out "$exp/fullsum19" --resume --quiet \
+    --init "$exp/fullsum18/avg3.pt" ${minutes:+--max-minutes "$minutes"} \
+    >> "$exp/fullsum19.log" 2>&1
+finished fullsum-stage19 fullsum19
+.venv/bin/transducer average "$exp"/fullsum19/step-00{12,13,14}000.pt --out "$exp/fullsum19/avg3.pt"
 for name in fullsum paper fullsum2 fullsum3 fullsum4 fullsum5 fullsum7 fullsum8 fullsum9 \
-        fullsum12 fullsum13 fullsum14 fullsum15 fullsum16 fullsum17 fullsum18; do
+        fullsum12 fullsum13 fullsum14 fullsum15 fullsum16 fullsum17 fullsum18 \
+        fullsum19; do
     .venv/bin/python -m transducer.runinfo "$exp/$name"
 done
 # Score the runs (best dev checkpoints) and ship stage 18's average (see above)
