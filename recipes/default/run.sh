@@ -42,6 +42,18 @@ fresh() {
         --flite-f0 75 230 --p-clean 0.4 --no-flite-dev --clean-eval --quiet "${@:3}" \
         > "$exp/synth-$1.json"
 }
+# Stages 14-19: stage N from checkpoint INIT on data/h20a and the given 8-hour corpora, then the
+# average of its last three checkpoints: continued N INIT CORPUS...
+continued() {
+    local n=$1 init=$2 train=(data/h20a/train.jsonl)
+    for corpus in "${@:3}"; do train+=("data/$corpus/train.jsonl"); done
+    OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage$n.json" \
+        --train "${train[@]}" --dev data/h20a/dev.jsonl --out "$exp/fullsum$n" --resume \
+        --quiet --init "$init" ${minutes:+--max-minutes "$minutes"} >> "$exp/fullsum$n.log" 2>&1
+    finished "fullsum-stage$n" "fullsum$n"
+    .venv/bin/transducer average "$exp/fullsum$n"/step-00{12,13,14}000.pt \
+        --out "$exp/fullsum$n/avg3.pt"
+}
 finished fullsum fullsum
 OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage2.json" \
     --train "$data/train.jsonl" --dev "$data/dev.jsonl" --out "$exp/fullsum2" --resume --quiet \
@@ -108,24 +120,12 @@ finished fullsum-stage13 fullsum13
 # The average of its last three checkpoints is shipped (chosen on dev before any test: beam 6 +
 # LM, W = 4, CER / WER 6.83 / 17.87 %; its last step 6.85 / 18.08; stage 13 7.39 / 19.10).
 fresh h8g 24
-OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage14.json" \
-    --train data/h20a/train.jsonl data/h8f/train.jsonl data/h8g/train.jsonl \
-    --dev data/h20a/dev.jsonl --out "$exp/fullsum14" --resume --quiet \
-    --init "$exp/fullsum13/step-0017000.pt" ${minutes:+--max-minutes "$minutes"} \
-    >> "$exp/fullsum14.log" 2>&1
-finished fullsum-stage14 fullsum14
-.venv/bin/transducer average "$exp"/fullsum14/step-00{12,13,14}000.pt --out "$exp/fullsum14/avg3.pt"
+continued 14 "$exp/fullsum13/step-0017000.pt" h8f h8g
 # Stage 15 continues stage 14's average (its shipped weights) on those and 8 more fresh hours
 # (seed 25). Its last step is shipped (chosen on dev before any test: beam 6 + LM, W = 4, CER /
 # WER 6.37 / 17.13 %; the average of its last three 6.45 / 17.27; stage 14 6.83 / 17.87).
 fresh h8h 25
-OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage15.json" \
-    --train data/h20a/train.jsonl data/h8{f,g,h}/train.jsonl \
-    --dev data/h20a/dev.jsonl --out "$exp/fullsum15" --resume --quiet \
-    --init "$exp/fullsum14/avg3.pt" ${minutes:+--max-minutes "$minutes"} \
-    >> "$exp/fullsum15.log" 2>&1
-finished fullsum-stage15 fullsum15
-.venv/bin/transducer average "$exp"/fullsum15/step-00{12,13,14}000.pt --out "$exp/fullsum15/avg3.pt"
+continued 15 "$exp/fullsum14/avg3.pt" h8{f,g,h}
 # Stage 16 continues stage 15's last step (its shipped weights) on those and 16 fresh hours in
 # which 70 % of flite's training utterances are spoken by morphs of two training voices (new
 # timbres, transducer/data/morph.py; seeds 26 and 27). The average of its last three
@@ -133,13 +133,7 @@ finished fullsum-stage15 fullsum15
 # 16.55 %; its last step 6.13 / 16.69; stage 15 6.37 / 17.13).
 fresh h8m 26 --flite-morph 0.7
 fresh h8n 27 --flite-morph 0.7
-OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage16.json" \
-    --train data/h20a/train.jsonl data/h8{f,g,h,m,n}/train.jsonl \
-    --dev data/h20a/dev.jsonl --out "$exp/fullsum16" --resume --quiet \
-    --init "$exp/fullsum15/step-0014000.pt" ${minutes:+--max-minutes "$minutes"} \
-    >> "$exp/fullsum16.log" 2>&1
-finished fullsum-stage16 fullsum16
-.venv/bin/transducer average "$exp"/fullsum16/step-00{12,13,14}000.pt --out "$exp/fullsum16/avg3.pt"
+continued 16 "$exp/fullsum15/step-0014000.pt" h8{f,g,h,m,n}
 # Stage 17 continues stage 16's average (its shipped weights) on those and 16 more fresh hours
 # of espeak-ng and flite (seeds 28 and 29, no morphs; train splits 7.22 and 7.11 h): 69.8 h of
 # training speech in all. Its last step is shipped (chosen on dev before any test: beam 8 + LM,
@@ -147,13 +141,7 @@ finished fullsum-stage16 fullsum16
 # 16.30).
 fresh h8o 28
 fresh h8p 29
-OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage17.json" \
-    --train data/h20a/train.jsonl data/h8{f,g,h,m,n,o,p}/train.jsonl \
-    --dev data/h20a/dev.jsonl --out "$exp/fullsum17" --resume --quiet \
-    --init "$exp/fullsum16/avg3.pt" ${minutes:+--max-minutes "$minutes"} \
-    >> "$exp/fullsum17.log" 2>&1
-finished fullsum-stage17 fullsum17
-.venv/bin/transducer average "$exp"/fullsum17/step-00{12,13,14}000.pt --out "$exp/fullsum17/avg3.pt"
+continued 17 "$exp/fullsum16/avg3.pt" h8{f,g,h,m,n,o,p}
 # Stage 18 continues stage 17's last step (its shipped weights) on those and 16 more fresh hours
 # (seeds 30 and 31), with speed perturbation at five factors (0.9, 0.95, 1.0, 1.05, 1.1)
 # instead of three: decoding the unseen flite voice resampled 5 % faster had lowered its CER.
@@ -161,24 +149,12 @@ finished fullsum-stage17 fullsum17
 # LM, W = 4, CER / WER 5.42 / 15.10 %; its last step 5.47 / 15.18; stage 17 5.59 / 15.54).
 fresh h8q 30
 fresh h8r 31
-OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage18.json" \
-    --train data/h20a/train.jsonl data/h8{f,g,h,m,n,o,p,q,r}/train.jsonl \
-    --dev data/h20a/dev.jsonl --out "$exp/fullsum18" --resume --quiet \
-    --init "$exp/fullsum17/step-0014000.pt" ${minutes:+--max-minutes "$minutes"} \
-    >> "$exp/fullsum18.log" 2>&1
-finished fullsum-stage18 fullsum18
-.venv/bin/transducer average "$exp"/fullsum18/step-00{12,13,14}000.pt --out "$exp/fullsum18/avg3.pt"
+continued 18 "$exp/fullsum17/step-0014000.pt" h8{f,g,h,m,n,o,p,q,r}
 # Stage 19 continues stage 18's average (its shipped weights) the same way on those and 16 more
 # fresh hours (seeds 32 and 33). Training; not chosen or shipped yet.
 fresh h8s 32
 fresh h8t 33
-OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-stage19.json" \
-    --train data/h20a/train.jsonl data/h8{f,g,h,m,n,o,p,q,r,s,t}/train.jsonl \
-    --dev data/h20a/dev.jsonl --out "$exp/fullsum19" --resume --quiet \
-    --init "$exp/fullsum18/avg3.pt" ${minutes:+--max-minutes "$minutes"} \
-    >> "$exp/fullsum19.log" 2>&1
-finished fullsum-stage19 fullsum19
-.venv/bin/transducer average "$exp"/fullsum19/step-00{12,13,14}000.pt --out "$exp/fullsum19/avg3.pt"
+continued 19 "$exp/fullsum18/avg3.pt" h8{f,g,h,m,n,o,p,q,r,s,t}
 for name in fullsum paper fullsum2 fullsum3 fullsum4 fullsum5 fullsum7 fullsum8 fullsum9 \
         fullsum12 fullsum13 fullsum14 fullsum15 fullsum16 fullsum17 fullsum18 \
         fullsum19; do
