@@ -8,8 +8,9 @@
 # a fine-tuning on a corpus with one more flite voice in training (stage 12), one more on that
 # and 8 fresh hours (stage 13), one more on those and 8 more fresh hours (stage 14) and again
 # (stage 15), one more with morphed flite voices (stage 16), two more with 16 fresh hours each
-# (stages 17 and 18, the last with finer speed perturbation) and one more (stage 19), then
-# export, shipping and the comparison with Whisper tiny.en and PocketSphinx.
+# (stages 17 and 18, the last with finer speed perturbation) and two more (stages 19 and 20,
+# the last not yet shipped), then export, shipping and the comparison with Whisper tiny.en and
+# PocketSphinx.
 # Training spans sessions: every call resumes the runs and trains each for MINUTES more
 # (default: until max_steps).
 #   bash recipes/default/run.sh [MINUTES]
@@ -36,13 +37,13 @@ planned = json.load(open('$here/$1.json'))['train']['max_steps']
 sys.exit(summarize(pathlib.Path('$exp/$2'))['steps'] < planned)" || {
         echo "$2 is not finished: run this script again"; exit 0; }
 }
-# 8 fresh hours of espeak-ng and flite (stages 13-19): fresh CORPUS SEED [more synth options]
+# 8 fresh hours of espeak-ng and flite (stages 13-20): fresh CORPUS SEED [more synth options]
 fresh() {
     .venv/bin/transducer data synth --out "data/$1" --hours 8 --seed "$2" --engines espeak,flite \
         --flite-f0 75 230 --p-clean 0.4 --no-flite-dev --clean-eval --quiet "${@:3}" \
         > "$exp/synth-$1.json"
 }
-# Stages 14-19: stage N from checkpoint INIT on data/h20a and the given 8-hour corpora, then the
+# Stages 14-20: stage N from checkpoint INIT on data/h20a and the given 8-hour corpora, then the
 # average of its last three checkpoints: continued N INIT CORPUS...
 continued() {
     local n=$1 init=$2 train=(data/h20a/train.jsonl)
@@ -157,9 +158,14 @@ continued 18 "$exp/fullsum17/step-0014000.pt" h8{f,g,h,m,n,o,p,q,r}
 fresh h8s 32
 fresh h8t 33
 continued 19 "$exp/fullsum18/avg3.pt" h8{f,g,h,m,n,o,p,q,r,s,t}
+# Stage 20 continues stage 19's average (its shipped weights) the same way on those and 16 more
+# fresh hours (seeds 34 and 35). Training; not chosen or shipped yet.
+fresh h8u 34
+fresh h8v 35
+continued 20 "$exp/fullsum19/avg3.pt" h8{f,g,h,m,n,o,p,q,r,s,t,u,v}
 for name in fullsum paper fullsum2 fullsum3 fullsum4 fullsum5 fullsum7 fullsum8 fullsum9 \
         fullsum12 fullsum13 fullsum14 fullsum15 fullsum16 fullsum17 fullsum18 \
-        fullsum19; do
+        fullsum19 fullsum20; do
     .venv/bin/python -m transducer.runinfo "$exp/$name"
 done
 # Score the runs (best dev checkpoints) and ship stage 19's average (see above)
