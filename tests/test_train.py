@@ -296,6 +296,27 @@ def test_max_minutes_overrides_the_config(toy, tmp_path, capsys):
     assert 0 < json.loads(capsys.readouterr().out)["step"] < 1000
 
 
+def test_seed_overrides_the_config(toy, tmp_path, capsys):
+    """`--seed N` trains as the config with `"seed": N` would, and the run records N."""
+    weights = {}
+    for name, config_seed, flag in [("file7", 7, []), ("flag7", 3, ["--seed", "7"]),
+                                    ("file3", 3, [])]:  # fmt: skip
+        config = write_config(
+            tmp_path / f"{name}.json", train={"max_steps": 4, "eval_every": 4, "seed": config_seed}
+        )
+        out = tmp_path / name
+        main(["train", "--config", str(config), "--train", str(toy), "--dev", str(toy),
+              "--out", str(out), "--quiet", *flag])  # fmt: skip
+        ckpt = checkpoint.load(out / "step-0000004.pt")
+        seed = 7 if flag else config_seed
+        assert ckpt["config"]["train"]["seed"] == seed
+        assert json.loads((out / "config.json").read_text())["train"]["seed"] == seed
+        weights[name] = torch.cat([w.flatten() for w in ckpt["model"].values()])
+    capsys.readouterr()
+    assert torch.equal(weights["flag7"], weights["file7"])
+    assert not torch.equal(weights["flag7"], weights["file3"])
+
+
 def test_several_training_manifests_are_one_training_set(toy, tmp_path, capsys):
     """`--train A.jsonl B.jsonl`: corpora in different folders train together."""
     config = write_config(tmp_path / "c.json", train={"max_steps": 1, "eval_every": 1})

@@ -423,6 +423,7 @@ def train(
     show_progress: bool = True,
     init: str | Path | None = None,
     max_minutes: float | None = None,
+    seed: int | None = None,
 ) -> Progress:
     """Train from a config file; importable entry point of `transducer train`.
 
@@ -432,14 +433,22 @@ def train(
     stages, fine-tuning); ignored when `resume` finds a checkpoint of this run.
     `max_minutes`: this invocation's wall-clock budget instead of the config's (a run that spans
     several sessions resumes with --resume each time).
+    `seed`: the config's `train.seed` replaced, so that stages which differ only in their seed
+    share one config file; the run folder's config.json records it.
     """
     model_cfg, train_cfg, features = load_config(config)
     if max_minutes is not None:
         train_cfg = replace(train_cfg, max_minutes=max_minutes)
+    text = Path(config).read_text()
+    if seed is not None:
+        train_cfg = replace(train_cfg, seed=seed)
+        d = json.loads(text)
+        d["train"] = {**d.get("train", {}), "seed": seed}
+        text = json.dumps(d)
     run = Run(model_cfg, train_cfg, train_manifest, dev_manifest, out, resume, show_progress, init,
               features)  # fmt: skip
     if run.rank == 0:
-        Path(out, "config.json").write_text(Path(config).read_text())
+        Path(out, "config.json").write_text(text)
     return run.fit()
 
 
@@ -454,6 +463,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--init", help="start from this checkpoint's weights (not its optimiser)")
     parser.add_argument("--max-minutes", type=float, help="wall-clock budget of this invocation")
+    parser.add_argument("--seed", type=int, help="replaces the config's train.seed")
 
 
 def run_from_args(args: argparse.Namespace) -> None:
@@ -467,6 +477,7 @@ def run_from_args(args: argparse.Namespace) -> None:
         not args.quiet,
         args.init,
         args.max_minutes,
+        args.seed,
     )
     if int(os.environ.get("RANK", "0")) == 0:
         summary = {

@@ -1,0 +1,25 @@
+"""The recipes' configs: each loads, and each one the default recipe names exists."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from transducer.train import load_config
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+
+
+@pytest.mark.parametrize("path", sorted(RECIPES.glob("*/*.json")), ids=lambda p: p.name)
+def test_recipe_config_loads(path):
+    load_config(path)
+
+
+def test_default_recipe_names_existing_configs():
+    script = (RECIPES / "default" / "run.sh").read_text()
+    names = set(re.findall(r"\$here/([\w-]+)\.json", script))
+    names |= set(re.findall(r"^\s*continued \d+ ([\w-]+) ", script, re.M))
+    names |= set(re.findall(r"^\s*finished ([\w-]+) ", script, re.M))
+    assert {"fullsum-continue", "fullsum-continue-speed5", "fullsum-stage13"} <= names
+    missing = sorted(n for n in names if not (RECIPES / "default" / f"{n}.json").exists())
+    assert not missing, f"run.sh names configs that do not exist: {missing}"
