@@ -165,8 +165,8 @@ continued 19 fullsum-continue-speed5 "$exp/fullsum18/avg3.pt" h8{f,g,h,m,n,o,p,q
 # read worse than stage 19 (13.96 / 30.61 % against 13.49 / 29.80: the unseen flite voice 25.92
 # against 24.18 % CER, the espeak-ng variants 6.41 against 6.73), so stage 19 stays shipped, a
 # choice made on test: dev, espeak-ng variants only, does not hear the unseen flite voice.
-# Not on the way to the shipped model, so it runs only when asked (about an hour of training
-# and 16 hours of synthesis): STAGE20=1 bash recipes/default/run.sh
+# Not on the way to the shipped model, so it runs only when asked (16 more hours of speech to
+# synthesise, then about an hour of training): STAGE20=1 bash recipes/default/run.sh
 if [[ ${STAGE20:-} == 1 ]]; then
     fresh h8u 34
     fresh h8v 35
