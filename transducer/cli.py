@@ -25,6 +25,7 @@ def _synth(args: argparse.Namespace) -> None:
         flite_f0=tuple(args.flite_f0 or ()),
         flite_dev=not args.no_flite_dev,
         flite_morph=args.flite_morph,
+        flite_morph_piper=args.flite_morph_piper,
     )
     summary = synthesize_corpus(args.out, cfg, jobs=args.jobs, progress=not args.quiet)
     print(json.dumps(summary, indent=1))
@@ -210,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flite-morph", type=float, default=0.0, metavar="P",
                    help="share of flite's train utterances spoken by a morph of two of its "
                    "training voices (new timbres; transducer/data/morph.py)")  # fmt: skip
+    p.add_argument("--flite-morph-piper", type=float, default=0.0, metavar="Q",
+                   help="share of those morphs moved towards Piper's voice")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_synth)
 

@@ -16,7 +16,9 @@ sentence, voice and speech (with `clean_eval`, the clean test is byte-identical)
 noise, made from training voices, differs.
 
 With `flite_morph`, that share of flite's training items is spoken by a morph of two training
-voices of different speakers ("kal~slt": `morph.py`), which adds timbres flite lacks.
+voices of different speakers ("kal~slt": `morph.py`), which adds timbres flite lacks; with
+`flite_morph_piper`, that share of the morphs moves towards Piper's voice instead ("kal~joe"),
+a timbre learned from recorded speech.
 
 With `clean_eval`, dev and test are rendered without noise or reverberation and
 `test-noisy.jsonl` holds a copy of the test set with both added (its wavs in `wavs-noisy/`).
@@ -72,6 +74,7 @@ class SynthConfig:
     flite_f0: tuple[float, ...] = ()  # (lo, hi) Hz: vary flite's mean pitch; () = the voice's
     flite_dev: bool = True  # hold out a flite voice for dev (False: it trains)
     flite_morph: float = 0.0  # share of flite's train items in a morph of two training voices
+    flite_morph_piper: float = 0.0  # share of those morphs whose second voice is Piper's
     text_files: tuple[str, ...] = field(default_factory=tuple)  # default: Debian's fortunes
 
     def __post_init__(self):
@@ -85,8 +88,9 @@ class SynthConfig:
         f0 = self.flite_f0
         if f0 and not (len(f0) == 2 and 0 < f0[0] < f0[1]):
             raise ValueError(f"flite_f0 must be (lo, hi) Hz with 0 < lo < hi, got {self.flite_f0}")
-        if not 0 <= self.flite_morph <= 1:
-            raise ValueError(f"flite_morph must be in [0, 1], got {self.flite_morph}")
+        for name in ("flite_morph", "flite_morph_piper"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
     def identity(self) -> dict:
         """Settings that define item i; a corpus folder may only be extended with the same."""
@@ -145,9 +149,12 @@ def plan_item(index: int, cfg: SynthConfig, pools: dict[str, list[str]]) -> Item
     text = pools[split][rng.integers(len(pools[split]))]
     may_morph = engine == "flite" and split == "train" and cfg.flite_morph > 0
     if may_morph and rng.random() < cfg.flite_morph:  # drawn only then: other items unchanged
-        speaker = FLITE_SPEAKER.get(voice, voice)
-        others = [v for v in choices if FLITE_SPEAKER.get(v, v) != speaker]
-        voice = f"{voice}~{others[rng.integers(len(others))]}"
+        if cfg.flite_morph_piper and rng.random() < cfg.flite_morph_piper:  # likewise
+            voice = f"{voice}~{PIPER_VOICES[0]}"
+        else:
+            speaker = FLITE_SPEAKER.get(voice, voice)
+            others = [v for v in choices if FLITE_SPEAKER.get(v, v) != speaker]
+            voice = f"{voice}~{others[rng.integers(len(others))]}"
     return Item(index, split, engine, voice, text)
 
 
@@ -180,7 +187,9 @@ def degrade(samples, p_reverb, p_clean, snr_db, babble_pool, rng) -> np.ndarray:
 
 
 def make_engine(name: str, cfg: SynthConfig):
-    return ENGINES[name](cfg.flite_f0) if name == "flite" else ENGINES[name]()
+    if name != "flite":
+        return ENGINES[name]()
+    return ENGINES[name](cfg.flite_f0, morph_piper=cfg.flite_morph * cfg.flite_morph_piper > 0)
 
 
 # ------------------------------------------------------------------ worker processes
@@ -261,7 +270,7 @@ def synthesize_corpus(
     out = Path(out)
     jobs = jobs or os.cpu_count() or 1
     for name in cfg.engines:  # fail now, with the install hint, not inside a worker
-        ENGINES[name]()
+        make_engine(name, cfg)
     _check_settings(out, cfg)
     _remove_temp_files(out)
     files = [Path(f) for f in cfg.text_files] or fortune_files()

@@ -81,18 +81,21 @@ class EspeakEngine:
 class FliteEngine:
     name = "flite"
 
-    def __init__(self, f0_range: tuple[float, float] | tuple[()] = ()):
+    def __init__(self, f0_range: tuple[float, float] | tuple[()] = (), morph_piper: bool = False):
         """f0_range (Hz): draw each utterance's mean pitch log-uniformly from it, which turns
-        flite's few voices into many; () keeps each voice's own pitch."""
+        flite's few voices into many; () keeps each voice's own pitch. morph_piper: load Piper,
+        to morph flite voices towards its voice."""
         self.binary = _require("flite", "flite")
         self.f0_range = tuple(f0_range)
+        self.piper = PiperEngine() if morph_piper else None
 
     @staticmethod
     def voices() -> list[str]:
         return list(FLITE_VOICES)
 
     def synthesize(self, text: str, voice: str, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-        """voice: one of FLITE_VOICES, or "a~b": voice a morphed towards b (`morph.py`)."""
+        """voice: one of FLITE_VOICES, or "a~b": flite voice a morphed towards b (`morph.py`),
+        another flite voice or Piper's."""
         stretch = float(rng.uniform(0.85, 1.25))  # > 1 is slower
         settings = ["--setf", f"duration_stretch={stretch:.3f}"]
         if self.f0_range:  # honoured by kal, kal16, slt and awb; rms keeps its own
@@ -100,8 +103,15 @@ class FliteEngine:
             settings += ["--setf", f"int_f0_target_mean={f0:.0f}"]
         if "~" in voice:
             alpha = float(rng.uniform(*MORPH_ALPHA))
-            a, b = (resample(*self._say(text, v, settings), SAMPLE_RATE) for v in voice.split("~"))
-            return morph(a, b, alpha), SAMPLE_RATE
+            a, b = voice.split("~")
+            if b in PIPER_VOICES:
+                if self.piper is None:
+                    raise ValueError(f"{voice}: FliteEngine(morph_piper=True) morphs towards Piper")
+                target = self.piper.synthesize(text, b, rng)
+            else:
+                target = self._say(text, b, settings)
+            a_samples = resample(*self._say(text, a, settings), SAMPLE_RATE)
+            return morph(a_samples, resample(*target, SAMPLE_RATE), alpha), SAMPLE_RATE
         return self._say(text, voice, settings)
 
     def _say(self, text: str, voice: str, settings: list[str]) -> tuple[np.ndarray, int]:
