@@ -14,7 +14,15 @@ exp=exp/bed
 mkdir -p "$exp"
 .venv/bin/transducer data synth --out data/awbdev --hours 1.2 --seed 99 --engines flite \
     --dev-fraction 0.4 --test-fraction 0.01 --clean-eval --quiet > "$exp/synth-awbdev.json"
-for corpus in h20a h8f h8g h8h h8m h8n h8o h8p h8q h8r; do
+# 16 hours like h8m and h8n (70 % of flite's training sentences morphed), half of the morphs
+# towards Piper's joe (--flite-morph-piper 0.5), seeds 41 and 42
+for corpus in "h8ja 41" "h8jb 42"; do
+    read -r name seed <<< "$corpus"
+    .venv/bin/transducer data synth --out "data/$name" --hours 8 --seed "$seed" \
+        --engines espeak,flite --flite-f0 75 230 --p-clean 0.4 --no-flite-dev --clean-eval \
+        --quiet --flite-morph 0.7 --flite-morph-piper 0.5 > "$exp/synth-$name.json"
+done
+for corpus in h20a h8f h8g h8h h8m h8n h8o h8p h8q h8r h8ja h8jb; do
     grep -v '"flite/[^"]*awb' "data/$corpus/train.jsonl" > "data/$corpus/train-noawb.jsonl"
 done
 git show a2d0d10:transducer/pretrained/model.pt > "$exp/stage9.pt"  # stage 9, as shipped
@@ -43,4 +51,6 @@ wait
 arm control-s2 bed 9002 "${plain[@]}" &  # the first and third again with another seed
 arm morph-s2 bed 9002 "${morphed[@]}" &
 wait
+joemorphed=(h20a h8f h8g h8h h8ja h8jb h8q h8r)  # half of the morphs towards Piper's joe
+arm joemorph bed 9001 "${joemorphed[@]}"
 cat "$exp"/eval-*.txt

@@ -188,8 +188,9 @@ continued 21 fullsum-continue-speed5 "$exp/fullsum19/avg3.pt" h8{m,n,u,v,w,x,y}
 # (h8m, h8n, h8w, h8x, h8y) and 16 fresh hours with all of flite's training part morphed (seeds
 # 39 and 40), without h8u and h8v: about 18 h of morphs in 70. The rule to ship it, written
 # before its data was made: its average's dev CER (beam 8 + LM, W = 4) within 0.2 of stage 21's
-# 5.20 % and its CER on awb's dev sentences within 0.2 of stage 21's 4.93 %. In training; until
-# it is measured it runs only when asked: STAGE22=1 bash recipes/default/run.sh
+# 5.20 % and its CER on awb's dev sentences within 0.2 of stage 21's 4.93 %. Its data is made
+# (data/h8za, h8zb), it is not trained yet; until it is measured it runs only when asked:
+# STAGE22=1 bash recipes/default/run.sh
 if [[ ${STAGE22:-} == 1 ]]; then
     fresh h8za 39 --flite-morph 1.0
     fresh h8zb 40 --flite-morph 1.0
