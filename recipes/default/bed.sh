@@ -52,5 +52,7 @@ arm control-s2 bed 9002 "${plain[@]}" &  # the first and third again with anothe
 arm morph-s2 bed 9002 "${morphed[@]}" &
 wait
 joemorphed=(h20a h8f h8g h8h h8ja h8jb h8q h8r)  # half of the morphs towards Piper's joe
-arm joemorph bed 9001 "${joemorphed[@]}"
+arm joemorph bed 9001 "${joemorphed[@]}" &
+arm joemorph-s2 bed 9002 "${joemorphed[@]}" &
+wait
 cat "$exp"/eval-*.txt
