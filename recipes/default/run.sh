@@ -37,13 +37,13 @@ planned = json.load(open('$here/$1.json'))['train']['max_steps']
 sys.exit(summarize(pathlib.Path('$exp/$2'))['steps'] < planned)" || {
         echo "$2 is not finished: run this script again"; exit 0; }
 }
-# 8 fresh hours of espeak-ng and flite (stages 13-21): fresh CORPUS SEED [more synth options]
+# 8 fresh hours of espeak-ng and flite (stages 13-22): fresh CORPUS SEED [more synth options]
 fresh() {
     .venv/bin/transducer data synth --out "data/$1" --hours 8 --seed "$2" --engines espeak,flite \
         --flite-f0 75 230 --p-clean 0.4 --no-flite-dev --clean-eval --quiet "${@:3}" \
         > "$exp/synth-$1.json"
 }
-# Stages 14-21: stage N (seed N) with config CONFIG from checkpoint INIT on data/h20a and the
+# Stages 14-22: stage N (seed N) with config CONFIG from checkpoint INIT on data/h20a and the
 # given 8-hour corpora, then the average of its last three checkpoints:
 # continued N CONFIG INIT CORPUS...
 continued() {
