@@ -9,7 +9,7 @@ import torch
 from transducer.audio import read_audio
 from transducer.config import ModelConfig
 from transducer.decode import Hypothesis, Stepper, beam_block, greedy_block
-from transducer.decode.fast import FastDecoder
+from transducer.decode.fast import HALF, FastDecoder
 from transducer.evaluate import transcribe
 from transducer.model.transducer import NeuralTransducer
 from transducer.recognizer import DEFAULT_MODEL, Recognizer
@@ -26,7 +26,10 @@ CASES = [
 ]
 
 
-def random_model(mode: str, attention: str, lookback: int, n_dec_layers: int = 2):
+def random_model(mode: str, attention: str, lookback: int, n_dec_layers: int = 2,
+                 half: bool = False):  # fmt: skip
+    """half: every weight rounded to a float16 value (as a checkpoint saved in half): the
+    Numba decoder then keeps its matrices as half bits (`fast.halve`)."""
     torch.manual_seed(hash((mode, attention, lookback)) % 1000)
     cfg = ModelConfig(**SIZES, mode=mode, attention=attention, lookback=lookback,
                       n_dec_layers=n_dec_layers)  # fmt: skip
@@ -37,6 +40,8 @@ def random_model(mode: str, attention: str, lookback: int, n_dec_layers: int = 2
         out.bias[2:4] += 2.0  # two likely labels: beams then hold several tokens
         for p in model.decoder.parameters():
             p.mul_(2.0)
+            if half:
+                p.copy_(p.half().float())
     return model
 
 
@@ -68,10 +73,14 @@ def test_greedy_equals_torch(mode, attention, lookback):
     assert len(ref.tokens) >= 3  # the comparison covered real emissions
 
 
-@pytest.mark.parametrize("mode,attention,lookback", CASES)
-def test_beam_equals_torch(mode, attention, lookback):
-    model = random_model(mode, attention, lookback)
+@pytest.mark.parametrize(
+    "mode,attention,lookback,half",
+    [(*case, False) for case in CASES] + [("fullsum", "dot", 0, True), ("paper", "mlp", 1, True)],
+)
+def test_beam_equals_torch(mode, attention, lookback, half):
+    model = random_model(mode, attention, lookback, half=half)
     fast, stepper = FastDecoder.from_model(model), Stepper(model)
+    assert (fast.w.w_hh.dtype == HALF) == half
     frames, mask = blocks(model, seed=1)
     K, W, beam = model.cfg.max_symbols_per_block, model.cfg.block_width, 3
     ref, ours = [Hypothesis(state=stepper.initial())], [Hypothesis(state=fast.initial())]
@@ -99,12 +108,15 @@ def test_single_layer_prediction_network():
     assert ours.tokens == ref.tokens and len(ref.tokens) >= 3
 
 
-@pytest.mark.parametrize("conv_channels, n_res_layers", [(0, 0), (3, 0), (0, 2)])
-def test_numba_encoder_equals_torch(conv_channels, n_res_layers):
+@pytest.mark.parametrize(
+    "conv_channels, n_res_layers, half", [(0, 0, False), (3, 0, False), (0, 2, False), (3, 1, True)]
+)
+def test_numba_encoder_equals_torch(conv_channels, n_res_layers, half):
     """Chunk by chunk with carried state, including a partial last group of feature frames;
     with and without the convolutional front-end and residual layers (their zero-initialised
-    outputs made random)."""
-    from transducer.decode.fast import NumbaEncoder
+    outputs made random). half: weights rounded to float16 values, which the encoder keeps as
+    half bits, giving exactly the frames of its float32 arrays."""
+    from transducer.decode.fast import NumbaEncoder, _encode, pack_encoder
 
     torch.manual_seed(5)
     sizes = {**SIZES, "n_enc_layers": 1 + n_res_layers}
@@ -115,17 +127,27 @@ def test_numba_encoder_equals_torch(conv_channels, n_res_layers):
     for layer in model.encoder.res:
         torch.nn.init.normal_(layer.proj.weight, std=0.3)
         torch.nn.init.normal_(layer.proj.bias, std=0.3)
+    if half:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(p.half().float())
     feats = torch.randn(1, 4 * 9 + 3, model.cfg.n_mels, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         ref, _ = model.encoder.encode_chunk(feats)
     enc = NumbaEncoder.from_model(model)
     state, ours = enc.initial_state(), []
-    for start in (0, 8, 20, 36):  # chunks of 8, 12, 16 and the last 3 frames
-        stop = {0: 8, 8: 20, 20: 36, 36: 39}[start]
+    starts, stops = (0, 8, 20, 36), (8, 20, 36, 39)  # 8, 12, 16 and the last 3 frames
+    for start, stop in zip(starts, stops):
         frames, state = enc(feats[0, start:stop].numpy(), state)
         ours.append(frames)
-    ours = torch.from_numpy(np.concatenate(ours))
-    assert ours.shape == ref[0].shape and (ours - ref[0]).abs().max() < 1e-4
+    ours = np.concatenate(ours)
+    assert ours.shape == ref[0].shape and np.abs(ours - ref[0].numpy()).max() < 1e-4
+    assert (enc.e.w_hh.dtype == HALF) == half
+    if half:  # the float32 arrays, not halved, through the same kernel and chunks
+        e, (h, c) = pack_encoder(model), enc.initial_state()
+        assert e.w_hh.dtype == np.float32
+        chunks = [_encode(e, feats[0, a:b].numpy(), h, c) for a, b in zip(starts, stops)]
+        assert np.array_equal(np.concatenate(chunks), ours)
 
 
 def test_int8_encoder_is_close_to_float32():

@@ -14,12 +14,18 @@ A hypothesis's decoder state is one flat float32 vector (layout in `state_size`)
 
 The encoder runs here too (`NumbaEncoder`, the same frames as torch's), in float32 or with its
 LSTM weight matrices in int8 (`pack_encoder(model, int8=True)`: weight-only, per-row scales).
+
+Where every weight matrix is exactly a float16 value (a checkpoint saved in half, as the
+shipped model is), both keep their matrices as half bits (`halve`): half the bytes to read
+for each product, and the same numbers, so the same frames and tokens.
 """
 
 from typing import NamedTuple
 
 import numba as nb
 import numpy as np
+from llvmlite import ir
+from numba.extending import intrinsic
 
 from transducer.config import BLANK
 from transducer.decode.hypothesis import Hypothesis
@@ -149,23 +155,52 @@ def initial_state(w: Weights) -> np.ndarray:
     return s[0]
 
 
+HALF = np.uint16  # the dtype of matrices kept as IEEE half bits (`halve`)
+
+
+def halve(arrays: dict) -> dict:
+    """The float32 matrices of `arrays` as half bits, if every one of them is exactly a
+    float16 value (else `arrays` as they are): the kernels read them through `_f32`."""
+    halves = {k: a.astype(np.float16) for k, a in arrays.items() if a.dtype == F32}
+    if all(np.array_equal(h.astype(F32), arrays[k]) for k, h in halves.items()):
+        return {**arrays, **{k: h.view(HALF) for k, h in halves.items()}}
+    return arrays
+
+
 # ------------------------------------------------------------------------------ kernels
+
+
+@intrinsic
+def _f32(typingctx, v):
+    """A matrix entry as float32: float32 as it is, int8 (`quantize_rows`) converted, uint16
+    read as half bits (`halve`; LLVM's fpext, which vectorises to F16C's vcvtph2ps)."""
+    if v not in (nb.float32, nb.int8, nb.uint16):
+        return None
+
+    def codegen(context, builder, sig, args):
+        if v == nb.float32:
+            return args[0]
+        if v == nb.int8:
+            return builder.sitofp(args[0], ir.FloatType())
+        return builder.fpext(builder.bitcast(args[0], ir.HalfType()), ir.FloatType())
+
+    return nb.float32(v), codegen
 
 
 @nb.njit(cache=True, fastmath=True)
 def _gemv(W, x, out, accumulate):
-    """out (+)= W @ x for W (M, N) row-major, float32 or int8 (`quantize_rows`, unscaled).
-    Four rows at a time, so that each load of x serves four sums."""
+    """out (+)= W @ x for W (M, N) row-major, float32, int8 (`quantize_rows`, unscaled) or
+    half bits (`halve`). Four rows at a time, so that each load of x serves four sums."""
     M, N = W.shape
     i = 0
     while i + 4 <= M:
         a0 = a1 = a2 = a3 = np.float32(0.0)
         for j in range(N):
             v = x[j]
-            a0 += np.float32(W[i, j]) * v
-            a1 += np.float32(W[i + 1, j]) * v
-            a2 += np.float32(W[i + 2, j]) * v
-            a3 += np.float32(W[i + 3, j]) * v
+            a0 += _f32(W[i, j]) * v
+            a1 += _f32(W[i + 1, j]) * v
+            a2 += _f32(W[i + 2, j]) * v
+            a3 += _f32(W[i + 3, j]) * v
         if accumulate:
             a0, a1, a2, a3 = a0 + out[i], a1 + out[i + 1], a2 + out[i + 2], a3 + out[i + 3]
         out[i], out[i + 1], out[i + 2], out[i + 3] = a0, a1, a2, a3
@@ -173,7 +208,7 @@ def _gemv(W, x, out, accumulate):
     for r in range(i, M):
         acc = np.float32(0.0)
         for j in range(N):
-            acc += np.float32(W[r, j]) * x[j]
+            acc += _f32(W[r, j]) * x[j]
         out[r] = out[r] + acc if accumulate else acc
 
 
@@ -604,7 +639,7 @@ def _layer_norm(x, g, b, eps):
 
 @nb.njit(cache=True, fastmath=True)
 def _gemm(W, X, out):
-    """out (T, M) += X (T, N) @ W (M, N).T, W float32 or int8 (unscaled). Each row of W is read
+    """out (T, M) += X (T, N) @ W (M, N).T, W as in `_gemv`. Each row of W is read
     once for all T rows of X, and four rows of X share each load of it (four sums at once)."""
     M, N = W.shape
     T = X.shape[0]
@@ -613,7 +648,7 @@ def _gemm(W, X, out):
         while t + 4 <= T:
             a0 = a1 = a2 = a3 = np.float32(0.0)
             for j in range(N):
-                w = np.float32(W[i, j])
+                w = _f32(W[i, j])
                 a0 += w * X[t, j]
                 a1 += w * X[t + 1, j]
                 a2 += w * X[t + 2, j]
@@ -626,7 +661,7 @@ def _gemm(W, X, out):
         for r in range(t, T):
             acc = np.float32(0.0)
             for j in range(N):
-                acc += np.float32(W[i, j]) * X[r, j]
+                acc += _f32(W[i, j]) * X[r, j]
             out[r, i] += acc
 
 
@@ -722,11 +757,14 @@ def _encode(e, feats, h, c):
     return y
 
 
+ENCODER_MATRICES = ("proj", "cp", "w_ih", "w_hh", "res_w")  # read only by _gemv, _gemm
+
+
 class NumbaEncoder:
     """The encoder backend on Numba kernels: same interface as `recognizer.TorchEncoder`."""
 
     def __init__(self, e: EncoderWeights):
-        self.e = e
+        self.e = e._replace(**halve({k: getattr(e, k) for k in ENCODER_MATRICES}))
         self.shape = (e.w_hh.shape[0], e.w_hh.shape[2])  # (layers, D)
         n_mels = e.proj.shape[1] // e.stack
         self(np.zeros((e.stack, n_mels), F32), self.initial_state())  # compile or load now
@@ -747,12 +785,16 @@ class NumbaEncoder:
 # ------------------------------------------------------------------------------ Python side
 
 
+# the matrices read only by _gemv and _gemm
+DECODER_MATRICES = ("w_hh", "w_ih_up", "w_ctx1", "w_ctx2", "aq", "ak", "al_hh", "jq", "jc", "wo")
+
+
 class FastDecoder:
     """Numba searches with the torch reference's interface (`search.greedy_block`,
     `search.beam_block`); hypotheses carry their state as a float32 vector."""
 
     def __init__(self, w: Weights, block_frames: int = 8):
-        self.w = w
+        self.w = w._replace(**halve({k: getattr(w, k) for k in DECODER_MATRICES}))
         self._warm_up(block_frames)
 
     @classmethod
