@@ -136,8 +136,8 @@ def test_numba_encoder_equals_torch(conv_channels, n_res_layers, half):
         ref, _ = model.encoder.encode_chunk(feats)
     enc = NumbaEncoder.from_model(model)
     state, ours = enc.initial_state(), []
-    starts, stops = (0, 8, 20, 36), (8, 20, 36, 39)  # 8, 12, 16 and the last 3 frames
-    for start, stop in zip(starts, stops):
+    chunks = [(0, 8), (8, 20), (20, 36), (36, 39)]  # 8, 12, 16 and the last 3 frames
+    for start, stop in chunks:
         frames, state = enc(feats[0, start:stop].numpy(), state)
         ours.append(frames)
     ours = np.concatenate(ours)
@@ -146,8 +146,8 @@ def test_numba_encoder_equals_torch(conv_channels, n_res_layers, half):
     if half:  # the float32 arrays, not halved, through the same kernel and chunks
         e, (h, c) = pack_encoder(model), enc.initial_state()
         assert e.w_hh.dtype == np.float32
-        chunks = [_encode(e, feats[0, a:b].numpy(), h, c) for a, b in zip(starts, stops)]
-        assert np.array_equal(np.concatenate(chunks), ours)
+        fp32 = [_encode(e, feats[0, a:b].numpy(), h, c) for a, b in chunks]
+        assert np.array_equal(np.concatenate(fp32), ours)
 
 
 def test_int8_encoder_is_close_to_float32():
