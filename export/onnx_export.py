@@ -24,7 +24,7 @@ from torch import nn
 
 from export.runtime import FORMAT_VERSION, GRAPHS
 from transducer.checkpoint import load_model
-from transducer.decode.fast import pack
+from transducer.decode.fast import DECODER_MATRICES, halve, pack
 
 OPSET = 17
 
@@ -206,9 +206,11 @@ def export_graph(model, graph: str, path: Path, meta: dict[str, str]) -> None:
 
 
 def save_decoder_weights(model, path: Path, meta: dict[str, str]) -> None:
-    """The Numba decoder's packed float32 weights, with the same metadata as the graphs."""
+    """The Numba decoder's packed float32 weights, with the same metadata as the graphs; its
+    matrices as half bits where that is lossless (`fast.halve`: weights saved in half)."""
     w = pack(model)
     arrays = {k: v for k, v in w._asdict().items() if isinstance(v, np.ndarray)}
+    arrays.update(halve({k: arrays[k] for k in DECODER_MATRICES}))
     scalars = {k: v for k, v in w._asdict().items() if not isinstance(v, np.ndarray)}
     np.savez(path, **arrays, scalars=json.dumps(scalars), metadata=json.dumps(meta))
 

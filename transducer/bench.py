@@ -9,7 +9,13 @@ emitted label or `<e>`); the time of each `decode_stream` call (one block, encod
 for the latency percentiles, Numba decoder.
 With no model named it uses the shipped default model and its character LM (`rtf_numba_no_lm`:
 without it), or where there is none a randomly initialised model of the default configuration
-(speed does not depend on the weights).
+(speed does not depend on the weights). Where the model's matrices are kept as half bits
+(`fast.halve`: weights saved in half, as the shipped model's), `rtf_numba_float32` is the same
+Numba backend with them in float32, as before that (the same tokens).
+
+The audio is cut into `rounds` pieces, and each round streams one piece through every backend
+in turn (the order rotated from round to round), so that a machine whose speed drifts (a
+shared host) slows them alike; `rtf_*` are the medians over the rounds.
 """
 
 import resource
@@ -23,7 +29,7 @@ from transducer.audio import read_audio
 from transducer.checkpoint import bundle, save_atomic
 from transducer.config import FeatureConfig, ModelConfig
 from transducer.decode import Hypothesis, TorchDecoder
-from transducer.decode.fast import FastDecoder
+from transducer.decode.fast import HALF, FastDecoder, NumbaEncoder, pack, pack_encoder
 from transducer.decode.search import encode_blocks
 from transducer.evaluate import features
 from transducer.features import FeatureStats
@@ -86,7 +92,7 @@ def decoder_seconds_per_step(decoder, model, feats, repeats: int = 3) -> float:
 
 
 def bench(model: str | Path | None = None, seconds: float = 60.0, tmp: Path | None = None,
-          onnx: bool = True) -> dict:  # fmt: skip
+          onnx: bool = True, rounds: int = 5) -> dict:  # fmt: skip
     torch.set_num_threads(1)
     lm = None
     if model is None and DEFAULT_MODEL.exists():
@@ -95,7 +101,8 @@ def bench(model: str | Path | None = None, seconds: float = 60.0, tmp: Path | No
     if model is None:
         model = random_model(Path(tmp or "/tmp") / "transducer-bench-random.pt")
     audio = fixed_input(seconds)
-    result = {"model": name, "threads": torch.get_num_threads(), "audio_seconds": seconds}
+    result = {"model": name, "threads": torch.get_num_threads(), "audio_seconds": seconds,
+              "rounds": rounds}  # fmt: skip
     result["lm"] = str(lm) if lm else None
     backends = ("torch", "numba", "numba-int8")
     recs = {b: Recognizer(model, backend=b, lm=lm) for b in backends}  # numba: compiled
@@ -110,14 +117,27 @@ def bench(model: str | Path | None = None, seconds: float = 60.0, tmp: Path | No
         folder = Path(tmp or "/tmp") / "transducer-bench-export"
         export(model, folder, int8=True)  # checks itself on the demo sample
         recs.update({b: Recognizer(folder, backend=b, lm=lm) for b in ("onnx", "onnx-int8")})
-    for backend, rec in recs.items():
+    numba = recs["numba"]
+    if numba.encoder.e.w_hh.dtype == HALF:  # the same backend with float32 matrices
+        recs["numba-float32"] = Recognizer(model, backend="numba", lm=lm)
+        recs["numba-float32"].encoder = NumbaEncoder(pack_encoder(numba.model), half=False)
+        recs["numba-float32"].decoder = FastDecoder(pack(numba.model), half=False)
+    names = list(recs)
+    rtfs, ms = {b: [] for b in names}, []
+    for rec in recs.values():
         stream(rec, audio[:16000])  # warm-up
-        total, blocks = stream(rec, audio)
-        result[f"rtf_{backend.replace('-', '_')}"] = round(total / seconds, 5)
-        if backend == "numba":
-            ms = np.array(blocks) * 1000
-            result["block_latency_ms_p50"] = round(float(np.percentile(ms, 50)), 3)
-            result["block_latency_ms_p99"] = round(float(np.percentile(ms, 99)), 3)
+    piece = len(audio) // rounds
+    for r in range(rounds):
+        part = audio[r * piece : (r + 1) * piece]
+        for backend in names[r % len(names) :] + names[: r % len(names)]:
+            total, blocks = stream(recs[backend], part)
+            rtfs[backend].append(total / (len(part) / 16000))
+            if backend == "numba":
+                ms += [t * 1000 for t in blocks]
+    for backend in names:
+        result[f"rtf_{backend.replace('-', '_')}"] = round(float(np.median(rtfs[backend])), 5)
+    result["block_latency_ms_p50"] = round(float(np.percentile(ms, 50)), 3)
+    result["block_latency_ms_p99"] = round(float(np.percentile(ms, 99)), 3)
     rec = recs["torch"]
     feats = features(audio, rec.stats, rec.features)
     steps = {

@@ -165,7 +165,7 @@ def _export(args: argparse.Namespace) -> None:
 def _bench(args: argparse.Namespace) -> None:
     from transducer.bench import bench
 
-    result = bench(args.model, args.seconds)
+    result = bench(args.model, args.seconds, rounds=args.rounds)
     print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
 
 
@@ -286,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("bench", help="streaming speed: RTF, decoder step, block latency")
     p.add_argument("--model", help="checkpoint (default: the shipped one, else a random one)")
     p.add_argument("--seconds", type=float, default=60.0, help="audio to stream")
+    p.add_argument("--rounds", type=int, default=5, help="pieces of it, each through every backend")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=_bench)
     return parser

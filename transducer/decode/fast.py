@@ -763,8 +763,9 @@ ENCODER_MATRICES = ("proj", "cp", "w_ih", "w_hh", "res_w")  # read only by _gemv
 class NumbaEncoder:
     """The encoder backend on Numba kernels: same interface as `recognizer.TorchEncoder`."""
 
-    def __init__(self, e: EncoderWeights):
-        self.e = e._replace(**halve({k: getattr(e, k) for k in ENCODER_MATRICES}))
+    def __init__(self, e: EncoderWeights, half: bool = True):
+        """half: keep the matrices as half bits where that is lossless (`halve`)."""
+        self.e = e._replace(**halve({k: getattr(e, k) for k in ENCODER_MATRICES})) if half else e
         self.shape = (e.w_hh.shape[0], e.w_hh.shape[2])  # (layers, D)
         n_mels = e.proj.shape[1] // e.stack
         self(np.zeros((e.stack, n_mels), F32), self.initial_state())  # compile or load now
@@ -793,8 +794,9 @@ class FastDecoder:
     """Numba searches with the torch reference's interface (`search.greedy_block`,
     `search.beam_block`); hypotheses carry their state as a float32 vector."""
 
-    def __init__(self, w: Weights, block_frames: int = 8):
-        self.w = w._replace(**halve({k: getattr(w, k) for k in DECODER_MATRICES}))
+    def __init__(self, w: Weights, block_frames: int = 8, half: bool = True):
+        """half: keep the matrices as half bits where that is lossless (`halve`)."""
+        self.w = w._replace(**halve({k: getattr(w, k) for k in DECODER_MATRICES})) if half else w
         self._warm_up(block_frames)
 
     @classmethod
