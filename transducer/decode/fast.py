@@ -20,11 +20,13 @@ shipped model is), both keep their matrices as half bits (`halve`): half the byt
 for each product, and the same numbers, so the same frames and tokens.
 """
 
+import platform
 from typing import NamedTuple
 
 import numba as nb
 import numpy as np
 from llvmlite import ir
+from llvmlite.binding import get_host_cpu_features
 from numba.extending import intrinsic
 
 from transducer.config import BLANK
@@ -156,13 +158,19 @@ def initial_state(w: Weights) -> np.ndarray:
 
 
 HALF = np.uint16  # the dtype of matrices kept as IEEE half bits (`halve`)
+# Half to float in hardware: x86-64 since 2012 (F16C), every aarch64. Elsewhere LLVM would
+# call a runtime function that Numba's JIT may not link, so matrices stay float32 there.
+HALF_IN_HARDWARE = platform.machine().lower() not in ("x86_64", "amd64") or bool(
+    get_host_cpu_features().get("f16c")
+)
 
 
 def halve(arrays: dict) -> dict:
     """The float32 matrices of `arrays` as half bits, if every one of them is exactly a
     float16 value (else `arrays` as they are): the kernels read them through `_f32`."""
     halves = {k: a.astype(np.float16) for k, a in arrays.items() if a.dtype == F32}
-    if all(np.array_equal(h.astype(F32), arrays[k]) for k, h in halves.items()):
+    exact = all(np.array_equal(h.astype(F32), arrays[k]) for k, h in halves.items())
+    if HALF_IN_HARDWARE and exact:
         return {**arrays, **{k: h.view(HALF) for k, h in halves.items()}}
     return arrays
 
