@@ -192,6 +192,24 @@ def test_config_file_errors(tmp_path):
         load_config(tmp_path / "c.json")
 
 
+def test_settings_replace_config_keys(tmp_path):
+    """`--set SECTION.KEY=VALUE`: VALUE as JSON where it parses, else a string; malformed
+    settings and unknown keys are errors that name them."""
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"model": {"dropout": 0.1}, "train": {"lr": 0.001}}))
+    sets = ["model.dropout=0.25", "train.spec_augment=false", "model.attention=mlp",
+            "train.block_widths=[4, 8]"]  # fmt: skip
+    model, train_cfg, _ = load_config(path, sets)
+    assert (model.dropout, model.attention, train_cfg.lr) == (0.25, "mlp", 0.001)
+    assert train_cfg.spec_augment is False and train_cfg.block_widths == (4, 8)
+    for bad, message in [("model.dropout", "expected SECTION.KEY=VALUE"),
+                         ("dropout=0.2", "expected SECTION.KEY=VALUE"),
+                         ("modle.dropout=0.2", "expected SECTION.KEY=VALUE"),
+                         ("model.dropuot=0.2", "model has no key 'dropuot'")]:  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            load_config(path, [bad])
+
+
 def test_the_features_section_reaches_the_checkpoint(toy, tmp_path):
     """`"features": {...}` in the config (online mean normalisation here) is what the run trains
     with and what its checkpoints carry for inference."""
@@ -297,9 +315,11 @@ def test_max_minutes_overrides_the_config(toy, tmp_path, capsys):
 
 
 def test_seed_overrides_the_config(toy, tmp_path, capsys):
-    """`--seed N` trains as the config with `"seed": N` would, and the run records N."""
+    """`--seed N` and `--set train.seed=N` train as the config with `"seed": N` would, and the
+    run records N."""
     weights = {}
     for name, config_seed, flag in [("file7", 7, []), ("flag7", 3, ["--seed", "7"]),
+                                    ("set7", 3, ["--set", "train.seed=7"]),
                                     ("file3", 3, [])]:  # fmt: skip
         config = write_config(
             tmp_path / f"{name}.json", train={"max_steps": 4, "eval_every": 4, "seed": config_seed}
@@ -314,6 +334,7 @@ def test_seed_overrides_the_config(toy, tmp_path, capsys):
         weights[name] = torch.cat([w.flatten() for w in ckpt["model"].values()])
     capsys.readouterr()
     assert torch.equal(weights["flag7"], weights["file7"])
+    assert torch.equal(weights["set7"], weights["file7"])
     assert not torch.equal(weights["flag7"], weights["file3"])
 
 

@@ -13,7 +13,8 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -400,11 +401,36 @@ def _plots(run: Run, utt) -> None:
     )
 
 
-def load_config(path: str | Path) -> tuple[ModelConfig, TrainConfig, FeatureConfig]:
-    """A JSON file {"model": {...}, "train": {...}, "features": {...}}; missing sections and keys
-    keep their defaults."""
+SECTIONS = {"model": ModelConfig, "train": TrainConfig, "features": FeatureConfig}
+
+
+def config_dict(path: str | Path, settings: Sequence[str] = ()) -> dict:
+    """A config file's dict with `settings` applied: "SECTION.KEY=VALUE", VALUE read as JSON
+    where it parses (`train.lr=1e-4`, `train.spec_augment=true`), else as a string."""
     d = json.loads(Path(path).read_text())
-    unknown = set(d) - {"model", "train", "features"}
+    for setting in settings:
+        name, equals, text = setting.partition("=")
+        section, dot, key = name.partition(".")
+        if not (equals and dot) or section not in SECTIONS:
+            raise ValueError(f"setting {setting!r}: expected SECTION.KEY=VALUE, SECTION one of "
+                             f"{', '.join(SECTIONS)}")  # fmt: skip
+        if key not in {f.name for f in fields(SECTIONS[section])}:
+            raise ValueError(f"setting {setting!r}: {section} has no key {key!r}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        d[section] = {**d.get(section, {}), key: value}
+    return d
+
+
+def load_config(
+    path: str | Path, settings: Sequence[str] = ()
+) -> tuple[ModelConfig, TrainConfig, FeatureConfig]:
+    """A JSON file {"model": {...}, "train": {...}, "features": {...}}; missing sections and keys
+    keep their defaults. `settings`: see `config_dict`."""
+    d = config_dict(path, settings)
+    unknown = set(d) - set(SECTIONS)
     if unknown:
         raise ValueError(
             f"{path}: unknown sections {sorted(unknown)}; expected 'model', 'train', 'features'"
@@ -424,6 +450,7 @@ def train(
     init: str | Path | None = None,
     max_minutes: float | None = None,
     seed: int | None = None,
+    settings: Sequence[str] = (),
 ) -> Progress:
     """Train from a config file; importable entry point of `transducer train`.
 
@@ -434,21 +461,18 @@ def train(
     `max_minutes`: this invocation's wall-clock budget instead of the config's (a run that spans
     several sessions resumes with --resume each time).
     `seed`: the config's `train.seed` replaced, so that stages which differ only in their seed
-    share one config file; the run folder's config.json records it.
+    share one config file; `settings` ("SECTION.KEY=VALUE", `config_dict`) replace any key,
+    so that experiments which differ in a few keys share one too. The run folder's
+    config.json records the config as trained.
     """
-    model_cfg, train_cfg, features = load_config(config)
+    settings = [*settings, *([f"train.seed={seed}"] if seed is not None else [])]
+    model_cfg, train_cfg, features = load_config(config, settings)
     if max_minutes is not None:
         train_cfg = replace(train_cfg, max_minutes=max_minutes)
-    text = Path(config).read_text()
-    if seed is not None:
-        train_cfg = replace(train_cfg, seed=seed)
-        d = json.loads(text)
-        d["train"] = {**d.get("train", {}), "seed": seed}
-        text = json.dumps(d)
     run = Run(model_cfg, train_cfg, train_manifest, dev_manifest, out, resume, show_progress, init,
               features)  # fmt: skip
     if run.rank == 0:
-        Path(out, "config.json").write_text(text)
+        Path(out, "config.json").write_text(json.dumps(config_dict(config, settings)))
     return run.fit()
 
 
@@ -464,6 +488,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", help="start from this checkpoint's weights (not its optimiser)")
     parser.add_argument("--max-minutes", type=float, help="wall-clock budget of this invocation")
     parser.add_argument("--seed", type=int, help="replaces the config's train.seed")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="replaces a config key, e.g. model.dropout=0.25; repeatable",
+    )  # fmt: skip
 
 
 def run_from_args(args: argparse.Namespace) -> None:
@@ -478,6 +506,7 @@ def run_from_args(args: argparse.Namespace) -> None:
         args.init,
         args.max_minutes,
         args.seed,
+        args.set,
     )
     if int(os.environ.get("RANK", "0")) == 0:
         summary = {

@@ -26,13 +26,14 @@ for corpus in h20a h8f h8g h8h h8m h8n h8o h8p h8q h8r h8ja h8jb; do
     grep -v '"flite/[^"]*awb' "data/$corpus/train.jsonl" > "data/$corpus/train-noawb.jsonl"
 done
 git show a2d0d10:transducer/pretrained/model.pt > "$exp/stage9.pt"  # stage 9, as shipped
-# arm NAME CONFIG SEED CORPUS...
+# arm NAME SETTING SEED CORPUS...: bed.json with SETTING (SECTION.KEY=VALUE, or "" for none)
 arm() {
-    local train=()
+    local train=() extra=()
     for corpus in "${@:4}"; do train+=("data/$corpus/train-noawb.jsonl"); done
-    OMP_NUM_THREADS=1 .venv/bin/transducer train --config "$here/$2.json" --seed "$3" \
-        --train "${train[@]}" --dev data/awbdev/dev.jsonl --out "$exp/$1" --resume --quiet \
-        --init "$exp/stage9.pt" >> "$exp/$1.log" 2>&1
+    [[ -n $2 ]] && extra=(--set "$2")
+    OMP_NUM_THREADS=1 .venv/bin/transducer train --config "$here/bed.json" "${extra[@]}" \
+        --seed "$3" --train "${train[@]}" --dev data/awbdev/dev.jsonl --out "$exp/$1" --resume \
+        --quiet --init "$exp/stage9.pt" >> "$exp/$1.log" 2>&1
     for m in data/awbdev/dev data/h20a/dev data/h20a/test-flite; do
         echo "$1 $m $(OMP_NUM_THREADS=1 .venv/bin/transducer eval --model \
             "$exp/$1/step-0006000.pt" --manifest "$m.jsonl" --block-width 4 --beam 8 \
@@ -42,17 +43,17 @@ arm() {
 }
 plain=(h20a h8f h8g h8h h8o h8p h8q h8r)
 morphed=(h20a h8f h8g h8h h8m h8n h8q h8r)  # morphed flite voices in place of h8o and h8p
-arm control bed 9001 "${plain[@]}" &
-arm specaug bed-specaug 9001 "${plain[@]}" &  # SpecAugment back on
+arm control "" 9001 "${plain[@]}" &
+arm specaug train.spec_augment=true 9001 "${plain[@]}" &  # SpecAugment back on
 wait
-arm morph bed 9001 "${morphed[@]}" &
-arm dropout bed-dropout 9001 "${plain[@]}" &  # encoder dropout 0.25 instead of 0.1
+arm morph "" 9001 "${morphed[@]}" &
+arm dropout model.dropout=0.25 9001 "${plain[@]}" &  # encoder dropout 0.25, not 0.1
 wait
-arm control-s2 bed 9002 "${plain[@]}" &  # the first and third again with another seed
-arm morph-s2 bed 9002 "${morphed[@]}" &
+arm control-s2 "" 9002 "${plain[@]}" &  # the first and third again with another seed
+arm morph-s2 "" 9002 "${morphed[@]}" &
 wait
 joemorphed=(h20a h8f h8g h8h h8ja h8jb h8q h8r)  # half of the morphs towards Piper's joe
-arm joemorph bed 9001 "${joemorphed[@]}" &
-arm joemorph-s2 bed 9002 "${joemorphed[@]}" &
+arm joemorph "" 9001 "${joemorphed[@]}" &
+arm joemorph-s2 "" 9002 "${joemorphed[@]}" &
 wait
 cat "$exp"/eval-*.txt
