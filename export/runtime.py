@@ -113,7 +113,9 @@ def load_export(folder: str | Path, int8: bool = False, threads: int = 1) -> Par
         if key not in arrays:
             raise ExportError(f"{weights_path}: entry {key!r} missing")
     _agree(ref, ref_path, json.loads(str(arrays.pop("metadata"))), weights_path)
-    w = Weights(**json.loads(str(arrays.pop("scalars"))), **arrays)
+    scalars = json.loads(str(arrays.pop("scalars")))
+    expected = set(Weights._fields) - set(scalars)
+    w = Weights(**scalars, **_decoder_arrays(arrays, expected, weights_path))
     cfg = ModelConfig(**_tuples(json.loads(ref["model_config"])))
     tokenizer = CharTokenizer.load(folder / "tokens.txt")
     if len(tokenizer) != cfg.vocab_size:
@@ -126,6 +128,24 @@ def load_export(folder: str | Path, int8: bool = False, threads: int = 1) -> Par
     encoder = OnnxEncoder(sessions["encoder"], cfg.n_enc_layers, cfg.d_model)
     decoder = FastDecoder(w, (cfg.lookback + 1) * cfg.block_width)
     return Parts(cfg, tokenizer, stats, features, encoder, decoder)
+
+
+def _decoder_arrays(arrays: dict, expected: set, path: Path) -> dict:
+    """decoder_weights.npz's arrays, checked: each entry `Weights` needs, float32, or half bits
+    (uint16) for the matrices `fast.halve` may keep so, widened here where the CPU cannot."""
+    from transducer.decode.fast import DECODER_MATRICES, HALF, HALF_IN_HARDWARE
+
+    if set(arrays) != expected:
+        missing, extra = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
+        raise ExportError(f"{path}: entries missing {missing}, unexpected {extra}")
+    for key, a in arrays.items():
+        half = key in DECODER_MATRICES and a.dtype == HALF
+        if a.dtype != np.float32 and not half:
+            allowed = "float32 or uint16 (half bits)" if key in DECODER_MATRICES else "float32"
+            raise ExportError(f"{path}: entry {key!r} is {a.dtype}, not {allowed}")
+        if half and not HALF_IN_HARDWARE:
+            arrays[key] = a.view(np.float16).astype(np.float32)
+    return arrays
 
 
 def _tuples(d: dict) -> dict:

@@ -137,6 +137,14 @@ def test_refuses_bad_folders(exported, tmp_path):
     np.savez(bad / "decoder_weights.npz", nothing=np.zeros(1))
     with pytest.raises(ExportError, match=r"decoder_weights\.npz: entry 'metadata' missing"):
         load_export(bad)
+    with np.load(folder / "decoder_weights.npz") as npz:
+        good = {k: npz[k] for k in npz.files}
+    np.savez(bad / "decoder_weights.npz", **{k: v for k, v in good.items() if k != "wo"})
+    with pytest.raises(ExportError, match=r"decoder_weights\.npz: entries missing \['wo'\]"):
+        load_export(bad)
+    np.savez(bad / "decoder_weights.npz", **{**good, "wo": good["wo"].astype(np.float64)})
+    with pytest.raises(ExportError, match=r"entry 'wo' is float64, not float32 or uint16"):
+        load_export(bad)
 
 
 def test_transcribe_with_onnx_backend(exported, capsys):
