@@ -16,8 +16,9 @@ The encoder runs here too (`NumbaEncoder`, the same frames as torch's), in float
 LSTM weight matrices in int8 (`pack_encoder(model, int8=True)`: weight-only, per-row scales).
 
 Where every weight matrix is exactly a float16 value (a checkpoint saved in half, as the
-shipped model is), both keep their matrices as half bits (`halve`): half the bytes to read
-for each product, and the same numbers, so the same frames and tokens.
+shipped model is), both keep their matrices as half bits (`halve`; on CPUs that widen half
+to float in hardware): half the bytes to read for each product, and the same numbers, so the
+same frames and tokens.
 """
 
 import platform
