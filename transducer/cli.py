@@ -62,7 +62,7 @@ def _train(args: argparse.Namespace) -> None:
 def _eval(args: argparse.Namespace) -> None:
     from transducer.checkpoint import load_model
     from transducer.data.manifest import read_manifest
-    from transducer.evaluate import evaluate
+    from transducer.evaluate import error_rates_by, evaluate
 
     utts = read_manifest(args.manifest)
     if args.backend == "offline":
@@ -87,6 +87,9 @@ def _eval(args: argparse.Namespace) -> None:
         result = evaluate_recognizer(rec, utts)
         result.pop("tokens")
     hyps = result.pop("hypotheses")
+    groups = error_rates_by(utts, hyps, args.by) if args.by else {}
+    if groups:
+        result[f"by_{args.by}"] = groups
     if args.json:
         print(json.dumps(result))
     else:
@@ -96,6 +99,9 @@ def _eval(args: argparse.Namespace) -> None:
             f"WER {100 * result['wer']:.2f}%  CER {100 * result['cer']:.2f}%  "
             f"RTF {result['rtf']:.4f}  ({result['n_utts']} utterances)"
         )
+        for key, rates in groups.items():
+            print(f"  {key}: WER {100 * rates['wer']:.2f}%  CER {100 * rates['cer']:.2f}%  "
+                  f"({rates['n_utts']} utterances)")  # fmt: skip
 
 
 def _transcribe(args: argparse.Namespace) -> None:
@@ -243,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "only if --lm names one); others stream through the Recognizer (onnx*: "
                    "--model is an export dir)")  # fmt: skip
     _lm_arguments(p)
+    p.add_argument("--by", choices=["engine", "speaker"],
+                   help="also score each engine (espeak/...) or speaker apart")  # fmt: skip
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=_eval)
 

@@ -34,6 +34,20 @@ def error_rates(refs: list[str], hyps: list[str]) -> dict:
     return {"wer": words.wer, "cer": chars.cer}
 
 
+def error_rates_by(utts, hyps: list[str], by: str) -> dict:
+    """{group: {"wer", "cer", "n_utts"}} with utterances grouped by their speaker's engine
+    (`by="engine"`: "espeak" of "espeak/en-us+m3") or by whole speaker (`by="speaker"`)."""
+    groups: dict[str, list[int]] = {}
+    for i, utt in enumerate(utts):
+        key = utt.speaker.split("/")[0] if by == "engine" else utt.speaker
+        groups.setdefault(key, []).append(i)
+    out = {}
+    for key, idx in sorted(groups.items()):
+        rates = error_rates([utts[i].text for i in idx], [hyps[i] for i in idx])
+        out[key] = {**rates, "n_utts": len(idx)}
+    return out
+
+
 @torch.no_grad()
 def evaluate(
     model,
