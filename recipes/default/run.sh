@@ -10,7 +10,8 @@
 # (stage 15), one more with morphed flite voices (stage 16), two more with 16 fresh hours each
 # (stages 17 and 18, the last with finer speed perturbation), one more (stage 19) and one more
 # from stage 19 with three times the morphs (stage 21; stage 20, not shipped, only with
-# STAGE20=1), then export, shipping and the comparison with Whisper tiny.en and PocketSphinx.
+# STAGE20=1), one more with 16 more hours of morphs, half of them towards Piper (stage 22),
+# then export, shipping and the comparison with Whisper tiny.en and PocketSphinx.
 # Training spans sessions: every call resumes the runs and trains each for MINUTES more
 # (default: until max_steps).
 #   bash recipes/default/run.sh [MINUTES]
@@ -191,23 +192,20 @@ continued 21 fullsum-continue-speed5 "$exp/fullsum19/avg3.pt" h8{m,n,u,v,w,x,y}
 # The rule to ship it, written before its data was made: its average's dev CER (beam 8 + LM,
 # W = 4) within 0.2 of stage 21's 5.20 % and its CER on awb's dev sentences within 0.2 of stage
 # 21's 4.93 %. The swap of h8m, h8n for h8ja, h8jb was decided after the test bed's second seed
-# and before any training: in place of h8m and h8n there, they read 0.8 and 1.0 CER points
-# better on the unseen rms, the same on espeak-ng (model card, test bed). Not trained yet;
-# until it is measured it runs only when asked: STAGE22=1 bash recipes/default/run.sh
-if [[ ${STAGE22:-} == 1 ]]; then
-    fresh h8za 39 --flite-morph 1.0
-    fresh h8zb 40 --flite-morph 1.0
-    fresh h8ja 41 --flite-morph 0.7 --flite-morph-piper 0.5  # as bed.sh makes them
-    fresh h8jb 42 --flite-morph 0.7 --flite-morph-piper 0.5
-    continued 22 fullsum-continue-speed5 "$exp/fullsum21/avg3.pt" h8{w,x,y,za,zb,ja,jb}
-    .venv/bin/python -m transducer.runinfo "$exp/fullsum22"
-fi
+# and before any training. It read 5.06 and 4.87 %, and its average is shipped (the test did
+# not choose it). Its run started from transducer/pretrained/model.pt (stage 21's average
+# rounded to half: exp/default/fullsum21 was lost with a machine), not from the fp32 average.
+fresh h8za 39 --flite-morph 1.0
+fresh h8zb 40 --flite-morph 1.0
+fresh h8ja 41 --flite-morph 0.7 --flite-morph-piper 0.5  # as bed.sh makes them
+fresh h8jb 42 --flite-morph 0.7 --flite-morph-piper 0.5
+continued 22 fullsum-continue-speed5 "$exp/fullsum21/avg3.pt" h8{w,x,y,za,zb,ja,jb}
 for name in fullsum paper fullsum2 fullsum3 fullsum4 fullsum5 fullsum7 fullsum8 fullsum9 \
         fullsum12 fullsum13 fullsum14 fullsum15 fullsum16 fullsum17 fullsum18 fullsum19 \
-        fullsum21; do
+        fullsum21 fullsum22; do
     .venv/bin/python -m transducer.runinfo "$exp/$name"
 done
-# Score the runs (best dev checkpoints) and ship stage 21's average (see above)
+# Score the runs (best dev checkpoints) and ship stage 22's average (see above)
 # at the W chosen on dev for stage 3 (greedy W = 4 CER 29.2 %; beam 4: W = 4 25.3 %, W = 8
 # 28.8 %) with beam 8 and the LM: chosen on dev with stage 16 once the Numba search stepped
 # the whole beam at once (CER / WER: beam 6 6.12 / 16.55 %, 8 5.99 / 16.30, 10 5.90 / 16.12,
@@ -219,7 +217,7 @@ for name in fullsum9 fullsum8 fullsum7 fullsum5 fullsum4 fullsum3 fullsum2 fulls
             --manifest "$data/$split.jsonl" --backend numba --json)"
     done
 done | tee "$exp/eval.txt"
-.venv/bin/python recipes/default/ship.py "$exp/fullsum21/avg3.pt" --block-width 4 \
+.venv/bin/python recipes/default/ship.py "$exp/fullsum22/avg3.pt" --block-width 4 \
     --beam 8 | tee "$exp/ship.json"
 for split in dev test test-noisy; do
     echo "shipped $split $(.venv/bin/transducer eval --manifest data/h20a/$split.jsonl \
