@@ -87,9 +87,10 @@ def _eval(args: argparse.Namespace) -> None:
         result = evaluate_recognizer(rec, utts)
         result.pop("tokens")
     hyps = result.pop("hypotheses")
-    groups = error_rates_by(utts, hyps, args.by) if args.by else {}
-    if groups:
-        result[f"by_{args.by}"] = groups
+    groups = {}
+    if args.by:  # "engine": "espeak" of the speaker "espeak/en-us+m3"
+        keys = [u.speaker.split("/")[0] if args.by == "engine" else u.speaker for u in utts]
+        groups = result[f"by_{args.by}"] = error_rates_by([u.text for u in utts], hyps, keys)
     if args.json:
         print(json.dumps(result))
     else:

@@ -34,18 +34,16 @@ def error_rates(refs: list[str], hyps: list[str]) -> dict:
     return {"wer": words.wer, "cer": chars.cer}
 
 
-def error_rates_by(utts, hyps: list[str], by: str) -> dict:
-    """{group: {"wer", "cer", "n_utts"}} with utterances grouped by their speaker's engine
-    (`by="engine"`: "espeak" of "espeak/en-us+m3") or by whole speaker (`by="speaker"`)."""
+def error_rates_by(refs: list[str], hyps: list[str], keys: list[str]) -> dict:
+    """{key: {"wer", "cer", "n_utts"}}: the error rates of each group of utterances with the
+    same key (e.g. the TTS engine, "espeak" of the speaker "espeak/en-us+m3")."""
     groups: dict[str, list[int]] = {}
-    for i, utt in enumerate(utts):
-        key = utt.speaker.split("/")[0] if by == "engine" else utt.speaker
+    for i, key in enumerate(keys):
         groups.setdefault(key, []).append(i)
-    out = {}
-    for key, idx in sorted(groups.items()):
-        rates = error_rates([utts[i].text for i in idx], [hyps[i] for i in idx])
-        out[key] = {**rates, "n_utts": len(idx)}
-    return out
+    return {
+        key: {**error_rates([refs[i] for i in idx], [hyps[i] for i in idx]), "n_utts": len(idx)}
+        for key, idx in sorted(groups.items())
+    }
 
 
 @torch.no_grad()

@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 from transducer.data.manifest import read_manifest, read_utterance  # noqa: E402
-from transducer.evaluate import error_rates, evaluate_recognizer  # noqa: E402
+from transducer.evaluate import error_rates, error_rates_by, evaluate_recognizer  # noqa: E402
 from transducer.recognizer import EndpointConfig, Recognizer  # noqa: E402
 from transducer.text import normalize  # noqa: E402
 
@@ -51,12 +51,7 @@ def subset(manifest: str, limit: int | None, seed: int = 0) -> list:
 def score(utts: list, hyps: list[str], seconds: float, elapsed: float) -> dict:
     """WER/CER overall and per TTS engine (the speaker's "engine/voice" prefix), and the RTF."""
     refs, hyps = [normalize(u.text) for u in utts], [normalize(h) for h in hyps]
-    engine = [u.speaker.split("/")[0] for u in utts]
-    engines = {
-        e: error_rates([r for r, x in zip(refs, engine, strict=True) if x == e],
-                       [h for h, x in zip(hyps, engine, strict=True) if x == e])
-        for e in sorted(set(engine))
-    }  # fmt: skip
+    engines = error_rates_by(refs, hyps, [u.speaker.split("/")[0] for u in utts])
     return {**error_rates(refs, hyps), "rtf": elapsed / seconds, "n_utts": len(utts),
             "audio_seconds": seconds, "engines": engines}  # fmt: skip
 
