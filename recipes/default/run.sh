@@ -10,8 +10,8 @@
 # (stage 15), one more with morphed flite voices (stage 16), two more with 16 fresh hours each
 # (stages 17 and 18, the last with finer speed perturbation), one more (stage 19) and one more
 # from stage 19 with three times the morphs (stage 21; stage 20, not shipped, only with
-# STAGE20=1), one more with 16 more hours of morphs, half of them towards Piper (stage 22),
-# then export, shipping and the comparison with Whisper tiny.en and PocketSphinx.
+# STAGE20=1), one more with 32 fresh hours whose flite sentences are mostly morphs, some towards
+# Piper (stage 22), then export, shipping and the comparison with Whisper tiny.en and PocketSphinx.
 # Training spans sessions: every call resumes the runs and trains each for MINUTES more
 # (default: until max_steps).
 #   bash recipes/default/run.sh [MINUTES]
