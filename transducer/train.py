@@ -429,7 +429,11 @@ def load_config(
 ) -> tuple[ModelConfig, TrainConfig, FeatureConfig]:
     """A JSON file {"model": {...}, "train": {...}, "features": {...}}; missing sections and keys
     keep their defaults. `settings`: see `config_dict`."""
-    d = config_dict(path, settings)
+    return parse_config(config_dict(path, settings), path)
+
+
+def parse_config(d: dict, path: str | Path) -> tuple[ModelConfig, TrainConfig, FeatureConfig]:
+    """The three configs of a dict read by `config_dict` from `path` (named in errors)."""
     unknown = set(d) - set(SECTIONS)
     if unknown:
         raise ValueError(
@@ -466,13 +470,14 @@ def train(
     config.json records the config as trained.
     """
     settings = [*settings, *([f"train.seed={seed}"] if seed is not None else [])]
-    model_cfg, train_cfg, features = load_config(config, settings)
+    d = config_dict(config, settings)
+    model_cfg, train_cfg, features = parse_config(d, config)
     if max_minutes is not None:
         train_cfg = replace(train_cfg, max_minutes=max_minutes)
     run = Run(model_cfg, train_cfg, train_manifest, dev_manifest, out, resume, show_progress, init,
               features)  # fmt: skip
     if run.rank == 0:
-        Path(out, "config.json").write_text(json.dumps(config_dict(config, settings)))
+        Path(out, "config.json").write_text(json.dumps(d))
     return run.fit()
 
 
