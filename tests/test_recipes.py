@@ -1,5 +1,6 @@
 """The recipes' configs: each loads, and each one the default recipe names exists."""
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -23,3 +24,15 @@ def test_default_recipe_names_existing_configs():
     assert {"fullsum-continue", "fullsum-continue-speed5", "fullsum-stage13"} <= names
     missing = sorted(n for n in names if not (RECIPES / "default" / f"{n}.json").exists())
     assert not missing, f"run.sh names configs that do not exist: {missing}"
+
+
+def test_word_error_counts():
+    spec = importlib.util.spec_from_file_location("words", RECIPES / "default" / "words.py")
+    words = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(words)
+    refs = {"a": "the cat sat on the mat", "b": "pi seconds now"}
+    hyps = {"a": "the cat sad on mat", "b": "piss econds now extra"}
+    counts = words.count(refs, hyps, {"a": "espeak", "b": "flite"}, {"the", "cat", "sad", "piss"})
+    assert counts["espeak"] == {"words": 6, "substituted words": 1, "deleted": 1}
+    assert counts["flite"] == {"words": 3, "substituted words": 1, "substituted non-words": 1,
+                               "inserted non-words": 1}  # fmt: skip
