@@ -88,8 +88,8 @@ def _eval(args: argparse.Namespace) -> None:
         result.pop("tokens")
     hyps = result.pop("hypotheses")
     groups = {}
-    if args.by:  # "engine": "espeak" of the speaker "espeak/en-us+m3"
-        keys = [u.speaker.split("/")[0] if args.by == "engine" else u.speaker for u in utts]
+    if args.by:
+        keys = [u.engine if args.by == "engine" else u.speaker for u in utts]
         groups = result[f"by_{args.by}"] = error_rates_by([u.text for u in utts], hyps, keys)
     if args.json:
         print(json.dumps(result))

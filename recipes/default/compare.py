@@ -51,7 +51,7 @@ def subset(manifest: str, limit: int | None, seed: int = 0) -> list:
 def score(utts: list, hyps: list[str], seconds: float, elapsed: float) -> dict:
     """WER/CER overall and per TTS engine (the speaker's "engine/voice" prefix), and the RTF."""
     refs, hyps = [normalize(u.text) for u in utts], [normalize(h) for h in hyps]
-    engines = error_rates_by(refs, hyps, [u.speaker.split("/")[0] for u in utts])
+    engines = error_rates_by(refs, hyps, [u.engine for u in utts])
     return {**error_rates(refs, hyps), "rtf": elapsed / seconds, "n_utts": len(utts),
             "audio_seconds": seconds, "engines": engines}  # fmt: skip
 

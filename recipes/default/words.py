@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--words", default="/usr/share/dict/american-english-large")
     args = parser.parse_args()
     refs, hyps = read_hypotheses(args.hypotheses)
-    engines = {utt.id: utt.speaker.split("/")[0] for utt in read_manifest(args.manifest)}
+    engines = {utt.id: utt.engine for utt in read_manifest(args.manifest)}
     lexicon = set(Path(args.words).read_text().lower().split())
     counts = count(refs, hyps, engines, lexicon)
     print(json.dumps({engine: dict(sorted(c.items())) for engine, c in sorted(counts.items())}))

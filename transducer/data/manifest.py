@@ -31,6 +31,11 @@ class Utterance:
     speaker: str  # for synthetic speech: engine/voice, e.g. "espeak/en-us+m3"
     offset: float = 0.0  # seconds into `audio` where the utterance starts
 
+    @property
+    def engine(self) -> str:
+        """The speaker's TTS engine: "espeak" of "espeak/en-us+m3"."""
+        return self.speaker.split("/")[0]
+
 
 def read_utterance(utt: Utterance) -> np.ndarray:
     """16 kHz mono float32 samples of `utt`: `duration` seconds from `offset`."""

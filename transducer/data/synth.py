@@ -352,7 +352,7 @@ def _finish(out, cfg, planned, durations, end, errors, n_new, new_seconds, secon
         "utterances": {s: len(u) for s, u in by_split.items()},
         "hours_per_split": {s: _hours(u) for s, u in by_split.items()},
         "hours_per_engine": {
-            e: _hours([u for us in by_split.values() for u in us if u.speaker.startswith(e + "/")])
+            e: _hours([u for us in by_split.values() for u in us if u.engine == e])
             for e in cfg.engines
         },
         "voices_per_split": {s: len({u.speaker for u in us}) for s, us in by_split.items()},
