@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from transducer.cli import main
 from transducer.data.manifest import read_manifest
 from transducer.data.sentences import split_by_hash, split_sentences
 from transducer.data.synth import SynthConfig, plan_item, synthesize_corpus, voices
-from transducer.data.tts import EspeakEngine, MissingEngineError
+from transducer.data.tts import EspeakEngine, MissingEngineError, random_variant
 
 needs_espeak_flite = pytest.mark.skipif(
     not (shutil.which("espeak-ng") and shutil.which("flite")),
@@ -104,6 +105,37 @@ def test_a_share_of_the_morphs_moves_towards_piper_and_nothing_else_changes():
         assert "~" not in p.voice or m.voice.split("~")[1] in train | {"joe"}
     with pytest.raises(ValueError, match="flite_morph_piper"):
         SynthConfig(hours=1, flite_morph_piper=-0.1)
+
+
+def test_random_espeak_variants_replace_a_share_of_training_voices_only():
+    pools = split_by_hash(TEXT, 0.2, 0.2)
+    cfg = SynthConfig(hours=1, seed=5)
+    plans = [plan_item(i, cfg, pools) for i in range(600)]
+    randomized = [plan_item(i, replace(cfg, espeak_random=0.5), pools) for i in range(600)]
+    changed = [(p, r) for p, r in zip(plans, randomized, strict=True) if p != r]
+    n_train = sum(p.engine == "espeak" and p.split == "train" for p in plans)
+    assert 0.3 < len(changed) / n_train < 0.7
+    for p, r in changed:
+        lang, variant = r.voice.split("+")
+        assert (p.split, p.engine, p.text) == ("train", "espeak", r.text)
+        assert lang == p.voice.split("+")[0] and re.fullmatch(r"r\d{1,3}", variant)
+    with pytest.raises(ValueError, match="espeak_random"):
+        SynthConfig(hours=1, espeak_random=2)
+
+
+@needs_espeak_flite
+def test_a_random_espeak_variant_is_its_own_deterministic_voice():
+    engine = EspeakEngine()
+
+    def say(voice, engine=engine):
+        return engine.synthesize("one two three", voice, np.random.default_rng(0))[0]
+
+    r7 = say("en-us+r7")
+    assert np.array_equal(r7, say("en-us+r7"))
+    assert np.array_equal(r7, say("en-us+r7", EspeakEngine()))  # a fresh folder, the same voice
+    for other in ("en-us", "en-us+r8"):  # espeak-ng would fall back to "en-us" without r7's file
+        assert len(say(other)) != len(r7) or not np.allclose(say(other), r7)
+    assert random_variant(7) == random_variant(7) != random_variant(8)
 
 
 @needs_espeak_flite

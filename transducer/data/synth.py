@@ -57,6 +57,7 @@ HELD_OUT = {
 ENGINE_WEIGHTS = {"espeak": 0.45, "flite": 0.3, "piper": 0.25}
 SPEEDS = (0.9, 0.95, 1.0, 1.05, 1.1)  # resampling speed perturbation (tempo and pitch together)
 N_BABBLE = 32  # utterances in the babble pool
+N_RANDOM_VARIANTS = 1000  # espeak-ng's random variants r0 ... r999 (`tts.random_variant`)
 FLITE_SPEAKER = {"kal16": "kal"}  # the same speaker: never morphed into each other
 
 
@@ -75,6 +76,7 @@ class SynthConfig:
     flite_dev: bool = True  # hold out a flite voice for dev (False: it trains)
     flite_morph: float = 0.0  # share of flite's train items in a morph of two training voices
     flite_morph_piper: float = 0.0  # share of those morphs whose second voice is Piper's
+    espeak_random: float = 0.0  # share of espeak-ng's train items in a random variant "rK"
     text_files: tuple[str, ...] = field(default_factory=tuple)  # default: Debian's fortunes
 
     def __post_init__(self):
@@ -88,7 +90,7 @@ class SynthConfig:
         f0 = self.flite_f0
         if f0 and not (len(f0) == 2 and 0 < f0[0] < f0[1]):
             raise ValueError(f"flite_f0 must be (lo, hi) Hz with 0 < lo < hi, got {self.flite_f0}")
-        for name in ("flite_morph", "flite_morph_piper"):
+        for name in ("flite_morph", "flite_morph_piper", "espeak_random"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
@@ -155,6 +157,9 @@ def plan_item(index: int, cfg: SynthConfig, pools: dict[str, list[str]]) -> Item
             speaker = FLITE_SPEAKER.get(voice, voice)
             others = [v for v in choices if FLITE_SPEAKER.get(v, v) != speaker]
             voice = f"{voice}~{others[rng.integers(len(others))]}"
+    may_randomize = engine == "espeak" and split == "train" and cfg.espeak_random > 0
+    if may_randomize and rng.random() < cfg.espeak_random:  # likewise drawn only then
+        voice = f"{voice.partition('+')[0]}+r{rng.integers(N_RANDOM_VARIANTS)}"
     return Item(index, split, engine, voice, text)
 
 

@@ -7,6 +7,7 @@ ourselves (see `PiperEngine`).
 """
 
 import io
+import re
 import shutil
 import subprocess
 import tempfile
@@ -60,11 +61,46 @@ def _require(binary: str, package: str) -> str:
     return path
 
 
+def random_variant(k: int) -> str:
+    """espeak-ng variant file "r{k}": a timbre of its own, drawn from k alone (so "r17" is the
+    same voice in every corpus). Formants scaled together by 0.82-1.45 (the listed variants
+    span about 0.8-1.45) and each jittered, pitch, flutter, voicing, roughness, consonants and
+    sometimes an echo; a third use the Klatt synthesiser in the modes of the training variants
+    (1, 2, 5, 6: `klatt3` and `klatt4` are held out)."""
+    rng = np.random.default_rng([0x657370, k])
+    base = float(np.exp(rng.uniform(np.log(70), np.log(280))))
+    top = base * rng.uniform(1.1, 1.9)
+    lines = ["language variant", f"name r{k}", f"pitch {base:.0f} {top:.0f}"]
+    if rng.random() < 0.35:
+        lines.append(f"klatt {rng.choice([1, 2, 5, 6])}")
+    scale = np.exp(rng.uniform(np.log(0.82), np.log(1.45)))
+    for f in range(9):  # frequency, height and width, % of the voice's
+        freq, height = scale * rng.uniform(92, 108), rng.uniform(50, 150)
+        width = rng.uniform(70, 170)
+        lines.append(f"formant {f} {freq:.0f} {height:.0f} {width:.0f}")
+    lines += [
+        f"flutter {rng.integers(0, 25)}",
+        f"voicing {rng.integers(40, 131)}",
+        f"roughness {rng.integers(0, 8)}",
+        f"consonants {rng.integers(80, 131)}",
+    ]
+    if rng.random() < 0.2:
+        lines.append(f"echo {rng.integers(20, 150)} {rng.integers(5, 25)}")
+    return "\n".join(lines) + "\n"
+
+
+RANDOM_VARIANT = re.compile(r"r\d+")
+
+
 class EspeakEngine:
+    """espeak-ng's voices "lang+variant": a listed variant (ESPEAK_VARIANTS) or a random one,
+    "lang+rK" (`random_variant`), written to a private copy of the voice folder on first use."""
+
     name = "espeak"
 
     def __init__(self):
         self.binary = _require("espeak-ng", "espeak-ng")
+        self._data = None  # the private data folder, made when a random variant is first asked
 
     @staticmethod
     def voices() -> list[str]:
@@ -73,9 +109,33 @@ class EspeakEngine:
     def synthesize(self, text: str, voice: str, rng: np.random.Generator) -> tuple[np.ndarray, int]:
         speed = int(rng.integers(130, 200))  # words per minute (default 175)
         pitch = int(rng.integers(25, 76))  # 0-99 (default 50)
-        wav = _run([self.binary, "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", text])
+        path = []
+        variant = voice.partition("+")[2]
+        if RANDOM_VARIANT.fullmatch(variant):
+            path = [f"--path={self._random_variant_folder(int(variant[1:]))}"]
+        cmd = [self.binary, *path, "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout"]
+        wav = _run([*cmd, text])
         samples, rate = sf.read(io.BytesIO(wav), dtype="float32")
         return samples, rate
+
+    def _random_variant_folder(self, k: int) -> str:
+        """A folder whose espeak-ng-data is the system's (linked) plus variant file r{k}.
+        espeak-ng falls back to the plain voice, silently, when a variant file is missing."""
+        if self._data is None:
+            self._data = tempfile.TemporaryDirectory(prefix="espeak-")
+            system = Path(_run([self.binary, "--version"]).decode().split("Data at: ")[-1].strip())
+            data = Path(self._data.name) / "espeak-ng-data"
+            (data / "voices" / "!v").mkdir(parents=True)
+            for entry in system.iterdir():
+                if entry.name != "voices":
+                    (data / entry.name).symlink_to(entry)
+            for entry in (system / "voices").iterdir():
+                if entry.name != "!v":
+                    (data / "voices" / entry.name).symlink_to(entry)
+        variant = Path(self._data.name) / "espeak-ng-data" / "voices" / "!v" / f"r{k}"
+        if not variant.exists():
+            variant.write_text(random_variant(k))
+        return self._data.name
 
 
 class FliteEngine:
