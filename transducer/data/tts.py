@@ -119,8 +119,9 @@ class EspeakEngine:
         return samples, rate
 
     def _random_variant_folder(self, k: int) -> str:
-        """A folder whose espeak-ng-data is the system's (linked) plus variant file r{k}.
-        espeak-ng falls back to the plain voice, silently, when a variant file is missing."""
+        """A folder whose espeak-ng-data is the system's (linked), its variants replaced by
+        r{k} alone: espeak-ng lists at most 349 voices and falls back to the plain voice,
+        silently, when a variant file is missing."""
         if self._data is None:
             self._data = tempfile.TemporaryDirectory(prefix="espeak-")
             system = Path(_run([self.binary, "--version"]).decode().split("Data at: ")[-1].strip())
@@ -132,9 +133,10 @@ class EspeakEngine:
             for entry in (system / "voices").iterdir():
                 if entry.name != "!v":
                     (data / "voices" / entry.name).symlink_to(entry)
-        variant = Path(self._data.name) / "espeak-ng-data" / "voices" / "!v" / f"r{k}"
-        if not variant.exists():
-            variant.write_text(random_variant(k))
+        variants = Path(self._data.name) / "espeak-ng-data" / "voices" / "!v"
+        for old in variants.iterdir():
+            old.unlink()
+        (variants / f"r{k}").write_text(random_variant(k))
         return self._data.name
 
 
