@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := espeak-ng flite sox fortunes fortunes-min libportaudio2 chromium chromium-driver
+APT_PACKAGES := espeak-ng flite sox fortunes fortunes-min wamerican-large libportaudio2 chromium \
+                chromium-driver
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint system-deps clean

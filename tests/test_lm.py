@@ -100,6 +100,52 @@ def test_fused_beam_numba_equals_torch(mode, attention):
     assert [(h.tokens, h.score) for h in silent] == [(h.tokens, h.score) for h in alone]
 
 
+@pytest.mark.parametrize("mode,attention", [("fullsum", "dot"), ("paper", "lstm")])
+def test_lexicon_beam_numba_equals_torch(mode, attention):
+    """With a lexicon, both searches take the penalty from a space that ends an unknown word,
+    alike; with a large one the best hypothesis ends no unknown word with a space, where
+    without it it did."""
+    lm = train(["abc abc bad", "cab dab", "hig hig fed"], SMALL, order=3, min_count=1,
+               weight=1.5, bonus=8.0, words=["ace", "Bead"], oov_penalty=30.0)  # fmt: skip
+    known = {"abc", "bad", "cab", "dab", "hig", "fed", "ace", "bead"}
+    assert len(lm.words) == len(known)
+    model = random_model(mode, attention, 0)
+    fast, stepper = FastDecoder.from_model(model), Stepper(model)
+    frames, mask = blocks(model, n_blocks=6, seed=2)
+    K, W, beam = model.cfg.max_symbols_per_block, model.cfg.block_width, 3
+    ref, ours = [Hypothesis(state=stepper.initial())], [Hypothesis(state=fast.initial())]
+    plain = [Hypothesis(state=fast.initial())]
+    for b in range(len(frames)):
+        f, m = frames[b : b + 1], mask[b : b + 1]
+        ref = beam_block(stepper, ref, f, m, b, K, W, beam, 0, lm)
+        ours = fast.beam_block(ours, f, m, b, K, W, beam, 0, lm)
+        plain = fast.beam_block(plain, f, m, b, K, W, beam, 0, lm._replace(oov_penalty=0.0))
+        assert [h.tokens for h in ours] == [h.tokens for h in ref]
+        assert [h.score for h in ours] == pytest.approx([h.score for h in ref], abs=1e-4)
+
+    def ended(tokens):  # the words a space ends
+        return {w for w in SMALL.decode(tokens).split(" ")[:-1] if w}
+
+    assert ended(ours[0].tokens) <= known and not ended(plain[0].tokens) <= known
+
+
+def test_lexicon_files_and_word_hashes(tmp_path):
+    lm = train(SENTENCES, TOK, order=4, min_count=1, words=["Zebra", "naïve", "don't"])
+    assert not lm.out_of_lexicon(TOK.encode("the zebra"))  # from the list, lower-cased
+    assert not lm.out_of_lexicon(TOK.encode("a dog can't"))  # from the sentences
+    assert lm.out_of_lexicon(TOK.encode("the cax")) and lm.out_of_lexicon(TOK.encode("naive"))
+    assert not lm.out_of_lexicon(TOK.encode("the cax ")) and not lm.out_of_lexicon([])
+    lm.save(tmp_path / "lm.npz")
+    back = CharLM.load(tmp_path / "lm.npz")
+    assert np.array_equal(back.words, lm.words) and back.oov_penalty == lm.oov_penalty == 2.0
+    plain = train(SENTENCES, TOK, order=4, min_count=1)
+    assert len(plain.words) == 0 and not plain.out_of_lexicon(TOK.encode("the cax"))
+    with np.load(tmp_path / "lm.npz") as npz:  # an LM file from before lexicons loads as none
+        old = {k: npz[k] for k in ("keys", "logp", "meta")}
+    np.savez(tmp_path / "old.npz", **old)
+    assert len(CharLM.load(tmp_path / "old.npz").words) == 0
+
+
 def test_recognizer_lm_options(trained, tmp_path, capsys):
     paths, audio = trained
     lm = train(SENTENCES, TOK, order=4, min_count=1)

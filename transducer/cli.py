@@ -148,9 +148,11 @@ def _lm(args: argparse.Namespace) -> None:
 
     model, bits = lm.from_text(args.text, args.dev_fraction, args.test_fraction,
                                order=args.order, min_count=args.min_count, weight=args.weight,
-                               bonus=args.bonus)  # fmt: skip
+                               bonus=args.bonus, words_file=args.words,
+                               oov_penalty=args.oov_penalty)  # fmt: skip
     model.save(args.out)
     print(json.dumps({"out": str(args.out), "contexts": len(model.keys),
+                      "lexicon_words": len(model.words),
                       "mb": round(args.out.stat().st_size / 1e6, 2),
                       "dev_bits_per_char": round(bits, 3)}))  # fmt: skip
 
@@ -282,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-count", type=int, default=3, help="rarer contexts back off")
     p.add_argument("--weight", type=float, default=0.2, help="default fusion weight")
     p.add_argument("--bonus", type=float, default=0.35, help="default bonus per label")
+    p.add_argument("--words", type=Path, help="word list for a lexicon (with the sentences' "
+                   "words), e.g. /usr/share/dict/american-english-large")  # fmt: skip
+    p.add_argument("--oov-penalty", type=float, default=2.0,
+                   help="with --words: taken from a space that ends a word not in it")  # fmt: skip
     p.set_defaults(func=_lm)
 
     p = commands.add_parser("average", help="average the weights of checkpoints of one run")

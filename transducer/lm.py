@@ -10,6 +10,11 @@ In beam search a label's score becomes `log p_model + weight * log p_lm + bonus`
 pays back the LM's cost per label, which would otherwise favour ending the block); `<e>`'s is
 unchanged. `weight` and `bonus` are stored with the model, tuned on dev.
 
+An LM may also hold a lexicon: 32-bit hashes of the words of its sentences and of a word list.
+Where a hypothesis's last word is in neither, the space that would end it scores
+`oov_penalty` less: a word-level check the character n-gram, which sees only a few letters
+back, cannot make.
+
     lm = train(sentences, CharTokenizer.english(), order=6)
     lm.save("lm.npz"); lm = CharLM.load("lm.npz")
 """
@@ -24,6 +29,8 @@ import numpy as np
 
 BITS = 5  # per token in a context key: vocabularies of up to 32 symbols
 LEN_SHIFT = 58  # a key is (context length << LEN_SHIFT) | packed tokens
+WORD_MUL, WORD_MASK = 1000003, (1 << 32) - 1  # the word hash: h = (h * MUL + token) & MASK
+NO_WORDS = np.zeros(0, np.int64)
 
 
 class CharLM(NamedTuple):
@@ -33,6 +40,17 @@ class CharLM(NamedTuple):
     weight: float  # fusion weight of log p_lm
     bonus: float  # added per label
     symbols: tuple[str, ...]  # the tokenizer's, checked against the model's
+    words: np.ndarray = NO_WORDS  # (n,) int64, sorted: the lexicon's word hashes; empty: none
+    oov_penalty: float = 0.0  # taken from a space that ends a word not in `words`
+
+    @property
+    def space(self) -> int:
+        return self.symbols.index(" ")
+
+    def out_of_lexicon(self, tokens) -> bool:
+        """Whether a space after `tokens` would end a word the lexicon lacks."""
+        h = word_hash(tokens, self.space)
+        return len(self.words) > 0 and h != 0 and not _contains(self.words, h)
 
     def context(self, tokens) -> int:
         """The packed context after `tokens` (a segment's labels so far): its last order - 1."""
@@ -56,10 +74,10 @@ class CharLM(NamedTuple):
 
     def save(self, path: str | Path) -> None:
         meta = {"order": self.order, "weight": self.weight, "bonus": self.bonus,
-                "symbols": list(self.symbols)}  # fmt: skip
+                "symbols": list(self.symbols), "oov_penalty": self.oov_penalty}  # fmt: skip
         with open(path, "wb") as f:  # np.savez would append ".npz" to other names
-            logp = self.logp.astype(np.float16)
-            np.savez_compressed(f, keys=self.keys, logp=logp, meta=json.dumps(meta))
+            logp, words = self.logp.astype(np.float16), self.words.astype(np.uint32)
+            np.savez_compressed(f, keys=self.keys, logp=logp, words=words, meta=json.dumps(meta))
 
     @classmethod
     def load(cls, path: str | Path) -> "CharLM":
@@ -67,17 +85,22 @@ class CharLM(NamedTuple):
         try:
             with np.load(path) as npz:
                 keys, logp = npz["keys"], npz["logp"].astype(np.float32)
+                words = npz["words"].astype(np.int64) if "words" in npz else NO_WORDS
                 meta = json.loads(str(npz["meta"]))
             lm = cls(keys, logp, int(meta["order"]), float(meta["weight"]),
-                     float(meta["bonus"]), tuple(meta["symbols"]))  # fmt: skip
+                     float(meta["bonus"]), tuple(meta["symbols"]), words,
+                     float(meta.get("oov_penalty", 0.0)))  # fmt: skip
         except FileNotFoundError:
             raise ValueError(f"{path}: no such language model file") from None
         except Exception as e:
             raise ValueError(f"{path}: not a readable language model ({e})") from e
         V = len(lm.symbols)
-        if logp.shape != (len(keys), V) or keys.dtype != np.int64 or not 1 <= lm.order <= 12:
+        unsorted = len(words) > 1 and not (np.diff(words) > 0).all()
+        if logp.shape != (len(keys), V) or keys.dtype != np.int64 or not 1 <= lm.order <= 12 \
+                or unsorted:  # fmt: skip
             raise ValueError(f"{path}: inconsistent language model (keys {keys.shape}, "
-                             f"logp {logp.shape}, {V} symbols, order {lm.order})")  # fmt: skip
+                             f"logp {logp.shape}, {V} symbols, order {lm.order}, "
+                             f"lexicon {'un' if unsorted else ''}sorted)")  # fmt: skip
         return lm
 
     def with_weight(self, weight: float | None, bonus: float | None = None) -> "CharLM":
@@ -87,9 +110,12 @@ class CharLM(NamedTuple):
 
 
 def train(sentences: list[str], tokenizer, order: int = 6, discount: float = 0.75,
-          min_count: int = 3, weight: float = 0.2, bonus: float = 0.35) -> CharLM:  # fmt: skip
+          min_count: int = 3, weight: float = 0.2, bonus: float = 0.35,
+          words: list[str] | None = None, oov_penalty: float = 2.0) -> CharLM:  # fmt: skip
     """Kneser-Ney character LM of `sentences`. Contexts of two or more tokens seen fewer than
-    `min_count` times (continuation counts below the top order) are left out: they back off."""
+    `min_count` times (continuation counts below the top order) are left out: they back off.
+    With `words` (a word list), its lexicon is those words and the sentences' (any with a
+    character the tokenizer lacks left out), and `oov_penalty` applies."""
     V = len(tokenizer)
     if V > 1 << BITS:
         raise ValueError(f"a character LM needs at most {1 << BITS} symbols, got {V}")
@@ -122,20 +148,33 @@ def train(sentences: list[str], tokenizer, order: int = 6, discount: float = 0.7
     keys = np.array([_key(h) for h in dists], np.int64)
     logp = np.log(np.maximum(np.stack(list(dists.values())), 1e-30)).astype(np.float32)
     index = np.argsort(keys)
-    return CharLM(keys[index], logp[index], order, weight, bonus, tuple(tokenizer.symbols))
+    lm = CharLM(keys[index], logp[index], order, weight, bonus, tuple(tokenizer.symbols))
+    if words is None:
+        return lm
+    space, known = lm.space, set(tokenizer.symbols[2:])  # not <e> or <unk>
+    spoken = (w for s in sentences for w in s.split())
+    vocabulary = {w for w in {w.lower() for w in (*words, *spoken)} if set(w) <= known - {" "}}
+    hashes = {word_hash(tokenizer.encode(w), space) for w in vocabulary}
+    return lm._replace(words=np.array(sorted(hashes), np.int64), oov_penalty=float(oov_penalty))
 
 
 def from_text(files: list[Path] | None = None, dev_fraction: float = 0.05,
-              test_fraction: float = 0.05, **options) -> tuple[CharLM, float]:  # fmt: skip
+              test_fraction: float = 0.05, words_file: Path | None = None,
+              **options) -> tuple[CharLM, float]:  # fmt: skip
     """An LM of the train split of `files` (default: Debian's fortunes), split by sentence hash
     as `transducer data synth` splits them, so no dev or test sentence of a corpus made with
-    the same fractions is in it; and its bits per character on the dev split."""
+    the same fractions is in it; and its bits per character on the dev split. `words_file`:
+    a word list, one per line (e.g. Debian's /usr/share/dict/american-english-large), for the
+    lexicon (`train`)."""
     from transducer.data.sentences import fortune_files, load_sentences, split_by_hash
     from transducer.text import CharTokenizer
 
     pools = split_by_hash(load_sentences(files or fortune_files()), dev_fraction, test_fraction)
     tokenizer = CharTokenizer.english()
-    lm = train(pools["train"], tokenizer, **options)
+    words = None
+    if words_file is not None:
+        words = Path(words_file).read_text(encoding="utf-8", errors="replace").split()
+    lm = train(pools["train"], tokenizer, words=words, **options)
     return lm, lm.bits_per_symbol([tokenizer.encode(s) for s in pools["dev"]])
 
 
@@ -155,3 +194,16 @@ def lm_row(keys, code, order):
         if i < keys.shape[0] and keys[i] == key:
             return i
     return 0
+
+
+def word_hash(tokens, space: int) -> int:
+    """The hash of the word the tokens end with (those after the last space; 0: none yet)."""
+    h = 0
+    for t in tokens:
+        h = 0 if t == space else (h * WORD_MUL + int(t)) & WORD_MASK
+    return h
+
+
+def _contains(sorted_keys: np.ndarray, key: int) -> bool:
+    i = np.searchsorted(sorted_keys, key)
+    return bool(i < len(sorted_keys) and sorted_keys[i] == key)

@@ -5,7 +5,8 @@
 Writes model.pt (weights only, float16: half the size; they load back as float32) and onnx/
 (the int8 graphs of `transducer export --int8` of those very weights, its tokens.txt and
 decoder_weights.npz; the fp32 graphs are left out for size, `transducer export` writes them)
-and lm.npz (`transducer lm` with its defaults: the character LM fused into beam search).
+and lm.npz (`transducer lm --words /usr/share/dict/american-english-large`, from Debian's
+wamerican-large: the character LM fused into beam search, with its lexicon).
 `--block-width` sets the W the shipped model decodes with by default (one of the widths it was
 trained with, chosen on dev), `--beam` the beam width it decodes with by default. Prints the
 sizes.
@@ -25,6 +26,7 @@ from transducer.recognizer import DEFAULT_EXPORT, DEFAULT_LM, DEFAULT_MODEL
 
 KEEP = ("encoder.int8.onnx", "decoder.int8.onnx", "joiner.int8.onnx", "tokens.txt",
         "decoder_weights.npz")  # fmt: skip
+WORDS = Path("/usr/share/dict/american-english-large")  # Debian's wamerican-large
 
 
 def ship(run: Path, block_width: int | None = None, beam: int | None = None) -> dict:
@@ -46,7 +48,7 @@ def ship(run: Path, block_width: int | None = None, beam: int | None = None) -> 
         DEFAULT_EXPORT.mkdir()
         for name in KEEP:
             shutil.copy(Path(tmp) / name, DEFAULT_EXPORT / name)
-    lm.from_text()[0].save(DEFAULT_LM)
+    lm.from_text(words_file=WORDS)[0].save(DEFAULT_LM)
     files = [DEFAULT_MODEL, DEFAULT_LM, *sorted(DEFAULT_EXPORT.iterdir())]
     sizes = {
         str(p.relative_to(DEFAULT_MODEL.parent)): round(p.stat().st_size / 1e6, 2) for p in files

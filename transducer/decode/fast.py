@@ -32,7 +32,7 @@ from numba.extending import intrinsic
 
 from transducer.config import BLANK
 from transducer.decode.hypothesis import Hypothesis
-from transducer.lm import BITS, lm_row
+from transducer.lm import BITS, NO_WORDS, WORD_MASK, WORD_MUL, lm_row, word_hash
 
 NEG_INF = -1e4  # masked attention scores, as transducer.model.attention
 
@@ -483,11 +483,14 @@ def _greedy_block(w, s, frames, mask, K, first_frame, last_frame):
 
 @nb.njit(cache=True)
 def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, first_frame,
-                lm_keys, lm_logp, lm_order, lm_weight, lm_bonus, contexts):  # fmt: skip
+                lm_keys, lm_logp, lm_order, lm_weight, lm_bonus, contexts,
+                words, oov_penalty, space, word_hashes):  # fmt: skip
     """One block of block-synchronous beam search over R input hypotheses (see
     `search.beam_block`, which this reproduces step for step, ties included). With a
     character LM (`transducer.lm`; lm_keys empty: none) labels are ranked and scored by
-    log p + lm_weight * log p_lm + lm_bonus, and `contexts` are the input rows' LM contexts.
+    log p + lm_weight * log p_lm + lm_bonus, and `contexts` are the input rows' LM contexts;
+    with a lexicon (`words`, sorted hashes; empty: none) the label `space` scores
+    `oov_penalty` less where the row's last word (`word_hashes`, `lm.word_hash`) is not in it.
 
     Returns, for each finished hypothesis (best first): the input row it extends, its new
     tokens (n, K) with counts, their frames, its score and state."""
@@ -497,7 +500,8 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
     use_lm = lm_keys.shape[0] > 0
     lam, bonus = np.float32(lm_weight), np.float32(lm_bonus)
     context_mask = (1 << (BITS * (lm_order - 1))) - 1
-    a_ctx = contexts.copy()
+    a_ctx, a_word = contexts.copy(), word_hashes.copy()
+    penalty = np.float32(oov_penalty)
     label = np.zeros(V - 1, np.float32)  # the labels' scores at one step
     # active hypotheses: parent row, new tokens, their frames, count, score, state, y_prev
     a_par = np.arange(states.shape[0])
@@ -535,6 +539,10 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
             if use_lm:
                 row = lm_row(lm_keys, a_ctx[r], lm_order)
                 label += lam * lm_logp[row, 1:] + bonus
+                if words.shape[0] > 0 and a_word[r] != 0:
+                    i = np.searchsorted(words, a_word[r])
+                    if i == words.shape[0] or words[i] != a_word[r]:
+                        label[space - 1] -= penalty
             order = np.argsort(-label, kind="mergesort")[:n_top]
             for t in range(n_top):
                 e = r * n_top + t
@@ -557,6 +565,7 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
             a_tok[i, a_n[rows[i]]], a_frm[i, a_n[rows[i]]] = e_y[keep[i]], e_frame[keep[i]]
         a_n, a_y, a_last, a_score = a_n[rows] + 1, e_y[keep], e_frame[keep], e_score[keep]
         a_ctx = ((a_ctx[rows] << BITS) | a_y) & context_mask
+        a_word = np.where(a_y == space, 0, (a_word[rows] * WORD_MUL + a_y) & WORD_MASK)
         if f_score.shape[0] == beam and na > 0 and a_score[0] < f_score[-1]:
             break  # no active hypothesis can beat the finished ones: scores only fall (with
             # an LM bonus they may rise a little, and this becomes a pruning rule)
@@ -842,15 +851,18 @@ class FastDecoder:
         scores = np.array([h.score for h in hyps], np.float64)
         y_prev = np.array([h.y_prev for h in hyps], np.int64)
         last = np.array([h.frames[-1] if h.frames else -1 for h in hyps], np.int64)
+        none = np.zeros(len(hyps), np.int64)
         if lm is None:
-            fusion = (np.zeros(0, np.int64), np.zeros((0, self.w.bo.shape[0]), F32), 1, 0.0, 0.0)
-            contexts = np.zeros(len(hyps), np.int64)
+            fusion = (NO_WORDS, np.zeros((0, self.w.bo.shape[0]), F32), 1, 0.0, 0.0, none)
+            lexicon = (NO_WORDS, 0.0, -1, none)
         else:
-            fusion = (lm.keys, lm.logp, lm.order, lm.weight, lm.bonus)
             contexts = np.array([lm.context(h.tokens) for h in hyps], np.int64)
+            fusion = (lm.keys, lm.logp, lm.order, lm.weight, lm.bonus, contexts)
+            hashes = np.array([word_hash(h.tokens, lm.space) for h in hyps], np.int64)
+            lexicon = (lm.words, lm.oov_penalty, lm.space, hashes)
         first = (b - lookback) * W
         par, tok, frm, cnt, score, state = _beam_block(
-            self.w, states, scores, y_prev, last, f, m, K, beam, first, *fusion, contexts
+            self.w, states, scores, y_prev, last, f, m, K, beam, first, *fusion, *lexicon
         )
         out = []
         for i in range(len(par)):

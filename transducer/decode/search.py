@@ -7,6 +7,7 @@ advances on labels, so `<e>` leaves its state alone; in paper mode every symbol 
 The Numba decoders (issue 4) must reproduce these searches token for token.
 """
 
+import numpy as np
 import torch
 
 from transducer.decode.hypothesis import Hypothesis
@@ -84,7 +85,8 @@ def beam_block(stepper: Stepper, hyps: list[Hypothesis], frames, mask, b: int, K
     finished set; emitting one of the top `beam` labels keeps it active. At most `beam` active
     hypotheses survive a step and at most K labels are emitted per block. Returns the `beam`
     best finished hypotheses (ties keep the order in which they were found). With `lm` (a
-    `transducer.lm.CharLM`), a label scores log p + lm.weight * log p_lm + lm.bonus.
+    `transducer.lm.CharLM`), a label scores log p + lm.weight * log p_lm + lm.bonus, and a
+    space that ends a word outside the LM's lexicon (if it has one) lm.oov_penalty less.
     """
     active, finished = hyps, []
     for k in range(K + 1):
@@ -106,6 +108,8 @@ def beam_block(stepper: Stepper, hyps: list[Hypothesis], frames, mask, b: int, K
             if lm is not None:
                 lm_logp = torch.from_numpy(lm.log_probs(h.tokens)[1:])
                 label = label + (lm.weight * lm_logp + lm.bonus)
+                if lm.out_of_lexicon(h.tokens):
+                    label[lm.space - 1] -= np.float32(lm.oov_penalty)
             top = label.topk(min(beam, logp.shape[1] - 1))
             frame = _peak(weights[r], b, W, lookback)
             for value, index in zip(top.values.tolist(), top.indices.tolist(), strict=True):
