@@ -146,6 +146,21 @@ def test_lexicon_files_and_word_hashes(tmp_path):
     assert len(CharLM.load(tmp_path / "old.npz").words) == 0
 
 
+def test_lm_command_writes_a_lexicon(tmp_path, capsys):
+    text, words = tmp_path / "text.txt", tmp_path / "words.txt"
+    text.write_text("".join(f"The cat number {n} sat on the mat.\n\n" for n in range(300)))
+    words.write_text("Zebra\nyak\n")
+    main(["lm", "--out", str(tmp_path / "lm.npz"), "--text", str(text), "--order", "3",
+          "--words", str(words), "--oov-penalty", "1.5"])  # fmt: skip
+    summary = json.loads(capsys.readouterr().out)
+    lm = CharLM.load(tmp_path / "lm.npz")
+    assert summary["lexicon_words"] == len(lm.words) > 2 and lm.oov_penalty == 1.5
+    assert not lm.out_of_lexicon(TOK.encode("a zebra")) and lm.out_of_lexicon(TOK.encode("a cot"))
+    with pytest.raises(SystemExit):  # a missing word list is named
+        main(["lm", "--out", str(tmp_path / "x.npz"), "--text", str(text), "--words", "nope.txt"])
+    assert "nope.txt" in capsys.readouterr().err
+
+
 def test_recognizer_lm_options(trained, tmp_path, capsys):
     paths, audio = trained
     lm = train(SENTENCES, TOK, order=4, min_count=1)
