@@ -144,6 +144,9 @@ def test_lexicon_files_and_word_hashes(tmp_path):
         old = {k: npz[k] for k in ("keys", "logp", "meta")}
     np.savez(tmp_path / "old.npz", **old)
     assert len(CharLM.load(tmp_path / "old.npz").words) == 0
+    np.savez(tmp_path / "shuffled.npz", **old, words=lm.words[::-1].astype(np.uint32))
+    with pytest.raises(ValueError, match=r"shuffled\.npz: .*lexicon not sorted"):
+        CharLM.load(tmp_path / "shuffled.npz")
 
 
 def test_lm_command_writes_a_lexicon(tmp_path, capsys):

@@ -48,9 +48,11 @@ class CharLM(NamedTuple):
         return self.symbols.index(" ")
 
     def out_of_lexicon(self, tokens) -> bool:
-        """Whether a space after `tokens` would end a word the lexicon lacks."""
+        """Whether a space after `tokens` would end a word the lexicon lacks (none: False)."""
+        if not len(self.words):
+            return False
         h = word_hash(tokens, self.space)
-        return len(self.words) > 0 and h != 0 and not _contains(self.words, h)
+        return h != 0 and not _contains(self.words, h)
 
     def context(self, tokens) -> int:
         """The packed context after `tokens` (a segment's labels so far): its last order - 1."""
@@ -95,12 +97,11 @@ class CharLM(NamedTuple):
         except Exception as e:
             raise ValueError(f"{path}: not a readable language model ({e})") from e
         V = len(lm.symbols)
-        unsorted = len(words) > 1 and not (np.diff(words) > 0).all()
-        if logp.shape != (len(keys), V) or keys.dtype != np.int64 or not 1 <= lm.order <= 12 \
-                or unsorted:  # fmt: skip
+        if logp.shape != (len(keys), V) or keys.dtype != np.int64 or not 1 <= lm.order <= 12:
             raise ValueError(f"{path}: inconsistent language model (keys {keys.shape}, "
-                             f"logp {logp.shape}, {V} symbols, order {lm.order}, "
-                             f"lexicon {'un' if unsorted else ''}sorted)")  # fmt: skip
+                             f"logp {logp.shape}, {V} symbols, order {lm.order})")  # fmt: skip
+        if len(words) > 1 and not (np.diff(words) > 0).all():
+            raise ValueError(f"{path}: inconsistent language model (lexicon not sorted)")
         return lm
 
     def with_weight(self, weight: float | None, bonus: float | None = None) -> "CharLM":
@@ -151,10 +152,10 @@ def train(sentences: list[str], tokenizer, order: int = 6, discount: float = 0.7
     lm = CharLM(keys[index], logp[index], order, weight, bonus, tuple(tokenizer.symbols))
     if words is None:
         return lm
-    space, known = lm.space, set(tokenizer.symbols[2:])  # not <e> or <unk>
+    letters = set(tokenizer.symbols[2:]) - {" "}  # not <e>, <unk> or space
     spoken = (w for s in sentences for w in s.split())
-    vocabulary = {w for w in {w.lower() for w in (*words, *spoken)} if set(w) <= known - {" "}}
-    hashes = {word_hash(tokenizer.encode(w), space) for w in vocabulary}
+    vocabulary = {w for w in {w.lower() for w in (*words, *spoken)} if set(w) <= letters}
+    hashes = {word_hash(tokenizer.encode(w), lm.space) for w in vocabulary}
     return lm._replace(words=np.array(sorted(hashes), np.int64), oov_penalty=float(oov_penalty))
 
 

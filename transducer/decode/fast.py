@@ -852,12 +852,12 @@ class FastDecoder:
         y_prev = np.array([h.y_prev for h in hyps], np.int64)
         last = np.array([h.frames[-1] if h.frames else -1 for h in hyps], np.int64)
         none = np.zeros(len(hyps), np.int64)
-        if lm is None:
-            fusion = (NO_WORDS, np.zeros((0, self.w.bo.shape[0]), F32), 1, 0.0, 0.0, none)
-            lexicon = (NO_WORDS, 0.0, -1, none)
-        else:
+        fusion = (NO_WORDS, np.zeros((0, self.w.bo.shape[0]), F32), 1, 0.0, 0.0, none)
+        lexicon = (NO_WORDS, 0.0, -1, none)
+        if lm is not None:
             contexts = np.array([lm.context(h.tokens) for h in hyps], np.int64)
             fusion = (lm.keys, lm.logp, lm.order, lm.weight, lm.bonus, contexts)
+        if lm is not None and len(lm.words):
             hashes = np.array([word_hash(h.tokens, lm.space) for h in hyps], np.int64)
             lexicon = (lm.words, lm.oov_penalty, lm.space, hashes)
         first = (b - lookback) * W
