@@ -73,6 +73,25 @@ def test_files_round_trip_and_bad_files(tmp_path):
 SMALL = CharTokenizer([*RESERVED, " ", *"abcdefghi"])
 
 
+def fused_searches(mode, attention, lm, other_lm=None) -> tuple[list[int], list[int]]:
+    """Beam search with `lm` over six blocks of a random model, by the torch reference and by
+    Numba (checked alike block by block), and by Numba with `other_lm`: the best tokens."""
+    model = random_model(mode, attention, 0)
+    fast, stepper = FastDecoder.from_model(model), Stepper(model)
+    frames, mask = blocks(model, n_blocks=6, seed=2)
+    K, W, beam = model.cfg.max_symbols_per_block, model.cfg.block_width, 3
+    ref, ours = [Hypothesis(state=stepper.initial())], [Hypothesis(state=fast.initial())]
+    other = [Hypothesis(state=fast.initial())]
+    for b in range(len(frames)):
+        f, m = frames[b : b + 1], mask[b : b + 1]
+        ref = beam_block(stepper, ref, f, m, b, K, W, beam, 0, lm)
+        ours = fast.beam_block(ours, f, m, b, K, W, beam, 0, lm)
+        other = fast.beam_block(other, f, m, b, K, W, beam, 0, other_lm)
+        assert [h.tokens for h in ours] == [h.tokens for h in ref]
+        assert [h.score for h in ours] == pytest.approx([h.score for h in ref], abs=1e-4)
+    return ours[0].tokens, other[0].tokens
+
+
 @pytest.mark.parametrize("mode,attention", [("fullsum", "dot"), ("fullsum", "mlp"),
                                             ("paper", "lstm")])  # fmt: skip
 def test_fused_beam_numba_equals_torch(mode, attention):
@@ -80,23 +99,14 @@ def test_fused_beam_numba_equals_torch(mode, attention):
     and the LM changes what it finds."""
     lm = train(["abc abc bad", "cab dab", "hig hig fed"], SMALL, order=3, min_count=1,
                weight=1.5, bonus=8.0)  # fmt: skip
+    fused, plain = fused_searches(mode, attention, lm)
+    assert len(fused) >= 3 and fused != plain
     model = random_model(mode, attention, 0)
-    fast, stepper = FastDecoder.from_model(model), Stepper(model)
-    frames, mask = blocks(model, n_blocks=6, seed=2)
-    K, W, beam = model.cfg.max_symbols_per_block, model.cfg.block_width, 3
-    ref, ours = [Hypothesis(state=stepper.initial())], [Hypothesis(state=fast.initial())]
-    plain = [Hypothesis(state=fast.initial())]
-    for b in range(len(frames)):
-        f, m = frames[b : b + 1], mask[b : b + 1]
-        ref = beam_block(stepper, ref, f, m, b, K, W, beam, 0, lm)
-        ours = fast.beam_block(ours, f, m, b, K, W, beam, 0, lm)
-        plain = fast.beam_block(plain, f, m, b, K, W, beam, 0)
-        assert [h.tokens for h in ours] == [h.tokens for h in ref]
-        assert [h.score for h in ours] == pytest.approx([h.score for h in ref], abs=1e-4)
-    assert len(ours[0].tokens) >= 3 and ours[0].tokens != plain[0].tokens
-    silent = fast.beam_block([Hypothesis(state=fast.initial())], f, m, 0, K, W, beam, 0,
+    fast, (f, m) = FastDecoder.from_model(model), blocks(model, n_blocks=1, seed=2)
+    K, W = model.cfg.max_symbols_per_block, model.cfg.block_width
+    silent = fast.beam_block([Hypothesis(state=fast.initial())], f, m, 0, K, W, 3, 0,
                              lm._replace(weight=0.0, bonus=0.0))  # fmt: skip
-    alone = fast.beam_block([Hypothesis(state=fast.initial())], f, m, 0, K, W, beam, 0)
+    alone = fast.beam_block([Hypothesis(state=fast.initial())], f, m, 0, K, W, 3, 0)
     assert [(h.tokens, h.score) for h in silent] == [(h.tokens, h.score) for h in alone]
 
 
@@ -109,24 +119,12 @@ def test_lexicon_beam_numba_equals_torch(mode, attention):
                weight=1.5, bonus=8.0, words=["ace", "Bead"], oov_penalty=30.0)  # fmt: skip
     known = {"abc", "bad", "cab", "dab", "hig", "fed", "ace", "bead"}
     assert len(lm.words) == len(known)
-    model = random_model(mode, attention, 0)
-    fast, stepper = FastDecoder.from_model(model), Stepper(model)
-    frames, mask = blocks(model, n_blocks=6, seed=2)
-    K, W, beam = model.cfg.max_symbols_per_block, model.cfg.block_width, 3
-    ref, ours = [Hypothesis(state=stepper.initial())], [Hypothesis(state=fast.initial())]
-    plain = [Hypothesis(state=fast.initial())]
-    for b in range(len(frames)):
-        f, m = frames[b : b + 1], mask[b : b + 1]
-        ref = beam_block(stepper, ref, f, m, b, K, W, beam, 0, lm)
-        ours = fast.beam_block(ours, f, m, b, K, W, beam, 0, lm)
-        plain = fast.beam_block(plain, f, m, b, K, W, beam, 0, lm._replace(oov_penalty=0.0))
-        assert [h.tokens for h in ours] == [h.tokens for h in ref]
-        assert [h.score for h in ours] == pytest.approx([h.score for h in ref], abs=1e-4)
+    fused, plain = fused_searches(mode, attention, lm, lm._replace(oov_penalty=0.0))
 
     def ended(tokens):  # the words a space ends
         return {w for w in SMALL.decode(tokens).split(" ")[:-1] if w}
 
-    assert ended(ours[0].tokens) <= known and not ended(plain[0].tokens) <= known
+    assert ended(fused) <= known and not ended(plain) <= known
 
 
 def test_lexicon_files_and_word_hashes(tmp_path):
