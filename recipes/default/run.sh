@@ -11,8 +11,10 @@
 # (stages 17 and 18, the last with finer speed perturbation), one more (stage 19) and one more
 # from stage 19 with three times the morphs (stage 21; stage 20, not shipped, only with
 # STAGE20=1), one more with 32 fresh hours whose flite sentences are mostly morphs, some towards
-# Piper (stage 22), one more with 16 fresh hours without morphs (stage 23), then export,
-# shipping and the comparison with Whisper tiny.en and PocketSphinx.
+# Piper (stage 22), one more with 16 fresh hours without morphs (stage 23), one more with 24
+# fresh hours whose espeak-ng sentences are spoken by random voice variants (stage 24), then
+# export, shipping (with the LM and its lexicon) and the comparison with Whisper tiny.en and
+# PocketSphinx.
 # Training spans sessions: every call resumes the runs and trains each for MINUTES more
 # (default: until max_steps).
 #   bash recipes/default/run.sh [MINUTES]
@@ -39,13 +41,13 @@ planned = json.load(open('$here/$1.json'))['train']['max_steps']
 sys.exit(summarize(pathlib.Path('$exp/$2'))['steps'] < planned)" || {
         echo "$2 is not finished: run this script again"; exit 0; }
 }
-# 8 fresh hours of espeak-ng and flite (stages 13-22): fresh CORPUS SEED [more synth options]
+# 8 fresh hours of espeak-ng and flite (stages 13-24): fresh CORPUS SEED [more synth options]
 fresh() {
     .venv/bin/transducer data synth --out "data/$1" --hours 8 --seed "$2" --engines espeak,flite \
         --flite-f0 75 230 --p-clean 0.4 --no-flite-dev --clean-eval --quiet "${@:3}" \
         > "$exp/synth-$1.json"
 }
-# Stages 14-22: stage N (seed N) with config CONFIG from checkpoint INIT on data/h20a and the
+# Stages 14-24: stage N (seed N) with config CONFIG from checkpoint INIT on data/h20a and the
 # given 8-hour corpora, then the average of its last three checkpoints:
 # continued N CONFIG INIT CORPUS...
 continued() {
@@ -209,12 +211,23 @@ continued 22 fullsum-continue-speed5 "$exp/fullsum21/avg3.pt" h8{w,x,y,za,zb,ja,
 fresh h8zc 43
 fresh h8zd 44
 continued 23 fullsum-continue-speed5 "$exp/fullsum22/avg3.pt" h8{w,x,y,za,zb,ja,jb,zc,zd}
+# Stage 24 continues stage 23's average on stage 22's data and 24 fresh hours of the stage 13
+# kind in which every espeak-ng training sentence is spoken by a random variant (h8ra-h8rc;
+# seeds 45-47): 91.4 h. The rule to ship it, written before it trained (its data was made
+# before the rule): its average's dev CER (the unseen espeak-ng variants, what the change aims
+# at) below stage 23's 4.92 % and its CER on awb's dev sentences within 0.2 of 4.71 %, both
+# with stage 23's LM (no lexicon). It read 4.71 and 4.32 %, and its average is shipped (the
+# test did not choose it).
+fresh h8ra 45 --espeak-random 1.0
+fresh h8rb 46 --espeak-random 1.0
+fresh h8rc 47 --espeak-random 1.0
+continued 24 fullsum-continue-speed5 "$exp/fullsum23/avg3.pt" h8{w,x,y,za,zb,ja,jb,ra,rb,rc}
 for name in fullsum paper fullsum2 fullsum3 fullsum4 fullsum5 fullsum7 fullsum8 fullsum9 \
         fullsum12 fullsum13 fullsum14 fullsum15 fullsum16 fullsum17 fullsum18 fullsum19 \
-        fullsum21 fullsum22 fullsum23; do
+        fullsum21 fullsum22 fullsum23 fullsum24; do
     .venv/bin/python -m transducer.runinfo "$exp/$name"
 done
-# Score the runs (best dev checkpoints) and ship stage 23's average (see above)
+# Score the runs (best dev checkpoints) and ship stage 24's average (see above)
 # at the W chosen on dev for stage 3 (greedy W = 4 CER 29.2 %; beam 4: W = 4 25.3 %, W = 8
 # 28.8 %) with beam 8 and the LM: chosen on dev with stage 16 once the Numba search stepped
 # the whole beam at once (CER / WER: beam 6 6.12 / 16.55 %, 8 5.99 / 16.30, 10 5.90 / 16.12,
@@ -226,7 +239,7 @@ for name in fullsum9 fullsum8 fullsum7 fullsum5 fullsum4 fullsum3 fullsum2 fulls
             --manifest "$data/$split.jsonl" --backend numba --json)"
     done
 done | tee "$exp/eval.txt"
-.venv/bin/python recipes/default/ship.py "$exp/fullsum23/avg3.pt" --block-width 4 \
+.venv/bin/python recipes/default/ship.py "$exp/fullsum24/avg3.pt" --block-width 4 \
     --beam 8 | tee "$exp/ship.json"
 for split in dev test test-noisy; do
     echo "shipped $split $(.venv/bin/transducer eval --manifest data/h20a/$split.jsonl \
