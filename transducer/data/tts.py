@@ -94,7 +94,8 @@ RANDOM_VARIANT = re.compile(r"r\d+")
 
 class EspeakEngine:
     """espeak-ng's voices "lang+variant": a listed variant (ESPEAK_VARIANTS) or a random one,
-    "lang+rK" (`random_variant`), written to a private copy of the voice folder on first use."""
+    "lang+rK" (`random_variant`), written before each use into a private copy of espeak-ng's
+    data folder, alone among its variants."""
 
     name = "espeak"
 
