@@ -11,7 +11,7 @@ from transducer.cli import main
 from transducer.decode import Hypothesis, Stepper, beam_block, beam_search
 from transducer.decode.fast import FastDecoder
 from transducer.evaluate import features
-from transducer.lm import CharLM, train
+from transducer.lm import CharLM, train, word_hash
 from transducer.recognizer import DEFAULT_LM, EndpointConfig, Recognizer
 from transducer.text import RESERVED, CharTokenizer
 
@@ -133,6 +133,9 @@ def test_lexicon_files_and_word_hashes(tmp_path):
     assert not lm.out_of_lexicon(TOK.encode("a dog can't"))  # from the sentences
     assert lm.out_of_lexicon(TOK.encode("the cax")) and lm.out_of_lexicon(TOK.encode("naive"))
     assert not lm.out_of_lexicon(TOK.encode("the cax ")) and not lm.out_of_lexicon([])
+    space = TOK.encode(" ")[0]
+    assert word_hash(TOK.encode("the cat"), space) == word_hash(TOK.encode("cat"), space) != 0
+    assert word_hash(TOK.encode("cat "), space) == 0 != word_hash(TOK.encode("cat"), space + 1)
     lm.save(tmp_path / "lm.npz")
     back = CharLM.load(tmp_path / "lm.npz")
     assert np.array_equal(back.words, lm.words) and back.oov_penalty == lm.oov_penalty == 2.0

@@ -198,10 +198,14 @@ def lm_row(keys, code, order):
 
 
 def word_hash(tokens, space: int) -> int:
-    """The hash of the word the tokens end with (those after the last space; 0: none yet)."""
+    """The hash of the word the tokens end with (those after the last space; 0: none yet).
+    Reads back to that space only: the decoders call it per hypothesis and block."""
+    start = len(tokens)
+    while start > 0 and tokens[start - 1] != space:
+        start -= 1
     h = 0
-    for t in tokens:
-        h = 0 if t == space else (h * WORD_MUL + int(t)) & WORD_MASK
+    for t in tokens[start:]:
+        h = (h * WORD_MUL + int(t)) & WORD_MASK
     return h
 
 

@@ -63,10 +63,10 @@ def _require(binary: str, package: str) -> str:
 
 def random_variant(k: int) -> str:
     """espeak-ng variant file "r{k}": a timbre of its own, drawn from k alone (so "r17" is the
-    same voice in every corpus). Formants scaled together by 0.82-1.45 (the listed variants
-    span about 0.8-1.45) and each jittered, pitch, flutter, voicing, roughness, consonants and
-    sometimes an echo; a third use the Klatt synthesiser in the modes of the training variants
-    (1, 2, 5, 6: `klatt3` and `klatt4` are held out)."""
+    same voice in every corpus). Formants scaled together by 0.82-1.45 (the listed variants'
+    run from about 0.8, `Andy`, to 1.45, `zac`) and each jittered, pitch, flutter, voicing,
+    roughness, consonants and sometimes an echo; a third use the Klatt synthesiser in the
+    modes of the training variants (1, 2, 5, 6: `klatt3` and `klatt4` are held out)."""
     rng = np.random.default_rng([0x657370, k])
     base = float(np.exp(rng.uniform(np.log(70), np.log(280))))
     top = base * rng.uniform(1.1, 1.9)
