@@ -158,7 +158,7 @@ def test_lm_command_writes_a_lexicon(tmp_path, capsys):
           "--words", str(words), "--oov-penalty", "1.5"])  # fmt: skip
     summary = json.loads(capsys.readouterr().out)
     lm = CharLM.load(tmp_path / "lm.npz")
-    assert summary["lexicon_words"] == len(lm.words) > 2 and lm.oov_penalty == 1.5
+    assert summary["lexicon_hashes"] == len(lm.words) > 2 and lm.oov_penalty == 1.5
     assert not lm.out_of_lexicon(TOK.encode("a zebra")) and lm.out_of_lexicon(TOK.encode("a cot"))
     with pytest.raises(SystemExit):  # a missing word list is named
         main(["lm", "--out", str(tmp_path / "x.npz"), "--text", str(text), "--words", "nope.txt"])

@@ -152,7 +152,7 @@ def _lm(args: argparse.Namespace) -> None:
                                oov_penalty=args.oov_penalty)  # fmt: skip
     model.save(args.out)
     print(json.dumps({"out": str(args.out), "contexts": len(model.keys),
-                      "lexicon_words": len(model.words),
+                      "lexicon_hashes": len(model.words),
                       "mb": round(args.out.stat().st_size / 1e6, 2),
                       "dev_bits_per_char": round(bits, 3)}))  # fmt: skip
 

@@ -57,7 +57,7 @@ class CharLM(NamedTuple):
     def context(self, tokens) -> int:
         """The packed context after `tokens` (a segment's labels so far): its last order - 1."""
         n, code = self.order - 1, 0
-        for t in list(tokens)[-n:] if n else []:
+        for t in tokens[-n:] if n else ():
             code = (code << BITS) | int(t)
         return code
 

@@ -26,6 +26,9 @@ def read_hypotheses(path: str) -> tuple[dict, dict]:
         m = re.match(r"(\S+)\t(ref|hyp): (.*)$", line)
         if m:
             texts[m[2]][m[1]] = m[3]
+    if not texts["ref"] or texts["ref"].keys() != texts["hyp"].keys():
+        raise SystemExit(f"{path}: expected an ID<tab>ref: and an ID<tab>hyp: line per utterance "
+                         "(`transducer eval` without --json)")  # fmt: skip
     return texts["ref"], texts["hyp"]
 
 
