@@ -858,8 +858,9 @@ class FastDecoder:
             contexts = np.array([lm.context(h.tokens) for h in hyps], np.int64)
             fusion = (lm.keys, lm.logp, lm.order, lm.weight, lm.bonus, contexts)
         if lm is not None and len(lm.words):
-            hashes = np.array([word_hash(h.tokens, lm.space) for h in hyps], np.int64)
-            lexicon = (lm.words, lm.oov_penalty, lm.space, hashes)
+            space = lm.space
+            hashes = np.array([word_hash(h.tokens, space) for h in hyps], np.int64)
+            lexicon = (lm.words, lm.oov_penalty, space, hashes)
         first = (b - lookback) * W
         par, tok, frm, cnt, score, state = _beam_block(
             self.w, states, scores, y_prev, last, f, m, K, beam, first, *fusion, *lexicon
