@@ -84,3 +84,48 @@ for d in "$data" "$morph"; do
         echo "$last $m $(.venv/bin/transducer eval --model "$last" --manifest "$d/$m.jsonl" --json)"
     done
 done
+
+# More voices in the same 2 hours: data/h2c's command with every espeak-ng training sentence in
+# a random voice variant and 70 % of flite's in a morph (half of them towards Piper's joe)
+# (h2r), and the same with less and milder noise in train (h2t: half clean, SNR 8-30 dB). Their
+# dev and test are h2c's; the noisy test copies differ (noise follows --p-clean / --snr), so both
+# runs are scored on h2r's. fullsum-dot-v2-phones on each, scored greedy (best and the last
+# three averaged) and with beam 8 + the LM at the weight and bonus that read the lowest dev CER
+# with run h2r (the grid; 0.2 / 0.8), whichever checkpoint reads the lower dev CER with it. The
+# h2r model is also read on 100 of its own training utterances (does it fit them?).
+eval_set=${data}r
+for extra in "r" "t --p-clean 0.5 --snr 8 30"; do
+    name=${extra%% *}; run=$exp/fullsum-dot-v2-phones-h2$name
+    # shellcheck disable=SC2086  # the corpus letter, then its extra flags
+    .venv/bin/transducer data synth --out "$data$name" --hours 2 --seed 11 --no-flite-dev \
+        --clean-eval --espeak-random 1.0 --flite-morph 0.7 --flite-morph-piper 0.5 \
+        ${extra#"$name"} --quiet
+    OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-dot-v2-phones.json" \
+        --train "$data$name/train.jsonl" --dev "$eval_set/dev.jsonl" --out "$run" --resume --quiet
+    .venv/bin/python -m transducer.runinfo "$run"
+    .venv/bin/transducer average $(ls "$run"/step-*.pt | tail -3) --out "$run/avg3.pt"
+    for model in best avg3; do
+        for m in test test-noisy dev; do
+            echo "h2$name $model $m $(.venv/bin/transducer eval --model "$run/$model.pt" \
+                --manifest "$eval_set/$m.jsonl" --by engine --json)"
+        done
+    done
+done
+lm() {  # lm RUN MODEL SPLIT WEIGHT BONUS: beam 8 with the shipped LM
+    .venv/bin/transducer eval --model "$exp/fullsum-dot-v2-phones-$1/$2.pt" \
+        --manifest "$eval_set/$3.jsonl" --backend numba --beam 8 \
+        --lm transducer/pretrained/lm.npz --lm-weight "$4" --lm-bonus "$5" --by engine --json
+}
+for model in best avg3; do
+    for w in 0.2 0.4 0.6 0.8; do
+        for b in 0.35 0.8 1.5; do echo "h2r $model dev LM $w $b $(lm h2r $model dev $w $b)"; done
+    done
+done
+for name in h2r h2t; do
+    for model in best avg3; do
+        for m in dev test test-noisy; do echo "$name $model $m LM $(lm $name $model $m 0.2 0.8)"; done
+    done
+done
+head -n 100 "$eval_set/train.jsonl" > "$eval_set/train100.jsonl"
+echo "h2r fit $(.venv/bin/transducer eval --model "$exp/fullsum-dot-v2-phones-h2r/best.pt" \
+    --manifest "$eval_set/train100.jsonl" --by engine --json)"
