@@ -142,6 +142,38 @@ def test_ddp_two_processes_end_identical(toy, tmp_path):
     assert json.loads(done.stdout.splitlines()[-1])["step"] == 20
 
 
+def test_cached_features_equal_fresh_ones(toy, tmp_path):
+    train = {
+        "cache_features": True,
+        "speed_perturb": [0.9, 1.1],
+        "spec_augment": True,
+        "max_steps": 2,
+    }
+    run = Run(*load_config(write_config(tmp_path / "c.json", train=train))[:2], toy, toy,
+              tmp_path / "run", show_progress=False)  # fmt: skip
+    run.fit()
+    assert run.feature_cache  # training filled it
+    run.feature_cache.clear()
+    loader = torch.utils.data.DataLoader(run.dataset, batch_sampler=run.sampler, collate_fn=collate)
+    key, batch = tuple(next(iter(run.sampler))), next(iter(loader))
+
+    def features(key, seed):
+        torch.manual_seed(0)  # the same SpecAugment masks
+        return run.batch_features(*batch[:2], np.random.default_rng(seed), step=10, key=key)
+
+    fresh = features(None, 0)
+    for _ in range(2):  # computed, then from the cache
+        assert all(torch.equal(a, b) for a, b in zip(features(key, 0), fresh, strict=True))
+    assert len(run.feature_cache) == 1
+    ((feats, _),) = run.feature_cache.values()
+    assert not torch.equal(feats, fresh[0])  # masks applied to a copy, not to the cached one
+    draw = [np.random.default_rng(s).integers(2) for s in range(20)]
+    features(key, draw.index(1 - draw[0]))  # the other speed factor: a second entry
+    assert len(run.feature_cache) == 2
+    with pytest.raises(ValueError, match="cache_features needs noise_prob"):
+        TrainConfig(cache_features=True, noise_prob=0.5)
+
+
 def test_non_finite_losses_are_skipped_then_stop(toy, tmp_path, monkeypatch):
     model_cfg, train_cfg, _ = load_config(
         write_config(tmp_path / "c.json", train={"max_bad_steps": 3})

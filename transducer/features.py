@@ -137,7 +137,8 @@ def fbank_torch(waveforms, lengths=None, cfg: FeatureConfig = FeatureConfig()):
     previous = torch.cat([x[..., :1], x[..., :-1]], dim=2)
     window = torch.from_numpy(povey_window(cfg.window_size)).to(x)
     x = (x - cfg.preemphasis * previous) * window
-    power = torch.fft.rfft(x, n=cfg.n_fft).abs().pow(2)  # (N, F, n_fft // 2 + 1)
+    spectrum = torch.fft.rfft(x, n=cfg.n_fft)  # |z|^2 as re^2 + im^2: abs() is 4x slower
+    power = spectrum.real.square() + spectrum.imag.square()  # (N, F, n_fft // 2 + 1)
     banks = torch.from_numpy(mel_banks(cfg)).to(x)
     feats = torch.clamp(power @ banks, min=cfg.mel_floor).log()  # (N, F, n_mels)
     mask = torch.arange(F, device=feats.device)[None, :] < feat_lens[:, None]

@@ -153,6 +153,7 @@ class Run:
                 self.model, find_unused_parameters=cfg.ctc_pretrain_steps > 0
             )
         self.spec_augment = SpecAugment()
+        self.feature_cache = {}  # (utterance indices, speed factor) -> features, frame counts
         self.sampler = BucketBatchSampler(
             [u.duration for u in self.utts],
             cfg.batch_seconds,
@@ -183,12 +184,24 @@ class Run:
 
     # -------------------------------------------------------------- one step
 
-    def batch_features(self, waves, wave_lens, rng: np.random.Generator, step: int):
-        """Waveforms -> normalised, augmented features (N, T, F) and frame counts."""
+    def batch_features(self, waves, wave_lens, rng: np.random.Generator, step: int, key=None):
+        """Waveforms -> normalised, augmented features (N, T, F) and frame counts. `key` names
+        the batch (its utterance indices) for `cache_features`."""
         factors = self.cfg.speed_perturb
-        if factors:
-            factor = float(factors[rng.integers(len(factors))])
-            waves, wave_lens = speed_perturb(waves, wave_lens, factor, self.features.sample_rate)
+        factor = float(factors[rng.integers(len(factors))]) if factors else 1.0
+        if self.cfg.cache_features and key is not None:
+            if (key, factor) not in self.feature_cache:
+                self.feature_cache[key, factor] = self._features(waves, wave_lens, factor, rng)
+            feats, feat_lens = self.feature_cache[key, factor]
+        else:
+            feats, feat_lens = self._features(waves, wave_lens, factor, rng)
+        if self.cfg.spec_augment and step >= self.cfg.spec_augment_from_step:
+            feats = self.spec_augment.train()(feats)  # a new tensor: the cached one stays
+        return feats, feat_lens
+
+    def _features(self, waves, wave_lens, factor: float, rng: np.random.Generator):
+        """Speed perturbation, noise, fbank, VTLP and normalisation of one batch."""
+        waves, wave_lens = speed_perturb(waves, wave_lens, factor, self.features.sample_rate)
         if self.cfg.noise_prob:
             waves = add_noise(waves, wave_lens, self.cfg.noise_prob, self.cfg.noise_snr, rng)
         feats, feat_lens = fbank_torch(waves, wave_lens, self.features)
@@ -197,12 +210,9 @@ class Run:
             feats = freq_warp(feats, torch.from_numpy(alphas))
         valid = (torch.arange(feats.shape[1])[None] < feat_lens[:, None])[..., None]
         feats = online_cmn(((feats - self.mean) / self.std).numpy(), self.features)
-        feats = torch.from_numpy(feats) * valid  # padding stays 0 (online_cmn is causal)
-        if self.cfg.spec_augment and step >= self.cfg.spec_augment_from_step:
-            feats = self.spec_augment.train()(feats)
-        return feats, feat_lens
+        return torch.from_numpy(feats) * valid, feat_lens  # padding stays 0 (causal cmn)
 
-    def train_step(self, batch) -> dict:
+    def train_step(self, batch, key=None) -> dict:
         step = self.progress.step
         rng = np.random.default_rng([self.cfg.seed, step])
         torch.manual_seed(self.cfg.seed * 1_000_003 + step)  # dropout, masks
@@ -211,7 +221,7 @@ class Run:
         lr = get_lr(step, self.cfg)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        feats, feat_lens = self.batch_features(waves, wave_lens, rng, step)
+        feats, feat_lens = self.batch_features(waves, wave_lens, rng, step, key)
         widths = self.cfg.block_widths or (self.model.cfg.block_width,)
         W = int(widths[rng.integers(len(widths))])
         self.net.train()
@@ -273,8 +283,8 @@ class Run:
                 num_workers=cfg.num_workers,
                 persistent_workers=False,
             )
-            for batch in loader:
-                row = self.train_step(batch)
+            for indices, batch in zip(self.sampler, loader, strict=True):  # the same batches
+                row = self.train_step(batch, key=tuple(indices))
                 p.step, p.batch_in_epoch = p.step + 1, p.batch_in_epoch + 1
                 self._log(row, bar)
                 if p.step % cfg.eval_every == 0:
