@@ -192,8 +192,9 @@ class TrainConfig:
     noise_snr: tuple[float, float] = (5.0, 25.0)
     # Keep each batch's features (one copy per speed factor) in memory after their first use:
     # a step then skips resampling, fbank and normalisation, about 13 % of a small model's
-    # step. Costs 0.12 GB per hour of training audio and speed factor (the process grew by
-    # ~0.28); needs noise_prob and freq_warp off (they change the features every step).
+    # step. The features take 0.12 GB per hour of training audio and speed factor (100 frames
+    # x 80 float32 a second); a run's process grew by ~0.28 GB per hour and factor. Needs
+    # noise_prob and freq_warp off (they change the features every step).
     cache_features: bool = False
     seed: int = 0
     log_every: int = 20  # steps between metric rows
