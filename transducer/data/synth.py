@@ -18,7 +18,8 @@ noise, made from training voices, differs.
 With `flite_morph`, that share of flite's training items is spoken by a morph of two training
 voices of different speakers ("kal~slt": `morph.py`), which adds timbres flite lacks; with
 `flite_morph_piper`, that share of the morphs moves towards Piper's voice instead ("kal~joe"),
-a timbre learned from recorded speech.
+a timbre learned from recorded speech; with `flite_morph_espeak`, a share of the others moves
+towards a random espeak-ng variant ("kal~en-us+r17"), one of a thousand vocal tracts.
 
 With `clean_eval`, dev and test are rendered without noise or reverberation and
 `test-noisy.jsonl` holds a copy of the test set with both added (its wavs in `wavs-noisy/`).
@@ -76,6 +77,7 @@ class SynthConfig:
     flite_dev: bool = True  # hold out a flite voice for dev (False: it trains)
     flite_morph: float = 0.0  # share of flite's train items in a morph of two training voices
     flite_morph_piper: float = 0.0  # share of those morphs whose second voice is Piper's
+    flite_morph_espeak: float = 0.0  # share of the rest whose second is a random espeak-ng one
     espeak_random: float = 0.0  # share of espeak-ng's train items in a random variant "rK"
     text_files: tuple[str, ...] = field(default_factory=tuple)  # default: Debian's fortunes
 
@@ -90,7 +92,8 @@ class SynthConfig:
         f0 = self.flite_f0
         if f0 and not (len(f0) == 2 and 0 < f0[0] < f0[1]):
             raise ValueError(f"flite_f0 must be (lo, hi) Hz with 0 < lo < hi, got {self.flite_f0}")
-        for name in ("flite_morph", "flite_morph_piper", "espeak_random"):
+        names = ("flite_morph", "flite_morph_piper", "flite_morph_espeak", "espeak_random")
+        for name in names:
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
@@ -153,6 +156,8 @@ def plan_item(index: int, cfg: SynthConfig, pools: dict[str, list[str]]) -> Item
     if may_morph and rng.random() < cfg.flite_morph:  # drawn only then: other items unchanged
         if cfg.flite_morph_piper and rng.random() < cfg.flite_morph_piper:  # likewise
             voice = f"{voice}~{PIPER_VOICES[0]}"
+        elif cfg.flite_morph_espeak and rng.random() < cfg.flite_morph_espeak:  # likewise
+            voice = f"{voice}~en-us+r{rng.integers(N_RANDOM_VARIANTS)}"  # flite's accent
         else:
             speaker = FLITE_SPEAKER.get(voice, voice)
             others = [v for v in choices if FLITE_SPEAKER.get(v, v) != speaker]
@@ -194,7 +199,12 @@ def degrade(samples, p_reverb, p_clean, snr_db, babble_pool, rng) -> np.ndarray:
 def make_engine(name: str, cfg: SynthConfig):
     if name != "flite":
         return ENGINES[name]()
-    return ENGINES[name](cfg.flite_f0, morph_piper=cfg.flite_morph * cfg.flite_morph_piper > 0)
+    morphs = cfg.flite_morph > 0
+    return ENGINES[name](
+        cfg.flite_f0,
+        morph_piper=morphs and cfg.flite_morph_piper > 0,
+        morph_espeak=morphs and cfg.flite_morph_espeak > 0,
+    )
 
 
 # ------------------------------------------------------------------ worker processes

@@ -144,13 +144,22 @@ class EspeakEngine:
 class FliteEngine:
     name = "flite"
 
-    def __init__(self, f0_range: tuple[float, float] | tuple[()] = (), morph_piper: bool = False):
+    def __init__(
+        self,
+        f0_range: tuple[float, float] | tuple[()] = (),
+        morph_piper: bool = False,
+        morph_espeak: bool = False,
+    ):
         """f0_range (Hz): draw each utterance's mean pitch log-uniformly from it, which turns
-        flite's few voices into many; () keeps each voice's own pitch. morph_piper: load Piper,
-        to morph flite voices towards its voice."""
+        flite's few voices into many; () keeps each voice's own pitch. morph_piper,
+        morph_espeak: load Piper or espeak-ng, to morph flite voices towards their voices."""
         self.binary = _require("flite", "flite")
         self.f0_range = tuple(f0_range)
-        self.piper = PiperEngine() if morph_piper else None
+        self.others = {}  # engine of each voice a flite voice may be morphed towards
+        if morph_piper:
+            self.others |= dict.fromkeys(PIPER_VOICES, PiperEngine())
+        if morph_espeak:
+            self.others["espeak"] = EspeakEngine()
 
     @staticmethod
     def voices() -> list[str]:
@@ -158,7 +167,7 @@ class FliteEngine:
 
     def synthesize(self, text: str, voice: str, rng: np.random.Generator) -> tuple[np.ndarray, int]:
         """voice: one of FLITE_VOICES, or "a~b": flite voice a morphed towards b (`morph.py`),
-        another flite voice or Piper's."""
+        another flite voice, Piper's or an espeak-ng one ("lang+variant")."""
         stretch = float(rng.uniform(0.85, 1.25))  # > 1 is slower
         settings = ["--setf", f"duration_stretch={stretch:.3f}"]
         if self.f0_range:  # honoured by kal, kal16, slt and awb; rms keeps its own
@@ -167,12 +176,14 @@ class FliteEngine:
         if "~" in voice:
             alpha = float(rng.uniform(*MORPH_ALPHA))
             a, b = voice.split("~")
-            if b in PIPER_VOICES:
-                if self.piper is None:
-                    raise ValueError(f"{voice}: FliteEngine(morph_piper=True) morphs towards Piper")
-                target = self.piper.synthesize(text, b, rng)
-            else:
+            if b in FLITE_VOICES:
                 target = self._say(text, b, settings)
+            else:
+                engine = self.others.get("espeak" if "+" in b else b)
+                if engine is None:
+                    flag = "morph_espeak" if "+" in b else "morph_piper"
+                    raise ValueError(f"{voice}: FliteEngine({flag}=True) morphs towards {b}")
+                target = engine.synthesize(text, b, rng)
             a_samples = resample(*self._say(text, a, settings), SAMPLE_RATE)
             return morph(a_samples, resample(*target, SAMPLE_RATE), alpha), SAMPLE_RATE
         return self._say(text, voice, settings)
