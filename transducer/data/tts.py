@@ -155,9 +155,9 @@ class FliteEngine:
         morph_espeak: load Piper or espeak-ng, to morph flite voices towards their voices."""
         self.binary = _require("flite", "flite")
         self.f0_range = tuple(f0_range)
-        self.others = {}  # engine of each voice a flite voice may be morphed towards
+        self.others = {}  # the engines whose voices a flite voice may be morphed towards
         if morph_piper:
-            self.others |= dict.fromkeys(PIPER_VOICES, PiperEngine())
+            self.others["piper"] = PiperEngine()
         if morph_espeak:
             self.others["espeak"] = EspeakEngine()
 
@@ -179,11 +179,10 @@ class FliteEngine:
             if b in FLITE_VOICES:
                 target = self._say(text, b, settings)
             else:
-                engine = self.others.get("espeak" if "+" in b else b)
-                if engine is None:
-                    flag = "morph_espeak" if "+" in b else "morph_piper"
-                    raise ValueError(f"{voice}: FliteEngine({flag}=True) morphs towards {b}")
-                target = engine.synthesize(text, b, rng)
+                name = "piper" if b in PIPER_VOICES else "espeak"
+                if name not in self.others:
+                    raise ValueError(f"{voice}: FliteEngine(morph_{name}=True) morphs towards {b}")
+                target = self.others[name].synthesize(text, b, rng)
             a_samples = resample(*self._say(text, a, settings), SAMPLE_RATE)
             return morph(a_samples, resample(*target, SAMPLE_RATE), alpha), SAMPLE_RATE
         return self._say(text, voice, settings)
