@@ -13,7 +13,7 @@
 # STAGE20=1), one more with 32 fresh hours whose flite sentences are mostly morphs, some towards
 # Piper (stage 22), one more with 16 fresh hours without morphs (stage 23), one more with 24
 # fresh hours whose espeak-ng sentences are spoken by random voice variants (stage 24) and one
-# more with 24 more of those (stage 25), then
+# more with 24 more of those (stage 25; stage 26, not shipped, only with STAGE26=1), then
 # export, shipping (with the LM and its lexicon) and the comparison with Whisper tiny.en and
 # PocketSphinx.
 # Training spans sessions: every call resumes the runs and trains each for MINUTES more
@@ -233,19 +233,25 @@ fresh h8sb 49 --espeak-random 1.0
 fresh h8sc 50 --espeak-random 1.0
 continued 25 fullsum-continue-speed5 "$exp/fullsum24/avg3.pt" \
     h8{w,x,y,za,zb,ja,jb,ra,rb,rc,sa,sb,sc}
-# Stage 26 continues stage 25's average on stage 25's data and 24 fresh hours (h8ea-h8ec; seeds
-# 51-53) whose espeak-ng training sentences are all random variants and whose flite ones are all
-# morphs towards a random espeak-ng variant saying the same sentence: new vocal tracts for
-# flite's three speakers. The rule, written before its data was made: of its average and the
-# average of stage 25's and its own, those whose CER on awb's dev sentences is within 0.2 of
-# stage 25's 4.12 %, the one with the lower dev CER, if below stage 25's 4.73 %.
-fresh h8ea 51 --espeak-random 1.0 --flite-morph 1.0 --flite-morph-espeak 1.0
-fresh h8eb 52 --espeak-random 1.0 --flite-morph 1.0 --flite-morph-espeak 1.0
-fresh h8ec 53 --espeak-random 1.0 --flite-morph 1.0 --flite-morph-espeak 1.0
-continued 26 fullsum-continue-speed5 "$exp/fullsum25/avg3.pt" \
-    h8{w,x,y,za,zb,ja,jb,ra,rb,rc,sa,sb,sc,ea,eb,ec}
-.venv/bin/transducer average "$exp/fullsum25/avg3.pt" "$exp/fullsum26/avg3.pt" \
-    --out "$exp/fullsum26/avg25-26.pt"
+# Stage 26 (not shipped) continues stage 25's average on stage 25's data and 24 fresh hours
+# (h8ea-h8ec; seeds 51-53) whose espeak-ng training sentences are all random variants and whose
+# flite ones are all morphs towards a random espeak-ng variant saying the same sentence: new
+# vocal tracts for flite's three speakers. The rule, written before its data was made: of its
+# average and the average of stage 25's and its own, those whose CER on awb's dev sentences is
+# within 0.2 of stage 25's 4.12 %, the one with the lower dev CER, if below stage 25's 4.73 %.
+# Its average read awb 4.37 % (out), the average with stage 25 awb 4.03 % and dev 4.75 % (not
+# below 4.73): stage 25 stays (model card). About an hour of training, so it runs only when
+# asked: STAGE26=1 bash recipes/default/run.sh
+if [[ ${STAGE26:-} == 1 ]]; then
+    fresh h8ea 51 --espeak-random 1.0 --flite-morph 1.0 --flite-morph-espeak 1.0
+    fresh h8eb 52 --espeak-random 1.0 --flite-morph 1.0 --flite-morph-espeak 1.0
+    fresh h8ec 53 --espeak-random 1.0 --flite-morph 1.0 --flite-morph-espeak 1.0
+    continued 26 fullsum-continue-speed5 "$exp/fullsum25/avg3.pt" \
+        h8{w,x,y,za,zb,ja,jb,ra,rb,rc,sa,sb,sc,ea,eb,ec}
+    .venv/bin/transducer average "$exp/fullsum25/avg3.pt" "$exp/fullsum26/avg3.pt" \
+        --out "$exp/fullsum26/avg25-26.pt"
+    .venv/bin/python -m transducer.runinfo "$exp/fullsum26"
+fi
 for name in fullsum paper fullsum2 fullsum3 fullsum4 fullsum5 fullsum7 fullsum8 fullsum9 \
         fullsum12 fullsum13 fullsum14 fullsum15 fullsum16 fullsum17 fullsum18 fullsum19 \
         fullsum21 fullsum22 fullsum23 fullsum24 fullsum25; do
