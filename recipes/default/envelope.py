@@ -9,7 +9,8 @@ exp(alpha * (env_b - env_a)) along a DTW alignment, env the cepstrally smoothed 
 rms and awb as they are; each with the other's envelope (alpha 1: rms's excitation and timing
 with awb's envelope, and the reverse) and half-way (alpha 0.5); rms through a fixed filter, the
 mean over its voiced frames of awb's aligned envelope minus its own, per sentence ("eq") and
-averaged over all sentences ("eq-all"). Prints JSON: CER / WER per version.
+averaged over all sentences ("eq-all"). Prints JSON: CER / WER per version, and the averaged
+filter's gain in dB over each kHz from 0 to 8.
 """
 
 import argparse
@@ -75,7 +76,10 @@ def main() -> None:
             samples = np.pad(out[name].astype(np.float32), int(0.3 * SAMPLE_RATE))
             hyps.append(transcribe(recognizer, corrupt.set_level(samples, -25.0))["text"])
         results[name] = {k: round(v, 4) for k, v in error_rates(refs, hyps).items()}
-    print(json.dumps({"n_utts": len(utts), "by_version": results}, indent=1))
+    khz = len(fixed) * 1000 // (SAMPLE_RATE // 2)  # bins per kHz
+    gains_db = fixed * 20 / np.log(10)  # log magnitude to dB
+    db = [round(float(gains_db[k * khz : (k + 1) * khz].mean()), 1) for k in range(8)]
+    print(json.dumps({"n_utts": len(utts), "by_version": results, "eq_all_db_by_khz": db}))
 
 
 if __name__ == "__main__":
