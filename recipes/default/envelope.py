@@ -3,14 +3,14 @@
     python recipes/default/envelope.py [--manifest data/h20a/test-rms.jsonl] [--limit 100]
 
 Each sentence of the manifest is said by flite's `rms` and by `awb` (a training voice), at their
-own pitch and pace, and read by the shipped model as `transducer eval --backend numba` reads
-(beam 8 + LM, W = 4), in eight versions (`transducer/data/morph.py`: a's spectrum times
-exp(alpha * (env_b - env_a)) along a DTW alignment, env the cepstrally smoothed log magnitude):
-rms and awb as they are; each with the other's envelope (alpha 1: rms's excitation and timing
-with awb's envelope, and the reverse) and half-way (alpha 0.5); rms through a fixed filter, the
-mean over its voiced frames of awb's aligned envelope minus its own, per sentence ("eq") and
-averaged over all sentences ("eq-all"). Prints JSON: CER / WER per version, and the averaged
-filter's gain in dB over each kHz from 0 to 8.
+own pitch and at one pace drawn per sentence, and read by the shipped model as `transducer eval
+--backend numba` reads (beam 8 + LM, W = 4), in eight versions (`transducer/data/morph.py`: a's
+spectrum times exp(alpha * (env_b - env_a)) along a DTW alignment, env the cepstrally smoothed
+log magnitude): rms and awb as they are; each with the other's envelope (alpha 1: rms's
+excitation and timing with awb's envelope, and the reverse) and half-way (alpha 0.5); rms
+through a fixed filter, the mean over its voiced frames of awb's aligned envelope minus its own,
+per sentence ("eq") and averaged over all sentences ("eq-all"). Prints JSON: CER / WER per
+version, and the averaged filter's gain in dB over each kHz from 0 to 8.
 """
 
 import argparse
@@ -55,10 +55,10 @@ def main() -> None:
     args = parser.parse_args()
     utts = read_manifest(args.manifest)[: args.limit]
     flite = FliteEngine()
-    plain = ["--setf", "duration_stretch=1.0"]
     said, filters = [], []
-    for utt in utts:
-        rms, awb = (resample(*flite._say(utt.text, v, plain), SAMPLE_RATE) for v in ("rms", "awb"))
+    for k, utt in enumerate(utts):  # the same pace drawn for both voices
+        say = [flite.synthesize(utt.text, v, np.random.default_rng(k)) for v in ("rms", "awb")]
+        rms, awb = (resample(samples, rate, SAMPLE_RATE) for samples, rate in say)
         out, gains = versions(rms, awb)
         said.append(out | {"_rms": rms})
         filters.append(gains)
