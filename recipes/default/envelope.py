@@ -60,12 +60,11 @@ def main() -> None:
         say = [flite.synthesize(utt.text, v, np.random.default_rng(k)) for v in ("rms", "awb")]
         rms, awb = (resample(samples, rate, SAMPLE_RATE) for samples, rate in say)
         out, gains = versions(rms, awb)
-        said.append(out | {"_rms": rms})
+        said.append(out)
         filters.append(gains)
     fixed = np.mean(filters, axis=0)
     for out in said:
-        rms = out.pop("_rms")
-        out["rms eq-all"] = istft(stft(rms) * np.exp(fixed), len(rms))
+        out["rms eq-all"] = istft(stft(out["rms"]) * np.exp(fixed), len(out["rms"]))
     never = EndpointConfig(1e9, 1e9, 1e9)  # whole utterances
     recognizer = Recognizer(backend="numba", endpoint=never)
     refs = [utt.text for utt in utts]

@@ -92,8 +92,7 @@ class SynthConfig:
         f0 = self.flite_f0
         if f0 and not (len(f0) == 2 and 0 < f0[0] < f0[1]):
             raise ValueError(f"flite_f0 must be (lo, hi) Hz with 0 < lo < hi, got {self.flite_f0}")
-        names = ("flite_morph", "flite_morph_piper", "flite_morph_espeak", "espeak_random")
-        for name in names:
+        for name in ("flite_morph", "flite_morph_piper", "flite_morph_espeak", "espeak_random"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
