@@ -101,3 +101,19 @@ def test_freq_warp():
     assert torch.allclose(half[0, :, 1], (feats[0, :, 0] + feats[0, :, 1]) / 2)
     assert torch.allclose(half[1, :, 3], feats[1, :, 6])  # bin 3 reads bin 6
     assert torch.allclose(half[1, :, 9], feats[1, :, 9])  # clamped to the top bin
+
+
+def test_random_eq_adds_a_fixed_curve_in_db_above_the_floor():
+    from transducer.data.augment import random_eq
+
+    feats = torch.full((2, 5, 11), 6.0)
+    ln10 = float(np.log(10))
+    flat = random_eq(feats, np.zeros((2, 3)), log_floor=0.0)
+    assert torch.equal(flat, feats)
+    out = random_eq(feats, np.array([[10.0, 10.0, 10.0], [0.0, -20.0, -40.0]]), log_floor=0.0)
+    assert torch.allclose(out[0], feats[0] + ln10)  # +10 dB: x10 in energy
+    assert torch.allclose(out[1, :, 0], torch.full((5,), 6.0))  # gain 0 at the first bin
+    # -20 dB at the middle bin, -8 dB two fifths of the way to it, the same for every frame
+    assert torch.allclose(out[1, :, 5], torch.full((5,), 6.0 - 2 * ln10))
+    assert torch.allclose(out[1, :, 2], torch.full((5,), 6.0 - 0.8 * ln10))
+    assert torch.equal(out[1, :, 10], torch.zeros(5))  # -40 dB clamped at the floor

@@ -170,8 +170,9 @@ def test_cached_features_equal_fresh_ones(toy, tmp_path):
     draw = [np.random.default_rng(s).integers(2) for s in range(20)]
     features(key, draw.index(1 - draw[0]))  # the other speed factor: a second entry
     assert len(run.feature_cache) == 2
-    with pytest.raises(ValueError, match="cache_features needs noise_prob"):
-        TrainConfig(cache_features=True, noise_prob=0.5)
+    for changes_every_step in ({"noise_prob": 0.5}, {"freq_warp": 0.1}, {"eq_db": 10.0}):
+        with pytest.raises(ValueError, match="cache_features needs noise_prob"):
+            TrainConfig(cache_features=True, **changes_every_step)
 
 
 def test_non_finite_losses_are_skipped_then_stop(toy, tmp_path, monkeypatch):

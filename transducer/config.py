@@ -181,6 +181,9 @@ class TrainConfig:
     sorted_first_epoch: bool = True  # SortaGrad: the first epoch from short to long
     spec_augment: bool = True
     freq_warp: float = 0.0  # VTLP: warp each utterance's bins by a factor in 1 +- this; 0: off
+    # A random fixed filter per utterance (`augment.random_eq`): gains at 6 points over the mel
+    # range, each drawn in +-eq_db times a strength drawn per utterance in [0, 1); 0: off.
+    eq_db: float = 0.0
     # SpecAugment starts at this step: masking from the first step keeps a model trained from
     # scratch on the blank plateau far longer (measured on the 2-hour corpus: no progress in
     # 1000 steps with it, progress from ~550 without).
@@ -194,7 +197,7 @@ class TrainConfig:
     # a step then skips resampling, fbank and normalisation, about 13 % of a small model's
     # step. The features take 0.12 GB per hour of training audio and speed factor (100 frames
     # x 80 float32 a second); a run's process grew by ~0.28 GB per hour and factor. Needs
-    # noise_prob and freq_warp off (they change the features every step).
+    # noise_prob, freq_warp and eq_db off (they change the features every step).
     cache_features: bool = False
     seed: int = 0
     log_every: int = 20  # steps between metric rows
@@ -213,8 +216,8 @@ class TrainConfig:
         if not 0 <= self.noise_prob <= 1 or len(self.noise_snr) != 2:
             raise ValueError(f"need 0 <= noise_prob <= 1 and noise_snr (lo, hi) dB, got "
                              f"{self.noise_prob}, {self.noise_snr}")  # fmt: skip
-        if self.cache_features and (self.noise_prob or self.freq_warp):
-            raise ValueError("cache_features needs noise_prob and freq_warp off: they change "
-                             "the features every step")  # fmt: skip
+        if self.cache_features and (self.noise_prob or self.freq_warp or self.eq_db):
+            raise ValueError("cache_features needs noise_prob, freq_warp and eq_db off: they "
+                             "change the features every step")  # fmt: skip
         if self.max_steps < 1 or self.lr <= 0 or self.batch_seconds <= 0:
             raise ValueError("need max_steps >= 1, lr > 0 and batch_seconds > 0")

@@ -24,7 +24,13 @@ from tqdm import tqdm
 
 from transducer import checkpoint
 from transducer.config import FeatureConfig, ModelConfig, TrainConfig
-from transducer.data.augment import SpecAugment, add_noise, freq_warp, speed_perturb
+from transducer.data.augment import (
+    SpecAugment,
+    add_noise,
+    freq_warp,
+    random_eq,
+    speed_perturb,
+)
 from transducer.data.dataset import BucketBatchSampler, SpeechDataset, collate
 from transducer.data.manifest import read_manifest, read_utterance
 from transducer.evaluate import evaluate
@@ -200,7 +206,8 @@ class Run:
         return feats, feat_lens
 
     def _features(self, waves, wave_lens, factor: float, rng: np.random.Generator):
-        """Speed perturbation, noise, fbank, VTLP and normalisation of one batch."""
+        """Speed perturbation, noise, fbank, VTLP, random filters and normalisation of one
+        batch."""
         waves, wave_lens = speed_perturb(waves, wave_lens, factor, self.features.sample_rate)
         if self.cfg.noise_prob:
             waves = add_noise(waves, wave_lens, self.cfg.noise_prob, self.cfg.noise_snr, rng)
@@ -208,6 +215,10 @@ class Run:
         if self.cfg.freq_warp:
             alphas = 1 + self.cfg.freq_warp * (2 * rng.random(len(feats)) - 1)
             feats = freq_warp(feats, torch.from_numpy(alphas))
+        if self.cfg.eq_db:
+            strength = rng.random((len(feats), 1))
+            gains = self.cfg.eq_db * strength * (2 * rng.random((len(feats), 6)) - 1)
+            feats = random_eq(feats, gains, math.log(self.features.mel_floor))
         valid = (torch.arange(feats.shape[1])[None] < feat_lens[:, None])[..., None]
         feats = online_cmn(((feats - self.mean) / self.std).numpy(), self.features)
         return torch.from_numpy(feats) * valid, feat_lens  # padding stays 0 (causal cmn)

@@ -1,9 +1,11 @@
 """Training-time augmentation: speed perturbation and fresh noise on waveforms; frequency
-warping (VTLP) and SpecAugment on features.
+warping (VTLP), random fixed filters and SpecAugment on features.
 
 The training loop applies both to training batches only; SpecAugment is also a no-op in eval
 mode, so evaluation never sees augmented data.
 """
+
+import math
 
 import numpy as np
 import torch
@@ -60,6 +62,21 @@ def freq_warp(feats: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
     frac = (src - lo)[:, None, :]
     pick = lambda idx: feats.gather(2, idx[:, None, :].expand(N, T, F))  # noqa: E731
     return pick(lo) * (1 - frac) + pick(hi) * frac
+
+
+def random_eq(feats: torch.Tensor, gains_db: np.ndarray, log_floor: float) -> torch.Tensor:
+    """A fixed filter per utterance, as a new channel or a new voice's long-term spectral shape
+    would add, on log-mel features (natural log of the mel energies).
+
+    feats (N, T, F), gains_db (N, K): utterance n's gain in dB at K points spread evenly from the
+    first bin to the last, linear in between. A gain of g dB adds g ln(10) / 10 to a bin's log
+    energy; the result stays at or above `log_floor`, the log of the mel floor, as a filtered
+    waveform's features would.
+    """
+    N, T, F = feats.shape
+    points = np.linspace(0, F - 1, gains_db.shape[1])
+    curves = np.stack([np.interp(np.arange(F), points, g) for g in gains_db]) * math.log(10) / 10
+    return (feats + torch.from_numpy(curves).to(feats.dtype)[:, None, :]).clamp(min=log_floor)
 
 
 class SpecAugment(torch.nn.Module):
