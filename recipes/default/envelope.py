@@ -1,16 +1,18 @@
 """Why the unseen flite voice `rms` is hard: its spectral envelope, or the rest of its speech?
 
     python recipes/default/envelope.py [--manifest data/h20a/test-rms.jsonl] [--limit 100]
+        [--model CHECKPOINT]
 
 Each sentence of the manifest is said by flite's `rms` and by `awb` (a training voice), at their
-own pitch and at one pace drawn per sentence, and read by the shipped model as `transducer eval
---backend numba` reads (beam 8 + LM, W = 4), in eight versions (`transducer/data/morph.py`: a's
-spectrum times exp(alpha * (env_b - env_a)) along a DTW alignment, env the cepstrally smoothed
-log magnitude): rms and awb as they are; each with the other's envelope (alpha 1: rms's
-excitation and timing with awb's envelope, and the reverse) and half-way (alpha 0.5); rms
-through a fixed filter, the mean over its voiced frames of awb's aligned envelope minus its own,
-per sentence ("eq") and averaged over all sentences ("eq-all"). Prints JSON: CER / WER per
-version, and the averaged filter's gain in dB over each kHz from 0 to 8.
+own pitch and at one pace drawn per sentence, and read by the shipped model (or CHECKPOINT) as
+`transducer eval --backend numba` reads (beam 8 + the shipped LM, W = 4), in eight versions
+(`transducer/data/morph.py`: a's spectrum times exp(alpha * (env_b - env_a)) along a DTW
+alignment, env the cepstrally smoothed log magnitude): rms and awb as they are; each with the
+other's envelope (alpha 1: rms's excitation and timing with awb's envelope, and the reverse)
+and half-way (alpha 0.5); rms through a fixed filter, the mean over its voiced frames of awb's
+aligned envelope minus its own, per sentence ("eq") and averaged over all sentences ("eq-all").
+Prints JSON: CER / WER per version, and the averaged filter's gain in dB over each kHz from 0
+to 8.
 """
 
 import argparse
@@ -24,7 +26,7 @@ from transducer.data.manifest import read_manifest
 from transducer.data.morph import N_ALIGN, align, envelope, istft, stft
 from transducer.data.tts import FliteEngine
 from transducer.evaluate import error_rates, transcribe
-from transducer.recognizer import EndpointConfig, Recognizer
+from transducer.recognizer import DEFAULT_LM, EndpointConfig, Recognizer
 
 
 def versions(rms: np.ndarray, awb: np.ndarray) -> tuple[dict, np.ndarray]:
@@ -52,6 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--manifest", default="data/h20a/test-rms.jsonl")
     parser.add_argument("--limit", type=int, default=100)
+    parser.add_argument("--model", help="a checkpoint (default: the shipped model)")
     args = parser.parse_args()
     utts = read_manifest(args.manifest)[: args.limit]
     flite = FliteEngine()
@@ -66,7 +69,7 @@ def main() -> None:
     for out in said:
         out["rms eq-all"] = istft(stft(out["rms"]) * np.exp(fixed), len(out["rms"]))
     never = EndpointConfig(1e9, 1e9, 1e9)  # whole utterances
-    recognizer = Recognizer(backend="numba", endpoint=never)
+    recognizer = Recognizer(args.model, beam=8, block_width=4, endpoint=never, lm=DEFAULT_LM)
     refs = [utt.text for utt in utts]
     results = {}
     for name in said[0]:

@@ -13,8 +13,9 @@
 # STAGE20=1), one more with 32 fresh hours whose flite sentences are mostly morphs, some towards
 # Piper (stage 22), one more with 16 fresh hours without morphs (stage 23), one more with 24
 # fresh hours whose espeak-ng sentences are spoken by random voice variants (stage 24) and one
-# more with 24 more of those (stage 25; stage 26, not shipped, only with STAGE26=1), then
-# export, shipping (with the LM and its lexicon) and the comparison with Whisper tiny.en and
+# more with 24 more of those (stage 25; stage 26, not shipped, only with STAGE26=1), one more
+# from stage 25 with a random fixed filter on every training utterance (stage 27), then export,
+# shipping (with the LM and its lexicon) and the comparison with Whisper tiny.en and
 # PocketSphinx.
 # Training spans sessions: every call resumes the runs and trains each for MINUTES more
 # (default: until max_steps).
@@ -252,12 +253,21 @@ if [[ ${STAGE26:-} == 1 ]]; then
         --out "$exp/fullsum26/avg25-26.pt"
     .venv/bin/python -m transducer.runinfo "$exp/fullsum26"
 fi
+# Stage 27 continues stage 25's average on stage 25's data, the same way but for one change: a
+# random fixed filter on every training utterance (`eq_db` 12; fullsum-continue-eq.json), as the
+# unseen flite voice's long-term spectral shape cost it 4-5 CER points and the online mean takes
+# out at most two thirds of a fixed filter (model card). The rule, written before it trained: of
+# its average and the average of stage 25's and its own, those whose CER on awb's dev sentences
+# is within 0.2 of stage 25's 4.12 %, the one with the lower dev CER, if below stage 25's
+# 4.73 %. Its average read awb 4.25 % and dev 4.60 % (the other 4.03 and 4.70), and is shipped
+# (the test did not choose it).
+continued 27 fullsum-continue-eq "$exp/fullsum25/avg3.pt" h8{w,x,y,za,zb,ja,jb,ra,rb,rc,sa,sb,sc}
 for name in fullsum paper fullsum2 fullsum3 fullsum4 fullsum5 fullsum7 fullsum8 fullsum9 \
         fullsum12 fullsum13 fullsum14 fullsum15 fullsum16 fullsum17 fullsum18 fullsum19 \
-        fullsum21 fullsum22 fullsum23 fullsum24 fullsum25; do
+        fullsum21 fullsum22 fullsum23 fullsum24 fullsum25 fullsum27; do
     .venv/bin/python -m transducer.runinfo "$exp/$name"
 done
-# Score the runs (best dev checkpoints) and ship stage 25's average (see above)
+# Score the runs (best dev checkpoints) and ship stage 27's average (see above)
 # at the W chosen on dev for stage 3 (greedy W = 4 CER 29.2 %; beam 4: W = 4 25.3 %, W = 8
 # 28.8 %) with beam 8 and the LM: chosen on dev with stage 16 once the Numba search stepped
 # the whole beam at once (CER / WER: beam 6 6.12 / 16.55 %, 8 5.99 / 16.30, 10 5.90 / 16.12,
@@ -269,7 +279,7 @@ for name in fullsum9 fullsum8 fullsum7 fullsum5 fullsum4 fullsum3 fullsum2 fulls
             --manifest "$data/$split.jsonl" --backend numba --json)"
     done
 done | tee "$exp/eval.txt"
-.venv/bin/python recipes/default/ship.py "$exp/fullsum25/avg3.pt" --block-width 4 \
+.venv/bin/python recipes/default/ship.py "$exp/fullsum27/avg3.pt" --block-width 4 \
     --beam 8 | tee "$exp/ship.json"
 for split in dev test test-noisy; do
     echo "shipped $split $(.venv/bin/transducer eval --manifest data/h20a/$split.jsonl \
