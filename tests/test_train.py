@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -173,6 +174,23 @@ def test_cached_features_equal_fresh_ones(toy, tmp_path):
     for changes_every_step in ({"noise_prob": 0.5}, {"freq_warp": 0.1}, {"eq_db": 10.0}):
         with pytest.raises(ValueError, match="cache_features needs noise_prob"):
             TrainConfig(cache_features=True, **changes_every_step)
+
+
+def test_random_filters_change_each_utterance_and_keep_the_padding(toy, tmp_path):
+    train = {"eq_db": 12, "speed_perturb": [], "spec_augment": False, "max_steps": 1}
+    run = Run(*load_config(write_config(tmp_path / "c.json", train=train))[:2], toy, toy,
+              tmp_path / "run", show_progress=False)  # fmt: skip
+    loader = torch.utils.data.DataLoader(run.dataset, batch_sampler=run.sampler, collate_fn=collate)
+    waves, lens = next(iter(loader))[:2]
+    filtered, feat_lens = run._features(waves, lens, 1.0, np.random.default_rng(0))
+    again, _ = run._features(waves, lens, 1.0, np.random.default_rng(0))
+    run.cfg = replace(run.cfg, eq_db=0.0)
+    plain, _ = run._features(waves, lens, 1.0, np.random.default_rng(0))
+    assert torch.equal(filtered, again)  # the filters come from the step's generator
+    valid = torch.arange(plain.shape[1])[None] < feat_lens[:, None]
+    shift = (filtered - plain)[valid]  # (frames, bins)
+    assert (shift.abs().amax(dim=0) > 0.01).all() and (filtered[~valid] == 0).all()
+    assert not torch.allclose(shift[:, 0], shift[:, -1])  # a curve over the bins, not a constant
 
 
 def test_non_finite_losses_are_skipped_then_stop(toy, tmp_path, monkeypatch):

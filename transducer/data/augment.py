@@ -73,7 +73,7 @@ def random_eq(feats: torch.Tensor, gains_db: np.ndarray, log_floor: float) -> to
     energy; the result stays at or above `log_floor`, the log of the mel floor, as a filtered
     waveform's features would.
     """
-    N, T, F = feats.shape
+    F = feats.shape[-1]
     points = np.linspace(0, F - 1, gains_db.shape[1])
     curves = np.stack([np.interp(np.arange(F), points, g) for g in gains_db]) * math.log(10) / 10
     return (feats + torch.from_numpy(curves).to(feats.dtype)[:, None, :]).clamp(min=log_floor)
