@@ -261,6 +261,9 @@ def test_config_file_errors(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps({"train": {"alignment": "viterbi"}}))
     with pytest.raises(ValueError, match="alignment"):
         load_config(tmp_path / "c.json")
+    (tmp_path / "c.json").write_text(json.dumps({"train": {"eq_db": 12, "eq_points": 1}}))
+    with pytest.raises(ValueError, match="eq_points must be at least 2, got 1"):
+        load_config(tmp_path / "c.json")
 
 
 def test_settings_replace_config_keys(tmp_path):

@@ -181,9 +181,10 @@ class TrainConfig:
     sorted_first_epoch: bool = True  # SortaGrad: the first epoch from short to long
     spec_augment: bool = True
     freq_warp: float = 0.0  # VTLP: warp each utterance's bins by a factor in 1 +- this; 0: off
-    # A random fixed filter per utterance (`augment.random_eq`): gains at 6 points over the mel
-    # range, each drawn in +-eq_db times a strength drawn per utterance in [0, 1); 0: off.
+    # A random fixed filter per utterance (`augment.random_eq`): gains at eq_points points over
+    # the mel range, each drawn in +-eq_db times a strength drawn per utterance in [0, 1); 0: off.
     eq_db: float = 0.0
+    eq_points: int = 6
     # SpecAugment starts at this step: masking from the first step keeps a model trained from
     # scratch on the blank plateau far longer (measured on the 2-hour corpus: no progress in
     # 1000 steps with it, progress from ~550 without).
@@ -219,5 +220,7 @@ class TrainConfig:
         if self.cache_features and (self.noise_prob or self.freq_warp or self.eq_db):
             raise ValueError("cache_features needs noise_prob, freq_warp and eq_db off: they "
                              "change the features every step")  # fmt: skip
+        if self.eq_points < 2:
+            raise ValueError(f"eq_points must be at least 2, got {self.eq_points}")
         if self.max_steps < 1 or self.lr <= 0 or self.batch_seconds <= 0:
             raise ValueError("need max_steps >= 1, lr > 0 and batch_seconds > 0")

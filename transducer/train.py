@@ -217,7 +217,7 @@ class Run:
             feats = freq_warp(feats, torch.from_numpy(alphas))
         if self.cfg.eq_db:
             strength = rng.random((len(feats), 1))
-            gains = self.cfg.eq_db * strength * (2 * rng.random((len(feats), 6)) - 1)
+            gains = self.cfg.eq_db * strength * (2 * rng.random((len(feats), self.cfg.eq_points)) - 1)
             feats = random_eq(feats, gains, math.log(self.features.mel_floor))
         valid = (torch.arange(feats.shape[1])[None] < feat_lens[:, None])[..., None]
         feats = online_cmn(((feats - self.mean) / self.std).numpy(), self.features)
