@@ -27,7 +27,8 @@ data=data/h20
 exp=exp/default
 minutes=${1:-}
 mkdir -p "$exp"
-.venv/bin/transducer data synth --out "$data" --hours 22 --seed 21 --clean-eval --quiet > "$exp/synth.json"
+.venv/bin/transducer data synth --out "$data" --hours 22 --seed 21 --clean-eval --quiet \
+    > "$exp/synth.json"
 .venv/bin/transducer data synth --out data/h15f --hours 15 --seed 22 --clean-eval --p-clean 0.5 \
     --snr 8 30 --flite-f0 75 230 --quiet > "$exp/synth-h15f.json"
 for name in fullsum paper; do
