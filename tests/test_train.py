@@ -19,6 +19,7 @@ from transducer import checkpoint
 from transducer.checkpoint import load_model
 from transducer.cli import main
 from transducer.config import TrainConfig
+from transducer.data.augment import random_eq
 from transducer.data.dataset import BucketBatchSampler, collate
 from transducer.data.manifest import read_manifest
 from transducer.evaluate import error_rates_by, evaluate
@@ -176,8 +177,16 @@ def test_cached_features_equal_fresh_ones(toy, tmp_path):
             TrainConfig(cache_features=True, **changes_every_step)
 
 
-def test_random_filters_change_each_utterance_and_keep_the_padding(toy, tmp_path):
-    train = {"eq_db": 12, "speed_perturb": [], "spec_augment": False, "max_steps": 1}
+def test_random_filters_change_each_utterance_and_keep_the_padding(toy, tmp_path, monkeypatch):
+    train = {"eq_db": 12, "eq_points": 9, "speed_perturb": [], "spec_augment": False,
+             "max_steps": 1}  # fmt: skip
+    drawn = []  # the gains' shape of each call: one row per utterance, one column per point
+
+    def record(feats, gains, log_floor):
+        drawn.append(gains.shape)
+        return random_eq(feats, gains, log_floor)
+
+    monkeypatch.setattr("transducer.train.random_eq", record)
     run = Run(*load_config(write_config(tmp_path / "c.json", train=train))[:2], toy, toy,
               tmp_path / "run", show_progress=False)  # fmt: skip
     loader = torch.utils.data.DataLoader(run.dataset, batch_sampler=run.sampler, collate_fn=collate)
@@ -198,6 +207,7 @@ def test_random_filters_change_each_utterance_and_keep_the_padding(toy, tmp_path
     assert (shift.abs().amax(dim=0) > 0.01).all()
     assert (~valid).any() and (filtered[~valid] == 0).all()
     assert not torch.allclose(shift[:, 0], shift[:, -1])  # a curve over the bins, not a constant
+    assert drawn == [(len(waves), 9)] * 2  # eq_points reaches the draw
 
 
 def test_non_finite_losses_are_skipped_then_stop(toy, tmp_path, monkeypatch):
