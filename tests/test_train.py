@@ -205,6 +205,8 @@ def test_random_filters_change_each_utterance_and_keep_the_padding(toy, tmp_path
     valid = torch.arange(plain.shape[1])[None] < feat_lens[:, None]
     shift = (filtered - plain)[valid]  # (frames, bins)
     assert (shift.abs().amax(dim=0) > 0.01).all()
+    first, second = ((filtered - plain)[n, 1 : feat_lens[n] // 2].mean(0) for n in (0, 1))
+    assert not torch.allclose(first, second, atol=0.01)  # each utterance its own filter
     assert (~valid).any() and (filtered[~valid] == 0).all()
     assert not torch.allclose(shift[:, 0], shift[:, -1])  # a curve over the bins, not a constant
     assert drawn == [(len(waves), 9)] * 2  # eq_points reaches the draw

@@ -216,8 +216,8 @@ class Run:
             alphas = 1 + self.cfg.freq_warp * (2 * rng.random(len(feats)) - 1)
             feats = freq_warp(feats, torch.from_numpy(alphas))
         if self.cfg.eq_db:
-            strength = self.cfg.eq_db * rng.random((len(feats), 1))
-            gains = strength * (2 * rng.random((len(feats), self.cfg.eq_points)) - 1)
+            peak_db = self.cfg.eq_db * rng.random((len(feats), 1))  # a strength per utterance
+            gains = peak_db * (2 * rng.random((len(feats), self.cfg.eq_points)) - 1)
             feats = random_eq(feats, gains, math.log(self.features.mel_floor))
         valid = (torch.arange(feats.shape[1])[None] < feat_lens[:, None])[..., None]
         feats = online_cmn(((feats - self.mean) / self.std).numpy(), self.features)
