@@ -103,6 +103,26 @@ def test_freq_warp():
     assert torch.allclose(half[1, :, 9], feats[1, :, 9])  # clamped to the top bin
 
 
+def test_formant_warp_moves_each_region_and_moves_over_time():
+    from transducer.data.augment import formant_warp
+
+    feats = torch.arange(13.0).repeat(2, 9, 1)  # every frame: bin k holds k
+    assert torch.equal(formant_warp(feats, np.zeros((2, 1, 3)), every=0), feats)
+    # one control point (bin 6, spacing 6) read half a spacing up: bin 6 reads bin 9, bin 3
+    # reads 4.5 (half way), the ends stay; the other utterance's point half a spacing down
+    out = formant_warp(feats, np.array([[[0.5]], [[-0.5]]]), every=0)
+    assert out[0, 0].tolist() == [0, 1.5, 3, 4.5, 6, 7.5, 9, 9.5, 10, 10.5, 11, 11.5, 12]
+    assert out[1, 0].tolist() == [0, 0.5, 1, 1.5, 2, 2.5, 3, 4.5, 6, 7.5, 9, 10.5, 12]
+    assert torch.equal(out[:, :1].expand_as(out), out)  # the same warp in every frame
+    # anchors every 4 frames, unwarped, then half a spacing up: frame 2 half way, 4 on all warped
+    out = formant_warp(feats, np.array([[[0.0], [0.5]]] * 2), every=4)
+    assert torch.equal(out[0, 0], feats[0, 0])
+    assert out[0, 2, 6] == 7.5 and out[0, 4, 6] == 9 and out[0, 8, 6] == 9
+    # several points: each region moves on its own, and the map stays monotonic
+    out = formant_warp(feats, np.array([[[0.4, -0.4, 0.4]]] * 2), every=0)
+    assert (out.diff(dim=-1) >= 0).all() and out[0, 0, 3] > 3 and out[0, 0, 6] < 6
+
+
 def test_random_eq_adds_a_fixed_curve_in_db_above_the_floor():
     from transducer.data.augment import random_eq
 

@@ -149,6 +149,9 @@ def test_cached_features_equal_fresh_ones(toy, tmp_path):
         "cache_features": True,
         "speed_perturb": [0.9, 1.1],
         "spec_augment": True,
+        "eq_db": 10.0,
+        "formant_warp": 0.3,
+        "formant_warp_frames": 20,
         "max_steps": 2,
     }
     run = Run(*load_config(write_config(tmp_path / "c.json", train=train))[:2], toy, toy,
@@ -168,13 +171,15 @@ def test_cached_features_equal_fresh_ones(toy, tmp_path):
         assert all(torch.equal(a, b) for a, b in zip(features(key, 0), fresh, strict=True))
     assert len(run.feature_cache) == 1
     ((feats, _),) = run.feature_cache.values()
-    assert not torch.equal(feats, fresh[0])  # masks applied to a copy, not to the cached one
+    assert not torch.equal(feats, fresh[0])  # the filterbank is cached, not what follows it
     draw = [np.random.default_rng(s).integers(2) for s in range(20)]
+    same_factor = draw.index(draw[0], 1)
+    assert not torch.equal(features(key, same_factor)[0], fresh[0])  # new filters and warps
+    assert len(run.feature_cache) == 1
     features(key, draw.index(1 - draw[0]))  # the other speed factor: a second entry
     assert len(run.feature_cache) == 2
-    for changes_every_step in ({"noise_prob": 0.5}, {"freq_warp": 0.1}, {"eq_db": 10.0}):
-        with pytest.raises(ValueError, match="cache_features needs noise_prob"):
-            TrainConfig(cache_features=True, **changes_every_step)
+    with pytest.raises(ValueError, match="cache_features needs noise_prob off"):
+        TrainConfig(cache_features=True, noise_prob=0.5)
 
 
 def test_random_filters_change_each_utterance_and_keep_the_padding(toy, tmp_path, monkeypatch):
@@ -276,6 +281,10 @@ def test_config_file_errors(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps({"train": {"eq_db": 12, "eq_points": 1}}))
     with pytest.raises(ValueError, match="eq_points must be at least 2, got 1"):
         load_config(tmp_path / "c.json")
+    for bad in ({"formant_warp": 0.5}, {"formant_points": 0}, {"formant_warp_frames": -1}):
+        (tmp_path / "c.json").write_text(json.dumps({"train": bad}))
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            load_config(tmp_path / "c.json")
 
 
 def test_settings_replace_config_keys(tmp_path):

@@ -185,6 +185,13 @@ class TrainConfig:
     # the mel range, each drawn in +-eq_db times a strength drawn per utterance in [0, 1); 0: off.
     eq_db: float = 0.0
     eq_points: int = 6
+    # A formant warp per utterance (`augment.formant_warp`): formant_points control points over
+    # the mel bins, each read up to formant_warp (< 0.5) of their spacing away times a strength
+    # drawn per utterance in [0, 1); new points every formant_warp_frames frames (0: one warp
+    # for the utterance); 0: off.
+    formant_warp: float = 0.0
+    formant_points: int = 5
+    formant_warp_frames: int = 0
     # SpecAugment starts at this step: masking from the first step keeps a model trained from
     # scratch on the blank plateau far longer (measured on the 2-hour corpus: no progress in
     # 1000 steps with it, progress from ~550 without).
@@ -194,11 +201,11 @@ class TrainConfig:
     # SNR (dB) drawn from noise_snr; 0: off.
     noise_prob: float = 0.0
     noise_snr: tuple[float, float] = (5.0, 25.0)
-    # Keep each batch's features (one copy per speed factor) in memory after their first use:
-    # a step then skips resampling, fbank and normalisation, about 13 % of a small model's
-    # step. The features take 0.12 GB per hour of training audio and speed factor (100 frames
-    # x 80 float32 a second); a run's process grew by ~0.28 GB per hour and factor. Needs
-    # noise_prob, freq_warp and eq_db off (they change the features every step).
+    # Keep each batch's filterbank features (one copy per speed factor) in memory after their
+    # first use: a step then skips resampling and fbank, about 13 % of a small model's step.
+    # The features take 0.12 GB per hour of training audio and speed factor (100 frames x 80
+    # float32 a second); a run's process grew by ~0.28 GB per hour and factor. Needs
+    # noise_prob off (noise is added to the waveforms, new at every step).
     cache_features: bool = False
     seed: int = 0
     log_every: int = 20  # steps between metric rows
@@ -217,9 +224,14 @@ class TrainConfig:
         if not 0 <= self.noise_prob <= 1 or len(self.noise_snr) != 2:
             raise ValueError(f"need 0 <= noise_prob <= 1 and noise_snr (lo, hi) dB, got "
                              f"{self.noise_prob}, {self.noise_snr}")  # fmt: skip
-        if self.cache_features and (self.noise_prob or self.freq_warp or self.eq_db):
-            raise ValueError("cache_features needs noise_prob, freq_warp and eq_db off: they "
-                             "change the features every step")  # fmt: skip
+        if self.cache_features and self.noise_prob:
+            raise ValueError("cache_features needs noise_prob off: noise is added to the "
+                             "waveforms, new at every step")  # fmt: skip
+        if not 0 <= self.formant_warp < 0.5 or self.formant_points < 1:
+            raise ValueError(f"need 0 <= formant_warp < 0.5 and formant_points >= 1, got "
+                             f"{self.formant_warp}, {self.formant_points}")  # fmt: skip
+        if self.formant_warp_frames < 0:
+            raise ValueError(f"formant_warp_frames must be >= 0, got {self.formant_warp_frames}")
         if self.eq_points < 2:
             raise ValueError(f"eq_points must be at least 2, got {self.eq_points}")
         if self.max_steps < 1 or self.lr <= 0 or self.batch_seconds <= 0:

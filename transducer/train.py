@@ -27,6 +27,7 @@ from transducer.config import FeatureConfig, ModelConfig, TrainConfig
 from transducer.data.augment import (
     SpecAugment,
     add_noise,
+    formant_warp,
     freq_warp,
     random_eq,
     speed_perturb,
@@ -192,36 +193,47 @@ class Run:
 
     def batch_features(self, waves, wave_lens, rng: np.random.Generator, step: int, key=None):
         """Waveforms -> normalised, augmented features (N, T, F) and frame counts. `key` names
-        the batch (its utterance indices) for `cache_features`."""
+        the batch (its utterance indices) for `cache_features`, which keeps the filterbank
+        features: the warps, filters and masks drawn after it are new at every step."""
         factors = self.cfg.speed_perturb
         factor = float(factors[rng.integers(len(factors))]) if factors else 1.0
         if self.cfg.cache_features and key is not None:
             if (key, factor) not in self.feature_cache:
-                self.feature_cache[key, factor] = self._features(waves, wave_lens, factor, rng)
+                self.feature_cache[key, factor] = self._fbank(waves, wave_lens, factor, rng)
             feats, feat_lens = self.feature_cache[key, factor]
         else:
-            feats, feat_lens = self._features(waves, wave_lens, factor, rng)
+            feats, feat_lens = self._fbank(waves, wave_lens, factor, rng)
+        feats = self._augment_and_normalise(feats, feat_lens, rng)
         if self.cfg.spec_augment and step >= self.cfg.spec_augment_from_step:
-            feats = self.spec_augment.train()(feats)  # a new tensor: the cached one stays
+            feats = self.spec_augment.train()(feats)
         return feats, feat_lens
 
-    def _features(self, waves, wave_lens, factor: float, rng: np.random.Generator):
-        """Speed perturbation, noise, fbank, VTLP, random filters and normalisation of one
-        batch."""
+    def _fbank(self, waves, wave_lens, factor: float, rng: np.random.Generator):
+        """Speed perturbation, noise and the filterbank features of one batch."""
         waves, wave_lens = speed_perturb(waves, wave_lens, factor, self.features.sample_rate)
         if self.cfg.noise_prob:
             waves = add_noise(waves, wave_lens, self.cfg.noise_prob, self.cfg.noise_snr, rng)
-        feats, feat_lens = fbank_torch(waves, wave_lens, self.features)
-        if self.cfg.freq_warp:
-            alphas = 1 + self.cfg.freq_warp * (2 * rng.random(len(feats)) - 1)
+        return fbank_torch(waves, wave_lens, self.features)
+
+    def _augment_and_normalise(self, feats, feat_lens, rng: np.random.Generator):
+        """VTLP, random filters, formant warps and normalisation of one batch's features."""
+        cfg = self.cfg
+        if cfg.freq_warp:
+            alphas = 1 + cfg.freq_warp * (2 * rng.random(len(feats)) - 1)
             feats = freq_warp(feats, torch.from_numpy(alphas))
-        if self.cfg.eq_db:
-            peak_db = self.cfg.eq_db * rng.random((len(feats), 1))  # a strength per utterance
-            gains = peak_db * (2 * rng.random((len(feats), self.cfg.eq_points)) - 1)
+        if cfg.eq_db:
+            peak_db = cfg.eq_db * rng.random((len(feats), 1))  # a strength per utterance
+            gains = peak_db * (2 * rng.random((len(feats), cfg.eq_points)) - 1)
             feats = random_eq(feats, gains, math.log(self.features.mel_floor))
+        if cfg.formant_warp:
+            every = cfg.formant_warp_frames
+            anchors = -(-feats.shape[1] // every) + 1 if every else 1
+            strength = cfg.formant_warp * rng.random((len(feats), 1, 1))
+            shifts = strength * (2 * rng.random((len(feats), anchors, cfg.formant_points)) - 1)
+            feats = formant_warp(feats, shifts, every)
         valid = (torch.arange(feats.shape[1])[None] < feat_lens[:, None])[..., None]
         feats = online_cmn(((feats - self.mean) / self.std).numpy(), self.features)
-        return torch.from_numpy(feats) * valid, feat_lens  # padding stays 0 (causal cmn)
+        return torch.from_numpy(feats) * valid  # padding stays 0 (causal cmn)
 
     def train_step(self, batch, key=None) -> dict:
         step = self.progress.step

@@ -1,5 +1,5 @@
 """Training-time augmentation: speed perturbation and fresh noise on waveforms; frequency
-warping (VTLP), random fixed filters and SpecAugment on features.
+warping (VTLP and formant warps), random fixed filters and SpecAugment on features.
 
 The training loop applies both to training batches only; SpecAugment is also a no-op in eval
 mode, so evaluation never sees augmented data.
@@ -77,6 +77,34 @@ def random_eq(feats: torch.Tensor, gains_db: np.ndarray, log_floor: float) -> to
     points = np.linspace(0, F - 1, gains_db.shape[1])
     curves = np.stack([np.interp(np.arange(F), points, g) for g in gains_db]) * math.log(10) / 10
     return (feats + torch.from_numpy(curves).to(feats.dtype)[:, None, :]).clamp(min=log_floor)
+
+
+def formant_warp(feats: torch.Tensor, shifts: np.ndarray, every: int) -> torch.Tensor:
+    """A warp of the frequency axis that differs from region to region and moves over time, as
+    another voice's formants sit elsewhere, and elsewhere for each sound (VTLP moves all of them
+    by one factor, for the whole utterance).
+
+    feats (N, T, F), shifts (N, A, K): K control points spread evenly over the bins (the first
+    and last bins stay put); at frame a * every, output point k of utterance n reads the input
+    shifts[n, a, k] spacings away, |shift| < 0.5 keeping the map monotonic. Bins between points
+    and frames between anchors interpolate linearly; frames past the last anchor keep its warp.
+    every = 0 takes one warp per utterance (A = 1).
+    """
+    N, T, F = feats.shape
+    A, K = shifts.shape[1:]
+    points = np.linspace(0, F - 1, K + 2)
+    reads = points + np.pad(shifts, ((0, 0), (0, 0), (1, 1))) * points[1]  # (N, A, K + 2)
+    maps = np.stack([np.interp(np.arange(F), points, r) for r in reads.reshape(-1, K + 2)])
+    maps = maps.reshape(N, A, F)
+    at = np.minimum(np.arange(T) / every, A - 1) if every else np.zeros(T)
+    lo = at.astype(int)
+    frac = (at - lo)[None, :, None]
+    src = maps[:, lo] * (1 - frac) + maps[:, np.minimum(lo + 1, A - 1)] * frac  # (N, T, F)
+    src = torch.from_numpy(src.clip(0, F - 1)).to(feats.dtype)
+    below = src.floor().long()
+    above = (below + 1).clamp(max=F - 1)
+    weight = src - below
+    return feats.gather(2, below) * (1 - weight) + feats.gather(2, above) * weight
 
 
 class SpecAugment(torch.nn.Module):
