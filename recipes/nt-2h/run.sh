@@ -157,3 +157,21 @@ for variant in "lr2 --set train.lr=0.002" \
     echo "$name fit $(.venv/bin/transducer eval --model "$run/best.pt" \
         --manifest "${data}t/train100.jsonl" --by engine --json)"
 done
+
+# Formant warps (README): the cache run above with a warp of the frequency axis that moves each
+# region on its own and changes every 0.3 s, drawn anew at every step (the cache keeps only the
+# filterbank features). Scored as above.
+name=formant; run=$exp/fullsum-dot-v2-phones-$name-h2t
+OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-dot-v2-phones-$name.json" \
+    --train "${data}t/train.jsonl" --dev "$eval_set/dev.jsonl" --out "$run" --resume --quiet
+.venv/bin/python -m transducer.runinfo "$run"
+.venv/bin/transducer average $(ls "$run"/step-*.pt | tail -3) --out "$run/avg3.pt"
+for model in best avg3; do
+    for m in dev test test-noisy; do
+        echo "$name $model $m $(.venv/bin/transducer eval --model "$run/$model.pt" \
+            --manifest "$eval_set/$m.jsonl" --by engine --json)"
+    done
+    for m in dev test; do echo "$name $model $m LM $(lm "$name-h2t" $model $m 0.2 0.8)"; done
+done
+echo "$name fit $(.venv/bin/transducer eval --model "$run/best.pt" \
+    --manifest "${data}t/train100.jsonl" --by engine --json)"
