@@ -202,10 +202,11 @@ class TrainConfig:
     noise_prob: float = 0.0
     noise_snr: tuple[float, float] = (5.0, 25.0)
     # Keep each batch's filterbank features (one copy per speed factor) in memory after their
-    # first use: a step then skips resampling and fbank, about 13 % of a small model's step.
-    # The features take 0.12 GB per hour of training audio and speed factor (100 frames x 80
-    # float32 a second); a run's process grew by ~0.28 GB per hour and factor. Needs
-    # noise_prob off (noise is added to the waveforms, new at every step).
+    # first use: a step then skips resampling and fbank (with the normalisation, which is now
+    # redone every step, that was 13 % of a small model's step). The features take 0.12 GB per
+    # hour of training audio and speed factor (100 frames x 80 float32 a second); a run's
+    # process grew by ~0.28 GB per hour and factor. Needs noise_prob off (noise is added to the
+    # waveforms, new at every step).
     cache_features: bool = False
     seed: int = 0
     log_every: int = 20  # steps between metric rows
