@@ -159,4 +159,3 @@ for variant in "lr2 --set train.lr=0.002" \
     echo "$name fit $(.venv/bin/transducer eval --model "$run/best.pt" \
         --manifest "${data}t/train100.jsonl" --by engine --json)"
 done
-

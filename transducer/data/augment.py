@@ -53,15 +53,19 @@ def freq_warp(feats: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
     (linear interpolation, clamped to the top bin), which stretches (alpha < 1) or squeezes
     (alpha > 1) the spectral envelope as a longer or shorter vocal tract would.
     """
-    N, T, F = feats.shape
-    src = (torch.arange(F, dtype=feats.dtype)[None] * alphas[:, None].to(feats.dtype)).clamp(
-        0, F - 1
-    )  # (N, F)
-    lo = src.floor().long()
-    hi = (lo + 1).clamp(max=F - 1)
-    frac = (src - lo)[:, None, :]
-    pick = lambda idx: feats.gather(2, idx[:, None, :].expand(N, T, F))  # noqa: E731
-    return pick(lo) * (1 - frac) + pick(hi) * frac
+    F = feats.shape[-1]
+    src = torch.arange(F, dtype=feats.dtype)[None] * alphas[:, None].to(feats.dtype)  # (N, F)
+    return read_bins(feats, src[:, None, :].expand_as(feats))
+
+
+def read_bins(feats: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
+    """feats (N, T, F) read at fractional bins src (N, T, F), linear in between and clamped to
+    the first and last bins: the resampling both warps share."""
+    src = src.clamp(0, feats.shape[-1] - 1)
+    below = src.floor().long()
+    above = (below + 1).clamp(max=feats.shape[-1] - 1)
+    weight = src - below
+    return feats.gather(2, below) * (1 - weight) + feats.gather(2, above) * weight
 
 
 def random_eq(feats: torch.Tensor, gains_db: np.ndarray, log_floor: float) -> torch.Tensor:
@@ -100,11 +104,7 @@ def formant_warp(feats: torch.Tensor, shifts: np.ndarray, every: int) -> torch.T
     lo = at.astype(int)
     frac = (at - lo)[None, :, None]
     src = maps[:, lo] * (1 - frac) + maps[:, np.minimum(lo + 1, A - 1)] * frac  # (N, T, F)
-    src = torch.from_numpy(src.clip(0, F - 1)).to(feats.dtype)
-    below = src.floor().long()
-    above = (below + 1).clamp(max=F - 1)
-    weight = src - below
-    return feats.gather(2, below) * (1 - weight) + feats.gather(2, above) * weight
+    return read_bins(feats, torch.from_numpy(src).to(feats.dtype))
 
 
 class SpecAugment(torch.nn.Module):
