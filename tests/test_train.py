@@ -400,6 +400,12 @@ def test_average_of_checkpoints(tmp_path):
     )
     with pytest.raises(ValueError, match="other.pt: its model config differs"):
         checkpoint.average([tmp_path / "other.pt", paths[0]])
+    # A shipped model's decoding defaults differ from its run's; the last one's are kept.
+    shipped = checkpoint.load(paths[0])
+    shipped["config"]["model"] |= {"beam": 8, "block_width": 4}
+    checkpoint.save_atomic(shipped, tmp_path / "shipped.pt")
+    both = checkpoint.average([tmp_path / "shipped.pt", paths[1]])
+    assert both["config"]["model"]["beam"] == 0
 
 
 def test_max_minutes_overrides_the_config(toy, tmp_path, capsys):

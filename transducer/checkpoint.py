@@ -72,14 +72,15 @@ def load_model(path: str | Path):
 
 
 def average(paths: list[str | Path]) -> dict:
-    """The weights of several checkpoints of one run averaged (as icefall's `--avg`): a
-    weights-only bundle with the last one's config, tokens and statistics."""
+    """The weights of several checkpoints of one model averaged (as icefall's `--avg`): a
+    weights-only bundle with the last one's config, tokens, statistics and dtypes. Their decoding
+    defaults (W, beam) may differ."""
     if not paths:
         raise ValueError("average needs at least one checkpoint")
     ckpts = [load(p) for p in paths]
     last = ckpts[-1]
     for path, ckpt in zip(paths, ckpts, strict=True):
-        if ckpt.get("config", {}).get("model") != last["config"]["model"]:
+        if _architecture(ckpt) != _architecture(last):
             raise ValueError(f"{path}: its model config differs from {paths[-1]}'s")
         if ckpt["tokens"] != last["tokens"] or ckpt["model"].keys() != last["model"].keys():
             raise ValueError(f"{path}: its tokens or weights differ in kind from {paths[-1]}'s")
@@ -90,6 +91,12 @@ def average(paths: list[str | Path]) -> dict:
             value = (total / len(ckpts)).to(value.dtype)
         weights[key] = value  # integer buffers (counters) are the last one's
     return {k: last[k] for k in ("config", "tokens", "stats")} | {"model": weights}
+
+
+def _architecture(ckpt: dict) -> dict:
+    """A checkpoint's model config less its decoding defaults (a shipped model's W and beam)."""
+    model = ckpt.get("config", {}).get("model", {})
+    return {k: v for k, v in model.items() if k not in ("beam", "block_width")}
 
 
 def lists_to_tuples(d: dict) -> dict:
