@@ -279,7 +279,9 @@ continued 28 fullsum-continue-eq12 "$exp/fullsum27/avg3.pt" h8{w,x,y,za,zb,ja,jb
 # shipped weights, those whose CER on awb's dev sentences is within 0.2 of the shipped model's
 # (4.17 %), the one with the lower dev CER, if below the shipped model's 4.56 %. Its average read
 # awb 4.64 % (out), the average with the shipped weights dev 4.60 % (not below): the shipped model
-# stays (model card). About 80 minutes of training: STAGE29=1 bash recipes/default/run.sh
+# stays (model card). The runs started from the shipped fp16 file (transducer/pretrained/model.pt)
+# and were averaged with it; this uses the checkpoint it was made from. About 70 minutes of
+# training: STAGE29=1 bash recipes/default/run.sh
 if [[ ${STAGE29:-} == 1 ]]; then
     fresh h8ta 54 --espeak-random 1.0
     for run in "29 --set train.formant_warp=0.2 --set train.formant_warp_frames=30" "29c"; do
