@@ -84,6 +84,9 @@ MODES = ("fullsum", "paper")
 BACKENDS = ("numba", "numba-int8", "torch", "onnx", "onnx-int8")  # the Recognizer's (its doc)
 
 
+DECODING_DEFAULTS = ("block_width", "beam")  # ModelConfig fields that only set decoding
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Sizes and structure of the Neural Transducer; saved inside every checkpoint."""
@@ -106,6 +109,7 @@ class ModelConfig:
     d_att: int = 128  # additive attention width ("mlp")
     d_att_lstm: int = 32  # the small LSTM of LSTM-attention
     lookback: int = 0  # also attend to this many previous blocks (Sainath et al., 2018)
+    # Decoding defaults (DECODING_DEFAULTS): shipping sets them; the weights do not depend on them.
     block_width: int = 8  # W: encoder frames per block at decoding time
     beam: int = 0  # beam width at decoding time unless a caller says otherwise (0/1: greedy)
     dropout: float = 0.1
@@ -202,11 +206,11 @@ class TrainConfig:
     noise_prob: float = 0.0
     noise_snr: tuple[float, float] = (5.0, 25.0)
     # Keep each batch's filterbank features (one copy per speed factor) in memory after their
-    # first use: a step then skips resampling and fbank (with the normalisation, which is now
-    # redone every step, that was 13 % of a small model's step). The features take 0.12 GB per
-    # hour of training audio and speed factor (100 frames x 80 float32 a second); a run's
-    # process grew by ~0.28 GB per hour and factor. Needs noise_prob off (noise is added to the
-    # waveforms, new at every step).
+    # first use: a step then skips resampling and fbank (13 % of a small model's step, measured
+    # with the normalisation cached too; augmentation and normalisation run at every step). The
+    # features take 0.12 GB per hour of training audio and speed factor (100 frames x 80 float32
+    # a second); a run's process grew by ~0.28 GB per hour and factor. Needs noise_prob off
+    # (noise is added to the waveforms, new at every step).
     cache_features: bool = False
     seed: int = 0
     log_every: int = 20  # steps between metric rows
