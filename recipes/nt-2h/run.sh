@@ -134,14 +134,17 @@ echo "h2r fit $(.venv/bin/transducer eval --model "$exp/fullsum-dot-v2-phones-h2
 # cached in memory with the cosine schedule stretched to 17,000 steps (cache: about 13 % shorter
 # steps, so more of them fit in the hour). Scored as above; README quotes, for the LM and the
 # noisy copy, the checkpoint (best or avg3) with the lower dev CER, and the fit on 100 of h2t's
-# training utterances. Then the cache run with formant warps (README: no gain).
+# training utterances. Then the cache run with formant warps, and with random fixed filters
+# (README: no gain from either).
 head -n 100 "${data}t/train.jsonl" > "${data}t/train100.jsonl"
 echo "h2t fit $(.venv/bin/transducer eval --model "$exp/fullsum-dot-v2-phones-h2t/best.pt" \
     --manifest "${data}t/train100.jsonl" --by engine --json)"
 for variant in "lr2 --set train.lr=0.002" \
         "cache --set train.cache_features=true --set train.max_steps=17000" \
         "formant --set train.cache_features=true --set train.max_steps=17000 \
-            --set train.formant_warp=0.3 --set train.formant_warp_frames=30"; do
+            --set train.formant_warp=0.3 --set train.formant_warp_frames=30" \
+        "eq --set train.cache_features=true --set train.max_steps=17000 \
+            --set train.eq_db=15 --set train.eq_points=12"; do
     name=${variant%% *}; run=$exp/fullsum-dot-v2-phones-$name-h2t
     # shellcheck disable=SC2086  # the variant's name, then its settings
     OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-dot-v2-phones.json" \
