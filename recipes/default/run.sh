@@ -271,6 +271,32 @@ continued 27 fullsum-continue-eq "$exp/fullsum25/avg3.pt" h8{w,x,y,za,zb,ja,jb,r
 continued 28 fullsum-continue-eq12 "$exp/fullsum27/avg3.pt" h8{w,x,y,za,zb,ja,jb,ra,rb,rc,sa,sb,sc}
 .venv/bin/transducer average "$exp/fullsum27/avg3.pt" "$exp/fullsum28/avg3.pt" \
     --out "$exp/fullsum28/avg27-28.pt"
+# Stages 29-30 fine-tune the shipped weights: fine_tuned NAME STEPS SEED SETTINGS CORPUS... trains
+# NAME for STEPS steps with stage 28's config plus SETTINGS (may be empty) on the corpora, then
+# averages its last three checkpoints (avg3), averages that with the shipped weights
+# (avg-shipped), and scores both on dev, awb's dev sentences and test.
+fine_tuned() {
+    local name=$1 steps=$2 train=() last=()
+    for corpus in "${@:5}"; do train+=("data/$corpus/train.jsonl"); done
+    # shellcheck disable=SC2086  # the settings, word by word
+    OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-continue-eq12.json" \
+        --seed "$3" --set train.max_steps="$steps" $4 --train "${train[@]}" \
+        --dev data/h20a/dev.jsonl --out "$exp/$name" --resume --quiet \
+        --init "$exp/fullsum28/avg27-28.pt" >> "$exp/$name.log" 2>&1
+    for step in $((steps - 2000)) $((steps - 1000)) "$steps"; do
+        last+=("$(printf '%s/step-%07d.pt' "$exp/$name" "$step")")
+    done
+    .venv/bin/transducer average "${last[@]}" --out "$exp/$name/avg3.pt"
+    .venv/bin/transducer average "$exp/fullsum28/avg27-28.pt" "$exp/$name/avg3.pt" \
+        --out "$exp/$name/avg-shipped.pt"
+    for model in avg3 avg-shipped; do
+        for m in data/h20a/dev data/awbdev/dev data/h20a/test; do
+            echo "$name $model $m $(.venv/bin/transducer eval --model "$exp/$name/$model.pt" \
+                --manifest "$m.jsonl" --backend numba --beam 8 --block-width 4 \
+                --lm transducer/pretrained/lm.npz --by engine --json)"
+        done
+    done
+}
 # Stage 29 (not shipped) fine-tunes the shipped weights for 9,000 steps on data/h20a and one fresh
 # 8-hour corpus of stage 25's kind (h8ta, seed 54; the session had lost the other corpora with a
 # machine) with stage 28's filters plus formant warps (train.formant_warp 0.2, a new warp every
@@ -284,24 +310,9 @@ continued 28 fullsum-continue-eq12 "$exp/fullsum27/avg3.pt" h8{w,x,y,za,zb,ja,jb
 # training: STAGE29=1 bash recipes/default/run.sh
 if [[ ${STAGE29:-} == 1 ]]; then
     fresh h8ta 54 --espeak-random 1.0
-    for run in "29 --set train.formant_warp=0.2 --set train.formant_warp_frames=30" "29c"; do
-        name=fullsum${run%% *}
-        # shellcheck disable=SC2086  # the run's name, then its settings
-        OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-continue-eq12.json" \
-            --seed 29 --set train.max_steps=9000 ${run#"${run%% *}"} --train data/h20a/train.jsonl \
-            data/h8ta/train.jsonl --dev data/h20a/dev.jsonl --out "$exp/$name" --resume --quiet \
-            --init "$exp/fullsum28/avg27-28.pt" >> "$exp/$name.log" 2>&1
-        .venv/bin/transducer average "$exp/$name"/step-000{7,8,9}000.pt --out "$exp/$name/avg3.pt"
-        .venv/bin/transducer average "$exp/fullsum28/avg27-28.pt" "$exp/$name/avg3.pt" \
-            --out "$exp/$name/avg-shipped.pt"
-        for model in avg3 avg-shipped; do
-            for m in data/h20a/dev data/awbdev/dev data/h20a/test; do
-                echo "$name $model $m $(.venv/bin/transducer eval --model "$exp/$name/$model.pt" \
-                    --manifest "$m.jsonl" --backend numba --beam 8 --block-width 4 \
-                    --lm transducer/pretrained/lm.npz --by engine --json)"
-            done
-        done
-    done
+    fine_tuned fullsum29 9000 29 "--set train.formant_warp=0.2 --set train.formant_warp_frames=30" \
+        h20a h8ta
+    fine_tuned fullsum29c 9000 29 "" h20a h8ta
 fi
 # Stage 30 (not shipped) fine-tunes the shipped weights for 14,000 steps with stage 28's config on
 # the corpora of its chain that hold no morphs: data/h20a, the seven random-variant corpora
@@ -311,21 +322,7 @@ fi
 # About 60 minutes of training: STAGE30=1 bash recipes/default/run.sh
 if [[ ${STAGE30:-} == 1 ]]; then
     fresh h8ta 54 --espeak-random 1.0
-    name=fullsum30
-    OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-continue-eq12.json" \
-        --seed 30 --train data/h20a/train.jsonl data/h8{ra,rb,rc,sa,sb,sc,ta}/train.jsonl \
-        --dev data/h20a/dev.jsonl --out "$exp/$name" --resume --quiet \
-        --init "$exp/fullsum28/avg27-28.pt" >> "$exp/$name.log" 2>&1
-    .venv/bin/transducer average "$exp/$name"/step-00{12,13,14}000.pt --out "$exp/$name/avg3.pt"
-    .venv/bin/transducer average "$exp/fullsum28/avg27-28.pt" "$exp/$name/avg3.pt" \
-        --out "$exp/$name/avg-shipped.pt"
-    for model in avg3 avg-shipped; do
-        for m in data/h20a/dev data/awbdev/dev data/h20a/test; do
-            echo "$name $model $m $(.venv/bin/transducer eval --model "$exp/$name/$model.pt" \
-                --manifest "$m.jsonl" --backend numba --beam 8 --block-width 4 \
-                --lm transducer/pretrained/lm.npz --by engine --json)"
-        done
-    done
+    fine_tuned fullsum30 14000 30 "" h20a h8{ra,rb,rc,sa,sb,sc,ta}
 fi
 for name in fullsum paper fullsum2 fullsum3 fullsum4 fullsum5 fullsum7 fullsum8 fullsum9 \
         fullsum12 fullsum13 fullsum14 fullsum15 fullsum16 fullsum17 fullsum18 fullsum19 \
