@@ -400,12 +400,13 @@ def test_average_of_checkpoints(tmp_path):
     )
     with pytest.raises(ValueError, match="other.pt: its model config differs"):
         checkpoint.average([tmp_path / "other.pt", paths[0]])
-    # A shipped model's decoding defaults differ from its run's; the last one's are kept.
+    # A shipped model's decoding defaults differ from its run's, and a fine-tune's dropout may
+    # differ from the model it started from; the last one's are kept.
     shipped = checkpoint.load(paths[0])
-    shipped["config"]["model"] |= {"beam": 8, "block_width": 4}
+    shipped["config"]["model"] |= {"beam": 8, "block_width": 4, "dropout": 0.25}
     checkpoint.save_atomic(shipped, tmp_path / "shipped.pt")
     both = checkpoint.average([tmp_path / "shipped.pt", paths[1]])
-    assert both["config"]["model"]["beam"] == 0
+    assert both["config"]["model"]["beam"] == 0 and both["config"]["model"]["dropout"] == 0.1
 
 
 def test_max_minutes_overrides_the_config(toy, tmp_path, capsys):

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import torch
 
-from transducer.config import DECODING_DEFAULTS, FeatureConfig, ModelConfig, TrainConfig
+from transducer.config import (
+    DECODING_DEFAULTS,
+    TRAINING_RATES,
+    FeatureConfig,
+    ModelConfig,
+    TrainConfig,
+)
 from transducer.features import EPSILON, FeatureStats
 from transducer.model.transducer import NeuralTransducer
 from transducer.text import CharTokenizer
@@ -94,9 +100,10 @@ def average(paths: list[str | Path]) -> dict:
 
 
 def _architecture(ckpt: dict) -> dict:
-    """A checkpoint's model config less its decoding defaults (a shipped model sets W and beam)."""
+    """A checkpoint's model config less its decoding defaults (a shipped model sets W and beam)
+    and its dropout rates (fine-tunes of one model may train with others)."""
     model = ckpt.get("config", {}).get("model", {})
-    return {k: v for k, v in model.items() if k not in DECODING_DEFAULTS}
+    return {k: v for k, v in model.items() if k not in DECODING_DEFAULTS + TRAINING_RATES}
 
 
 def lists_to_tuples(d: dict) -> dict:

@@ -85,6 +85,7 @@ BACKENDS = ("numba", "numba-int8", "torch", "onnx", "onnx-int8")  # the Recogniz
 
 
 DECODING_DEFAULTS = ("block_width", "beam")  # ModelConfig fields that only set decoding
+TRAINING_RATES = ("dropout", "label_dropout")  # ModelConfig fields that only act in training
 
 
 @dataclass(frozen=True)
