@@ -273,7 +273,7 @@ continued 28 fullsum-continue-eq12 "$exp/fullsum27/avg3.pt" h8{w,x,y,za,zb,ja,jb
 .venv/bin/transducer average "$exp/fullsum27/avg3.pt" "$exp/fullsum28/avg3.pt" \
     --out "$exp/fullsum28/avg27-28.pt"
 # Stages 29c, 30 and 32 fine-tune stage 28's weights (its average with stage 27, shipped until
-# stage 31) and stage 31 ships the mean of those weights and the fine-tunes. scored NAME averages
+# stage 32) and stage 32 ships the mean of those weights and the fine-tunes. scored NAME averages
 # the run's avg3 with stage 28's weights (avg-shipped) and scores both on dev, awb's dev sentences
 # and test, for stages 29 and 30's rule.
 scored() {
@@ -299,7 +299,9 @@ scored() {
 # model.pt) and were averaged with it; this uses the checkpoint it was made from.
 fresh h8ta 54 --espeak-random 1.0
 runs=(29c)
-[[ ${STAGE29:-} == 1 ]] && runs+=("29 --set train.formant_warp=0.2 --set train.formant_warp_frames=30")
+if [[ ${STAGE29:-} == 1 ]]; then
+    runs+=("29 --set train.formant_warp=0.2 --set train.formant_warp_frames=30")
+fi
 for run in "${runs[@]}"; do
     name=fullsum${run%% *}
     # shellcheck disable=SC2086  # the run's name, then its settings
@@ -330,7 +332,7 @@ scored fullsum30
 # unseen flite voices on the test bed) on all of stage 30's corpora and the five all-morph ones
 # (h8w-h8zb; 105.7 h). The soup V4 (stage 28, 29c, 30 and 32) and V5 (with 29 too) under stage
 # 31's rule against U3 (dev 4.50 %, awb 4.07 %): V4 read dev 4.49 %, awb 4.15 %; V5 4.52 and
-# 4.21 %. V4 is shipped (model card).
+# 4.21 %. V4 is shipped (model card). Stage 30 comes last: the soup keeps its config (dropout 0.1).
 continued 32 fullsum-continue-drop25 "$exp/fullsum28/avg27-28.pt" \
     h8{ra,rb,rc,sa,sb,sc,ta,w,x,y,za,zb}
 .venv/bin/transducer average "$exp/fullsum28/avg27-28.pt" "$exp/fullsum29c/avg3.pt" \
