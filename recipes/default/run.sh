@@ -52,8 +52,8 @@ fresh() {
         --flite-f0 75 230 --p-clean 0.4 --no-flite-dev --clean-eval --quiet "${@:3}" \
         > "$exp/synth-$1.json"
 }
-# Stages 14-28 and 30: stage N (seed N) with config CONFIG from checkpoint INIT on data/h20a and the
-# given 8-hour corpora, then the average of its last three checkpoints:
+# Stages 14-28, 30 and 32: stage N (seed N) with config CONFIG from checkpoint INIT on data/h20a
+# and the given 8-hour corpora, then the average of its last three checkpoints:
 # continued N CONFIG INIT CORPUS...
 continued() {
     local n=$1 config=$2 init=$3 train=(data/h20a/train.jsonl)
