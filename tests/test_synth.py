@@ -91,6 +91,24 @@ def test_morphed_flite_voices_pair_two_training_speakers_and_leave_the_rest():
         SynthConfig(hours=1, flite_morph=1.5)
 
 
+def test_morphs_may_be_kept_to_chosen_voices_morphed_into_each_other():
+    pools = split_by_hash(TEXT, 0.2, 0.2)
+    cfg = SynthConfig(hours=1, seed=5, flite_dev=False)
+    plans = [plan_item(i, cfg, pools) for i in range(600)]
+    chosen = replace(cfg, flite_morph=1.0, flite_morph_voices=("slt", "awb"))
+    morphed = [plan_item(i, chosen, pools) for i in range(600)]
+    for p, m in zip(plans, morphed, strict=True):
+        assert (p.split, p.engine, p.text) == (m.split, m.engine, m.text)
+        if p.split == "train" and p.voice in ("slt", "awb"):
+            assert m.voice == {"slt": "slt~awb", "awb": "awb~slt"}[p.voice]
+        else:
+            assert m.voice == p.voice
+    assert sum("~" in m.voice for m in morphed) > 20
+    for wrong in (("kal", "kal16"), ("rms", "slt"), ("slt",)):
+        with pytest.raises(ValueError, match="flite_morph_voices"):
+            replace(chosen, flite_morph_voices=wrong)
+
+
 def test_a_share_of_the_morphs_moves_towards_piper_and_nothing_else_changes():
     pools = split_by_hash(TEXT, 0.2, 0.2)
     cfg = SynthConfig(hours=1, seed=5, flite_dev=False, flite_morph=1.0)

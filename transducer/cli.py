@@ -27,6 +27,7 @@ def _synth(args: argparse.Namespace) -> None:
         flite_morph=args.flite_morph,
         flite_morph_piper=args.flite_morph_piper,
         flite_morph_espeak=args.flite_morph_espeak,
+        flite_morph_voices=tuple(args.flite_morph_voices or ()),
         espeak_random=args.espeak_random,
     )
     summary = synthesize_corpus(args.out, cfg, jobs=args.jobs, progress=not args.quiet)
@@ -227,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flite-morph-espeak", type=float, default=0.0, metavar="Q",
                    help="share of the other morphs moved towards a random espeak-ng "
                    "variant")  # fmt: skip
+    p.add_argument("--flite-morph-voices", nargs="+", metavar="VOICE",
+                   help="morph only these flite training voices, into each other (default: "
+                   "all)")  # fmt: skip
     p.add_argument("--espeak-random", type=float, default=0.0, metavar="P",
                    help="share of espeak-ng's train utterances spoken by a random variant "
                    "(its formants, pitch, voicing drawn; transducer/data/tts.py)")  # fmt: skip

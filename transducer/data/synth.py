@@ -19,7 +19,10 @@ With `flite_morph`, that share of flite's training items is spoken by a morph of
 voices of different speakers ("kal~slt": `morph.py`), which adds timbres flite lacks; with
 `flite_morph_piper`, that share of the morphs moves towards Piper's voice instead ("kal~joe"),
 a timbre learned from recorded speech; with `flite_morph_espeak`, a share of the others moves
-towards a random espeak-ng variant ("kal~en-us+r17"), one of a thousand vocal tracts.
+towards a random espeak-ng variant ("kal~en-us+r17"), one of a thousand vocal tracts. With
+`flite_morph_voices`, only those voices are morphed, and only into each other (and Piper's or
+espeak-ng's): morphs that involve the diphone voice `kal` are much harder to hear than the two
+clustergen voices `slt` and `awb` morphed into each other (`recipes/default/morphs.py`).
 
 With `clean_eval`, dev and test are rendered without noise or reverberation and
 `test-noisy.jsonl` holds a copy of the test set with both added (its wavs in `wavs-noisy/`).
@@ -78,6 +81,7 @@ class SynthConfig:
     flite_morph: float = 0.0  # share of flite's train items in a morph of two training voices
     flite_morph_piper: float = 0.0  # share of those morphs whose second voice is Piper's
     flite_morph_espeak: float = 0.0  # share of the rest whose second is a random espeak-ng one
+    flite_morph_voices: tuple[str, ...] = ()  # the flite voices morphs may use (): all training
     espeak_random: float = 0.0  # share of espeak-ng's train items in a random variant "rK"
     text_files: tuple[str, ...] = field(default_factory=tuple)  # default: Debian's fortunes
 
@@ -95,6 +99,15 @@ class SynthConfig:
         for name in ("flite_morph", "flite_morph_piper", "flite_morph_espeak", "espeak_random"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        chosen = self.flite_morph_voices
+        train = voices("train", "flite", self.flite_dev)
+        if chosen and not (
+            set(chosen) <= set(train) and len({FLITE_SPEAKER.get(v, v) for v in chosen}) > 1
+        ):
+            raise ValueError(
+                f"flite_morph_voices must be training voices ({', '.join(train)}) of at least two "
+                f"speakers, got {chosen}"
+            )
 
     def identity(self) -> dict:
         """Settings that define item i; a corpus folder may only be extended with the same."""
@@ -152,6 +165,8 @@ def plan_item(index: int, cfg: SynthConfig, pools: dict[str, list[str]]) -> Item
     voice = choices[rng.integers(len(choices))]
     text = pools[split][rng.integers(len(pools[split]))]
     may_morph = engine == "flite" and split == "train" and cfg.flite_morph > 0
+    morph_voices = cfg.flite_morph_voices or choices
+    may_morph = may_morph and voice in morph_voices
     if may_morph and rng.random() < cfg.flite_morph:  # drawn only then: other items unchanged
         if cfg.flite_morph_piper and rng.random() < cfg.flite_morph_piper:  # likewise
             voice = f"{voice}~{PIPER_VOICES[0]}"
@@ -159,7 +174,7 @@ def plan_item(index: int, cfg: SynthConfig, pools: dict[str, list[str]]) -> Item
             voice = f"{voice}~en-us+r{rng.integers(N_RANDOM_VARIANTS)}"  # flite's accent
         else:
             speaker = FLITE_SPEAKER.get(voice, voice)
-            others = [v for v in choices if FLITE_SPEAKER.get(v, v) != speaker]
+            others = [v for v in morph_voices if FLITE_SPEAKER.get(v, v) != speaker]
             voice = f"{voice}~{others[rng.integers(len(others))]}"
     may_randomize = engine == "espeak" and split == "train" and cfg.espeak_random > 0
     if may_randomize and rng.random() < cfg.espeak_random:  # likewise drawn only then
