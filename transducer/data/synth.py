@@ -164,9 +164,9 @@ def plan_item(index: int, cfg: SynthConfig, pools: dict[str, list[str]]) -> Item
     choices = voices(split, engine, cfg.flite_dev)
     voice = choices[rng.integers(len(choices))]
     text = pools[split][rng.integers(len(pools[split]))]
-    may_morph = engine == "flite" and split == "train" and cfg.flite_morph > 0
     morph_voices = cfg.flite_morph_voices or choices
-    may_morph = may_morph and voice in morph_voices
+    may_morph = engine == "flite" and split == "train" and cfg.flite_morph > 0
+    may_morph = may_morph and voice in morph_voices  # chosen voices only, if any
     if may_morph and rng.random() < cfg.flite_morph:  # drawn only then: other items unchanged
         if cfg.flite_morph_piper and rng.random() < cfg.flite_morph_piper:  # likewise
             voice = f"{voice}~{PIPER_VOICES[0]}"
