@@ -162,3 +162,29 @@ for variant in "lr2 --set train.lr=0.002" \
     echo "$name fit $(.venv/bin/transducer eval --model "$run/best.pt" \
         --manifest "${data}t/train100.jsonl" --by engine --json)"
 done
+
+# Only the morphs that are easy to hear (README): h2t's command with flite's morphs of `slt` and
+# `awb` only, into each other and towards Piper's joe (h2u; no morphs with the diphone voice kal).
+# Its dev and test are h2r's (the same items and audio: the morphs touch train items only); the
+# noisy copy h2t's. The `cache` run on it, scored as above.
+.venv/bin/transducer data synth --out "${data}u" --hours 2 --seed 11 --no-flite-dev --clean-eval \
+    --espeak-random 1.0 --flite-morph 0.7 --flite-morph-piper 0.5 --flite-morph-voices slt awb \
+    --p-clean 0.5 --snr 8 30 --quiet
+run=$exp/fullsum-dot-v2-phones-cache-h2u
+OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-dot-v2-phones.json" \
+    --train "${data}u/train.jsonl" --dev "$eval_set/dev.jsonl" --out "$run" --resume --quiet \
+    --set train.cache_features=true --set train.max_steps=17000
+.venv/bin/python -m transducer.runinfo "$run"
+.venv/bin/transducer average $(ls "$run"/step-*.pt | tail -3) --out "$run/avg3.pt"
+head -n 100 "${data}u/train.jsonl" > "${data}u/train100.jsonl"
+for model in best avg3; do
+    for m in dev test; do
+        echo "h2u $model $m $(.venv/bin/transducer eval --model "$run/$model.pt" \
+            --manifest "$eval_set/$m.jsonl" --by engine --json)"
+        echo "h2u $model $m LM $(lm cache-h2u $model $m 0.2 0.8)"
+    done
+    echo "h2u $model test-noisy $(.venv/bin/transducer eval --model "$run/$model.pt" \
+        --manifest "${data}u/test-noisy.jsonl" --by engine --json)"
+done
+echo "h2u fit $(.venv/bin/transducer eval --model "$run/best.pt" \
+    --manifest "${data}u/train100.jsonl" --by engine --json)"
