@@ -165,8 +165,8 @@ done
 
 # Only the morphs that are easy to hear (README): h2t's command with flite's morphs of `slt` and
 # `awb` only, into each other and towards Piper's joe (h2u; no morphs with the diphone voice kal).
-# Its dev and test are h2r's (the same items and audio: the morphs touch train items only); the
-# noisy copy h2t's. The `cache` run on it, scored as above.
+# Its dev and test are h2r's (the same items and audio: the morphs touch train items only); its
+# noisy copy is its own, with h2t's kind of noise. The `cache` run on it, scored as above.
 .venv/bin/transducer data synth --out "${data}u" --hours 2 --seed 11 --no-flite-dev --clean-eval \
     --espeak-random 1.0 --flite-morph 0.7 --flite-morph-piper 0.5 --flite-morph-voices slt awb \
     --p-clean 0.5 --snr 8 30 --quiet
