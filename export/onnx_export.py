@@ -24,7 +24,7 @@ from torch import nn
 
 from export.runtime import FORMAT_VERSION, GRAPHS
 from transducer.checkpoint import load_model
-from transducer.decode.fast import DECODER_MATRICES, halve, pack
+from transducer.decode.fast import DECODER_MATRICES, halve, pack, require_lstm_prediction
 
 OPSET = 17
 
@@ -238,6 +238,7 @@ def export(model_path: str | Path, out: str | Path, int8: bool = False,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model, tokenizer, stats, features = load_model(model_path)
+    require_lstm_prediction(model.cfg)  # before anything is written
     meta = metadata(model, stats, features)
     with torch.no_grad():
         for graph in GRAPHS:

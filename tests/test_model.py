@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from transducer.config import ModelConfig
+from transducer.decode.fast import pack
 from transducer.model.attention import make_attention
 from transducer.model.blocks import to_blocks
 from transducer.model.transducer import NeuralTransducer, alignment_to_symbols
@@ -163,6 +164,21 @@ def test_label_dropout_hides_labels_from_the_decoder_only_in_training():
     torch.testing.assert_close(decoder(blocks, mask, mixed)[0], dropped)
 
 
+def test_stateless_prediction_reads_only_the_last_k_labels():
+    decoder = tiny(pred_context=2).decoder
+    a, b = torch.tensor([[3, 4, 2, 5, 3]]), torch.tensor([[5, 4, 2, 5, 3]])  # differ at 0 only
+    qa, qb = decoder.predict(a)[0], decoder.predict(b)[0]
+    assert not torch.allclose(qa[:, :2], qb[:, :2])  # reads a[0]
+    torch.testing.assert_close(qa[:, 2:], qb[:, 2:])  # a[0] is out of reach
+    state, steps = None, []  # label by label, as the searches feed it, gives the same queries
+    for u in range(a.shape[1]):
+        q, state = decoder.predict(a[:, u : u + 1], state)
+        steps.append(q)
+    torch.testing.assert_close(torch.cat(steps, dim=1), qa)
+    with pytest.raises(ValueError, match="torch backend"):
+        pack(tiny(pred_context=2))
+
+
 def test_alignment_to_symbols():
     symbols, blocks, valid = alignment_to_symbols(
         torch.tensor([[2, 0, 1], [1, 0, 0]]),
@@ -181,5 +197,7 @@ def test_config_validation():
         ModelConfig(mode="ctc")
     with pytest.raises(ValueError, match="label_dropout"):
         ModelConfig(mode="paper", n_dec_layers=2, label_dropout=0.3)
+    with pytest.raises(ValueError, match="pred_context"):
+        ModelConfig(mode="paper", n_dec_layers=2, pred_context=2)
     with pytest.raises(ValueError, match="phone_ctc_weight"):
         ModelConfig(phone_ctc_weight=1.5)

@@ -33,11 +33,13 @@ def toy(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "mode,alignment,steps",
-    [("fullsum", "search", 300), ("paper", "search", 600), ("paper", "ctc", 300)],
-)
-def test_tiny_model_overfits(toy, tmp_path, capsys, mode, alignment, steps):
-    model = {"mode": mode, "n_dec_layers": 1 if mode == "fullsum" else 2}
+    "mode,alignment,steps,pred_context",
+    [("fullsum", "search", 300, 0), ("fullsum", "search", 300, 2), ("paper", "search", 600, 0),
+     ("paper", "ctc", 300, 0)],
+)  # fmt: skip
+def test_tiny_model_overfits(toy, tmp_path, capsys, mode, alignment, steps, pred_context):
+    model = {"mode": mode, "n_dec_layers": 1 if mode == "fullsum" else 2,
+             "pred_context": pred_context}  # fmt: skip
     config = write_config(
         tmp_path / "c.json",
         model,

@@ -105,6 +105,9 @@ class ModelConfig:
     n_res_layers: int = 0
     d_dec: int = 256  # prediction network (fullsum) or transducer LSTM (paper) width
     n_dec_layers: int = 1  # prediction network layers (fullsum); paper mode must say 2
+    # fullsum: 0 = an LSTM prediction network; k >= 1 = a stateless one that reads only the last
+    # k labels (Ghodsi et al., 2020; icefall's stateless decoder), so it cannot memorise sentences.
+    pred_context: int = 0
     d_joint: int = 256
     attention: str = "dot"  # "none" (last frame of the block), "dot", "mlp", "lstm"
     d_att: int = 128  # additive attention width ("mlp")
@@ -157,6 +160,9 @@ class ModelConfig:
             raise ValueError(f"need 0 <= phone_ctc_weight <= 1, got {self.phone_ctc_weight}")
         if not 0 <= self.label_dropout < 1:
             raise ValueError(f"need 0 <= label_dropout < 1, got {self.label_dropout}")
+        if self.pred_context < 0 or (self.mode == "paper" and self.pred_context):
+            raise ValueError(f"pred_context (fullsum mode only) must be >= 0, got "
+                             f"{self.pred_context} with mode {self.mode!r}")  # fmt: skip
         if self.mode == "paper" and self.label_dropout > 0:
             # Paper mode feeds `<e>` back too and trains on one alignment: not implemented there.
             raise ValueError(f"label_dropout is for fullsum mode, got {self.label_dropout} "

@@ -81,9 +81,18 @@ def _empty(*shape) -> np.ndarray:
     return np.zeros(shape, F32)
 
 
+def require_lstm_prediction(cfg) -> None:
+    """The kernels (and the ONNX graphs) know the LSTM prediction network only."""
+    if cfg.pred_context:
+        raise ValueError("the Numba decoder and the ONNX export run an LSTM prediction network "
+                         f"only; this model's is stateless (pred_context {cfg.pred_context}): "
+                         "decode it with the torch backend")  # fmt: skip
+
+
 def pack(model) -> Weights:
     """Float32 NumPy weights of a `NeuralTransducer`'s decoder, in the kernels' layout."""
     dec, cfg = model.decoder, model.cfg
+    require_lstm_prediction(cfg)
     paper = cfg.mode == "paper"
     H, D = cfg.d_dec, cfg.d_model
     att = dec.attention

@@ -2,7 +2,9 @@
 
 FullSumDecoder: a prediction network over labels only (`<e>` is not fed back), so the output at
 lattice node (block b, labels u) is softmax(joint(q_u, attend(q_u, block b))) and the lattice is
-RNN-T's with blocks as time steps and `<e>` as blank; the exact loss is `rnnt_loss`.
+RNN-T's with blocks as time steps and `<e>` as blank; the exact loss is `rnnt_loss`. The
+prediction network is an LSTM over all labels so far, or (`pred_context` k) stateless: a
+convolution over the last k labels' embeddings only.
 
 PaperDecoder: Jaitly et al.'s transducer. Two LSTM layers: s_m = LSTM1([c_{m-1}; y_{m-1}]),
 c_m = attend(s_m, block), h'_m = LSTM2([c_m; s_m]), p(y_m) = softmax(W h'_m). Every symbol,
@@ -33,7 +35,10 @@ class Joint(nn.Module):
 
 
 class PredictionState(NamedTuple):
-    h: torch.Tensor  # (n_layers, N, Dp)
+    """LSTM: h, c (n_layers, N, Dp). Stateless: h (k - 1, N, Dp) the embeddings of the last
+    k - 1 labels read, c (0, N, Dp) empty."""
+
+    h: torch.Tensor
     c: torch.Tensor
 
 
@@ -41,20 +46,32 @@ class FullSumDecoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_dec)
-        self.lstm = nn.LSTM(cfg.d_dec, cfg.d_dec, cfg.n_dec_layers, batch_first=True)
+        self.context = cfg.pred_context
+        if self.context:  # stateless: ReLU(conv over the last k labels' embeddings)
+            self.conv = nn.Conv1d(cfg.d_dec, cfg.d_dec, self.context)
+        else:
+            self.lstm = nn.LSTM(cfg.d_dec, cfg.d_dec, cfg.n_dec_layers, batch_first=True)
         self.attention = make_attention(cfg, cfg.d_dec)
         self.joint = Joint(cfg.d_dec, cfg.d_model, cfg.d_joint, cfg.vocab_size)
         self.dropout = nn.Dropout(cfg.dropout)
         self.label_dropout = cfg.label_dropout
 
     def initial_state(self, N: int) -> PredictionState:
-        shape = (self.lstm.num_layers, N, self.lstm.hidden_size)
         w = self.embed.weight
+        if self.context:  # as if k - 1 `<e>` came before the first label
+            history = w[BLANK].expand(self.context - 1, N, -1)
+            return PredictionState(history, w.new_zeros(0, N, w.shape[1]))
+        shape = (self.lstm.num_layers, N, self.lstm.hidden_size)
         return PredictionState(w.new_zeros(shape), w.new_zeros(shape))
 
     def predict(self, tokens: torch.Tensor, state: PredictionState | None = None):
         """tokens (N, U) -> queries (N, U, Dp), new state."""
-        state = state if state is not None else self.initial_state(tokens.shape[0])
+        state = PredictionState(*state) if state is not None else self.initial_state(len(tokens))
+        if self.context:
+            history = torch.cat([state.h.transpose(0, 1), self.embed(tokens)], dim=1)
+            out = torch.relu(self.conv(self.dropout(history).transpose(1, 2)).transpose(1, 2))
+            kept = history[:, history.shape[1] - (self.context - 1) :].transpose(0, 1)
+            return self.dropout(out), PredictionState(kept, state.c)
         out, (h, c) = self.lstm(self.dropout(self.embed(tokens)), tuple(state))
         return self.dropout(out), PredictionState(h, c)
 
