@@ -188,3 +188,27 @@ for model in best avg3; do
 done
 echo "h2u fit $(.venv/bin/transducer eval --model "$run/best.pt" \
     --manifest "${data}u/train100.jsonl" --by engine --json)"
+
+# A stateless prediction network (README, "The model"): the cache run on h2u again with the LSTM
+# prediction network replaced by a convolution over the last 3 labels (pred_context 3; no label
+# dropout, which it makes moot), in its own config file. h2u's dev and test are h2r's audio. The
+# Numba decoder does not run this network, so every reading is the torch decoder's (the same
+# search token for token), the LM included.
+run=$exp/fullsum-dot-v2-phones-stateless-h2u
+OMP_NUM_THREADS=2 .venv/bin/transducer train --config "$here/fullsum-dot-v2-phones-stateless.json" \
+    --train "${data}u/train.jsonl" --dev "${data}u/dev.jsonl" --out "$run" --resume --quiet
+.venv/bin/python -m transducer.runinfo "$run"
+.venv/bin/transducer average $(ls "$run"/step-*.pt | tail -3) --out "$run/avg3.pt"
+for model in best avg3; do
+    for m in dev test test-noisy; do
+        echo "stateless $model $m $(.venv/bin/transducer eval --model "$run/$model.pt" \
+            --manifest "${data}u/$m.jsonl" --by engine --json)"
+    done
+    for m in dev test; do
+        echo "stateless $model $m LM $(.venv/bin/transducer eval --model "$run/$model.pt" \
+            --manifest "${data}u/$m.jsonl" --beam 8 --lm transducer/pretrained/lm.npz \
+            --lm-weight 0.2 --lm-bonus 0.8 --by engine --json)"
+    done
+done
+echo "stateless fit $(.venv/bin/transducer eval --model "$run/best.pt" \
+    --manifest "${data}u/train100.jsonl" --by engine --json)"
