@@ -235,10 +235,10 @@ def quantize(out: Path) -> dict[str, str]:
 def export(model_path: str | Path, out: str | Path, int8: bool = False,
            check_manifest: str | Path | None = None) -> dict:  # fmt: skip
     """Write the export folder and check it; returns a JSON-able report."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     model, tokenizer, stats, features = load_model(model_path)
     require_lstm_prediction(model.cfg)  # before anything is written
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     meta = metadata(model, stats, features)
     with torch.no_grad():
         for graph in GRAPHS:

@@ -155,3 +155,10 @@ def test_transcribe_with_onnx_backend(exported, capsys):
               "--json"])  # fmt: skip
         outputs[backend] = json.loads(capsys.readouterr().out)
     assert outputs["onnx"]["segments"] == outputs["torch"]["segments"]
+
+
+def test_refuses_a_stateless_prediction_network_before_writing(tmp_path):
+    model = save_random(tmp_path / "stateless.pt", mode="fullsum", pred_context=2)
+    with pytest.raises(ValueError, match="stateless"):
+        export(model, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
