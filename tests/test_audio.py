@@ -1,3 +1,6 @@
+import resource
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -16,13 +19,36 @@ from transducer.audio import (
 )
 
 
-@pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000, 16000])
-def test_resample_matches_torchaudio(rng, rate):
-    x = rng.standard_normal(rate // 2 + 7).astype(np.float32) * 0.3
-    ref = AF.resample(torch.from_numpy(x), rate, 16000).numpy()
-    ours = resample(x, rate, 16000)
-    assert ours.shape == ref.shape
-    np.testing.assert_allclose(ours, ref, atol=1e-4)
+@pytest.mark.parametrize("rate", [8000, 8011, 22050, 44100, 44101, 48000, 192000, 16000])
+def test_resample_keeps_a_tone(rate):
+    """A 440 Hz tone at any rate (odd ones too) comes out as the same tone at 16 kHz, the
+    length scaled, no delay; torchaudio's filter (the reference before soxr) agrees."""
+    t = np.arange(rate // 2 + 7) / rate
+    y = resample((0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate, 16000)
+    assert y.dtype == np.float32 and abs(len(y) - len(t) * 16000 / rate) <= 1
+    expected = 0.5 * np.sin(2 * np.pi * 440 * np.arange(len(y)) / 16000)
+    np.testing.assert_allclose(y[200:-200], expected[200:-200], atol=2e-3)
+    if rate % 50 == 0:  # torchaudio builds a table of 16000/gcd phases: only for common rates
+        x = torch.from_numpy(np.sin(2 * np.pi * 440 * t).astype(np.float32))
+        ref = AF.resample(x, rate, 16000).numpy()
+        np.testing.assert_allclose(2 * y[200:-200], ref[200 : len(y) - 200], atol=4e-3)
+
+
+def test_resample_cost_is_in_proportion_to_the_audio():
+    """Rates that share few factors with 16000 once built a table of 16000 * rate / gcd floats
+    (23 GB at 44101 Hz); now each costs what its audio does."""
+    x = np.random.default_rng(0).standard_normal(192000).astype(np.float32)
+    start = time.perf_counter()
+    for rate in (44101, 8011, 8001, 191999):
+        assert len(resample(x[:rate], rate, 16000)) in (15999, 16000, 16001)
+    assert time.perf_counter() - start < 2.0
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 1_500_000  # KiB: 1.5 GB
+
+
+@pytest.mark.parametrize("rate", [0, 999, 400_000, True, 16000.0])
+def test_resampler_refuses_bad_rates(rate):
+    with pytest.raises(AudioError, match="sample rate"):
+        StreamingResampler(rate)
 
 
 @pytest.mark.parametrize(
@@ -51,6 +77,8 @@ def test_int16_and_mono():
         to_float32(np.array([1, 2], dtype=np.int32))
     with pytest.raises(AudioError, match="shape"):
         to_mono(np.zeros((2, 2, 2), dtype=np.float32))
+    with pytest.raises(AudioError, match=r"channels first\? pass the transpose, shape \(16000, 2"):
+        to_mono(np.zeros((2, 16000), dtype=np.float32))
 
 
 def test_missing_empty_and_garbage(tmp_path):
@@ -94,7 +122,7 @@ def test_write_audio_is_atomic_and_clips(tmp_path):
 
 @settings(max_examples=30, deadline=None)
 @given(
-    st.sampled_from([8000, 22050, 44100, 48000, 16000]),
+    st.sampled_from([8000, 8011, 22050, 44100, 44101, 48000, 16000]),
     st.lists(st.integers(1, 3000), min_size=1, max_size=6),
 )
 def test_streaming_resampler_equals_whole(rate, chunks):

@@ -144,10 +144,10 @@ def test_rates_channels_and_int16(models):
     mono = stream_tokens(rec, exact)
     assert stream_tokens(rec, ints) == mono
     assert stream_tokens(rec, np.stack([exact, exact], axis=1), chunks=(999,)) == mono
-    for rate in (8000, 44100):
+    for rate, chunks in ((8000, (4410,)), (44100, (4410,)), (44101, (37, 1, 4411, 999))):
         x = resample(AUDIO, 16000, rate)
         tokens, times = offline(rec, resample(x, rate, 16000))
-        result = stream_tokens(rec, x, sample_rate=rate, chunks=(4410,))
+        result = stream_tokens(rec, x, sample_rate=rate, chunks=chunks)
         assert (result["tokens"], result["timestamps"]) == (tokens, times)
 
 
@@ -160,8 +160,11 @@ def test_bad_input_raises(models):
         s.accept_waveform(16000, bad)
     with pytest.raises(AudioError, match="shape"):
         s.accept_waveform(16000, np.zeros((2, 3, 4), np.float32))
-    with pytest.raises(AudioError, match="sample_rate"):
-        s.accept_waveform(0, AUDIO[:10])
+    for rate in (0, True, 16000.0, 999, 10**6):
+        with pytest.raises(AudioError, match="sample_rate"):
+            s.accept_waveform(rate, AUDIO[:10])
+    with pytest.raises(AudioError, match="channels first"):
+        s.accept_waveform(16000, np.zeros((2, 800), np.float32))
     with pytest.raises(AudioError, match="dtype"):
         s.accept_waveform(16000, np.zeros(10, np.int32))
     s.accept_waveform(16000, AUDIO[:100])
@@ -172,6 +175,26 @@ def test_bad_input_raises(models):
         s.accept_waveform(16000, AUDIO[:100])
     rec.reset(s)  # a reset stream takes audio again, at any rate
     s.accept_waveform(8000, AUDIO[:100])
+
+
+def test_transcribe_at_an_odd_rate_costs_little_memory(models, tmp_path):
+    """1 s at 44101 Hz once built a 23 GB resampling table and was killed."""
+    import json
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    sf.write(str(tmp_path / "odd.wav"), resample(AUDIO, 16000, 44101), 44101, subtype="FLOAT")
+    script = (
+        "import resource, sys; from transducer.cli import main; main(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    args = ["transcribe", "--json", "--model", str(models["fullsum"]), str(tmp_path / "odd.wav")]
+    out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                         timeout=300, check=True).stdout.splitlines()  # fmt: skip
+    assert json.loads(out[0])["file"].endswith("odd.wav")
+    assert int(out[1]) < 1_500_000  # KiB
 
 
 def test_transcribe_command(models, tmp_path, capsys):

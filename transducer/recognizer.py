@@ -31,7 +31,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from transducer.audio import SAMPLE_RATE, AudioError, StreamingResampler, to_float32, to_mono
+from transducer.audio import (
+    MAX_RATE,
+    MIN_RATE,
+    SAMPLE_RATE,
+    AudioError,
+    StreamingResampler,
+    to_float32,
+    to_mono,
+)
 from transducer.config import BACKENDS, ModelConfig
 from transducer.decode.hypothesis import Hypothesis
 from transducer.features import OnlineCMN, StreamingFbank
@@ -134,15 +142,14 @@ class Stream:
         """Append audio: samples (T,) or (T, channels), float in [-1, 1] or int16."""
         if self._finished:
             raise AudioError("accept_waveform after input_finished(); call reset() first")
-        if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
-            raise AudioError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
+            raise AudioError(f"sample_rate must be an integer (Hz), got {sample_rate!r}")
+        if not MIN_RATE <= sample_rate <= MAX_RATE:
+            raise AudioError(f"sample_rate must be {MIN_RATE} to {MAX_RATE} Hz, got {sample_rate}")
         if self._rate is not None and sample_rate != self._rate:
             raise AudioError(
                 f"sample rate changed from {self._rate} to {sample_rate} Hz mid-stream"
             )
-        samples = np.asarray(samples)
-        if samples.ndim not in (1, 2) or (samples.ndim == 2 and not 1 <= samples.shape[1] <= 16):
-            raise AudioError(f"samples must be (T,) or (T, channels), got shape {samples.shape}")
         samples = to_mono(to_float32(samples))
         if not np.isfinite(samples).all():
             raise AudioError("samples contain NaN or Inf")
