@@ -14,17 +14,23 @@ sherpa-onnx's: binary frames of float32 little-endian mono samples (16 kHz, or t
         after "Done"; then it closes
     {"type": "error", "message": "..."}  then it closes the connection
 
-It binds 127.0.0.1 unless told otherwise and limits concurrent streams, frame size and idle
-time; a bad client gets an error and is disconnected while everyone else is served on.
+It binds 127.0.0.1 unless told otherwise. A bad or idle client gets an error and is disconnected
+while everyone else is served on: it limits concurrent streams, frame size, the pace of audio
+(a session must bring `min_audio_seconds` of audio in every `window_seconds` of wall time, so
+clients that trickle bytes cannot hold the slots) and a session's length (`max_seconds`, after
+which it ends as if the client had said "Done"). A WebSocket whose `Origin` is not the page's
+own (same host and port) is refused with 403, unless `--allow-origin` names it; clients that
+send no `Origin` (not browsers) are served. HTTP methods other than GET and HEAD get 405.
+Decoding runs on worker threads: the event loop only moves bytes.
 """
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import threading
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -40,11 +46,19 @@ log = logging.getLogger("demo.web")
 RESULT_KEYS = ("text", "tokens", "timestamps", "blocks", "segment", "is_final")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Limits:
     max_streams: int = 8  # concurrent WebSocket streams; more are refused (close code 1013)
     max_frame_bytes: int = 256_000  # 1 s of float32 audio at 64 kHz; larger frames: code 1009
-    idle_seconds: float = 20.0  # a stream that sends nothing for this long is closed
+    window_seconds: float = 5.0  # in every such window of wall time a stream must bring ...
+    min_audio_seconds: float = 0.5  # ... this much audio, or it is closed (code 1008)
+    max_seconds: float = 3600.0  # a session's wall time; then it ends as after "Done"
+    allow_origins: tuple[str, ...] = ()  # Origins accepted besides the page's own; "*": any
+
+    def __post_init__(self):
+        if not 0 <= self.min_audio_seconds <= self.window_seconds:
+            raise ValueError(f"min audio {self.min_audio_seconds} s per window of "
+                             f"{self.window_seconds} s: needs 0 <= min <= window")  # fmt: skip
 
 
 class ClientError(ValueError):
@@ -76,6 +90,41 @@ def sample_rate_of(path: str) -> int:
     return rate
 
 
+class Pace:
+    """One session's clock: audio per window of wall time, and the session's length."""
+
+    def __init__(self, limits: Limits, now: float):
+        self.limits, self.start, self.window_start, self.window_audio = limits, now, now, 0.0
+
+    def check(self, now: float) -> None:
+        """ClientError if a whole window has passed with too little audio."""
+        limits = self.limits
+        while now - self.window_start >= limits.window_seconds:
+            if self.window_audio < limits.min_audio_seconds:
+                got = f"{self.window_audio:.2f} s of audio" if self.window_audio else "no audio"
+                raise ClientError(f"{got} in {limits.window_seconds:g} s; at least "
+                                  f"{limits.min_audio_seconds:g} s needed", 1008)  # fmt: skip
+            self.window_start += limits.window_seconds
+            self.window_audio = 0.0
+
+    def add(self, seconds: float, now: float) -> None:
+        self.check(now)
+        self.window_audio += seconds
+
+    def wait(self, now: float) -> float:
+        """Seconds until the next check is due (the window's end or the session's)."""
+        return min(self.window_start + self.limits.window_seconds, self.end) - now
+
+    @property
+    def end(self) -> float:
+        return self.start + self.limits.max_seconds
+
+
+def close_reason(text: str) -> str:
+    """A WebSocket close reason: at most 123 bytes of UTF-8, cut at a character boundary."""
+    return text.encode()[:123].decode(errors="ignore")
+
+
 class TranscriptionServer:
     """The page's files over HTTP and one recognizer `Stream` per WebSocket connection."""
 
@@ -84,18 +133,38 @@ class TranscriptionServer:
         self.active = 0
 
     def http(self, connection: ServerConnection, request):
-        """Serve `/` and the files of demo/static/; `/ws` goes on to the WebSocket handshake."""
+        """Serve `/` and the files of demo/static/ (GET, HEAD); `/ws` goes on to the WebSocket
+        handshake if its Origin is allowed."""
         path = urlsplit(request.path).path
+        if request.method not in ("GET", "HEAD") or (path == "/ws" and request.method != "GET"):
+            response = connection.respond(405, "method not allowed\n")
+            response.headers["Allow"] = "GET" if path == "/ws" else "GET, HEAD"
+            return response
         if path == "/ws":
-            return None
+            origin = request.headers.get("Origin")
+            if self._origin_allowed(origin, request.headers.get("Host")):
+                return None
+            log.info("%s: refused Origin %r", connection.remote_address, origin)
+            return connection.respond(403, f"origin {origin} not allowed (see --allow-origin)\n")
         name = "index.html" if path == "/" else path.lstrip("/")
         file = STATIC / name
         if "/" in name or file.suffix not in CONTENT_TYPES or not file.is_file():
-            return connection.respond(404, "not found\n")
-        response = connection.respond(200, file.read_text())
-        del response.headers["Content-Type"]
-        response.headers["Content-Type"] = CONTENT_TYPES[file.suffix]
+            response = connection.respond(404, "not found\n")
+        else:
+            response = connection.respond(200, file.read_text())
+            del response.headers["Content-Type"]
+            response.headers["Content-Type"] = CONTENT_TYPES[file.suffix]
+        if request.method == "HEAD":  # the GET's headers (Content-Length too), no body
+            response = dataclasses.replace(response, body=b"")
         return response
+
+    def _origin_allowed(self, origin: str | None, host: str | None) -> bool:
+        """A browser's page may open the socket only from this server's own origin (or one
+        allowed); a client that sends no Origin is not a browser, so no page can forge it."""
+        allowed = self.limits.allow_origins
+        if origin is None or "*" in allowed or origin in allowed:
+            return True
+        return host is not None and origin in (f"http://{host}", f"https://{host}")
 
     async def handle(self, ws: ServerConnection) -> None:
         if self.active >= self.limits.max_streams:
@@ -114,44 +183,57 @@ class TranscriptionServer:
 
     async def _transcribe(self, ws: ServerConnection) -> None:
         rate = sample_rate_of(ws.request.path)
-        stream, segments, received = self.rec.create_stream(), [], 0
+        loop = asyncio.get_running_loop()
+        stream = await asyncio.to_thread(self.rec.create_stream)
+        pace, segments, received, truncated = Pace(self.limits, loop.time()), [], 0, False
         while True:
+            if loop.time() >= pace.end:
+                truncated = True  # the session's time is up: end it as after "Done"
+                break
             try:
-                message = await asyncio.wait_for(ws.recv(), self.limits.idle_seconds)
+                message = await asyncio.wait_for(ws.recv(), pace.wait(loop.time()))
             except TimeoutError:
-                raise ClientError(f"no audio for {self.limits.idle_seconds:g} s", 1008) from None
+                pace.check(loop.time())
+                continue
             if message == "Done":
                 break
             samples = parse_frame(message)
+            pace.add(len(samples) / rate, loop.time())
             received += len(samples)
-            try:
-                stream.accept_waveform(rate, samples)
-            except ValueError as e:  # AudioError: NaN or infinity
-                raise ClientError(str(e)) from None
-            segments += await self._decode(ws, stream)
-        stream.input_finished()
-        segments += await self._decode(ws, stream)
-        segments += self.rec.open_segment(stream)
+            segments += await self._decode(ws, stream, rate, samples)
+        segments += await self._decode(ws, stream, rate, None)
         done = {
             "type": "done",
             "text": transcript(segments),
             "segments": [_public(r) for r in segments if r["text"]],
             "audio_seconds": received / rate,
+            "truncated": truncated,
         }
         await ws.send(json.dumps(done))
         await ws.close()
         log.info("%s: %.2f s at %d Hz, %r", ws.remote_address, received / rate, rate, done["text"])
 
-    async def _decode(self, ws: ServerConnection, stream) -> list[dict]:
-        """Decode the ready blocks, sending a result after each; returns the ended segments."""
-        ended = []
-        for result, closed in self.rec.decode_ready(stream):
-            if closed:
-                ended.append(result)
+    async def _decode(self, ws: ServerConnection, stream, rate: int, samples) -> list[dict]:
+        """Feed `samples` and decode the ready blocks on a worker thread, then send a result for
+        each block; returns the segments that ended. `samples` None: the input is finished,
+        and the segment still open is returned too (not sent: "done" carries it)."""
+
+        def work() -> tuple[list[tuple[dict, bool]], list[dict]]:
+            if samples is None:
+                stream.input_finished()
+            else:
+                stream.accept_waveform(rate, samples)
+            results = list(self.rec.decode_ready(stream))
+            return results, self.rec.open_segment(stream) if samples is None else []
+
+        try:
+            results, still_open = await asyncio.to_thread(work)
+        except ValueError as e:  # AudioError: NaN or infinity
+            raise ClientError(str(e)) from None
+        for result, closed in results:
             kind = "segment" if closed else "partial"
             await ws.send(json.dumps({"type": kind, **_public(result)}))
-            await asyncio.sleep(0)  # the other streams' turn between blocks
-        return ended
+        return [result for result, closed in results if closed] + still_open
 
 
 def _public(result: dict) -> dict:
@@ -161,7 +243,7 @@ def _public(result: dict) -> dict:
 async def _close_with_error(ws: ServerConnection, error: ClientError) -> None:
     try:
         await ws.send(json.dumps({"type": "error", "message": str(error)}))
-        await ws.close(error.code, str(error)[:120])
+        await ws.close(error.code, close_reason(str(error)))
     except ConnectionClosed:
         pass
     log.info("%s: closed (%d %s)", ws.remote_address, error.code, error)
@@ -214,10 +296,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backend", choices=BACKENDS, default="numba")
     parser.add_argument("--max-streams", type=int, default=Limits.max_streams)
     parser.add_argument("--max-frame-bytes", type=int, default=Limits.max_frame_bytes)
-    parser.add_argument("--idle-seconds", type=float, default=Limits.idle_seconds)
+    parser.add_argument("--window-seconds", type=float, default=Limits.window_seconds,
+                        help="a stream must bring --min-audio-seconds of audio in every window "
+                        "of this much wall time, or it is closed")  # fmt: skip
+    parser.add_argument("--min-audio-seconds", type=float, default=Limits.min_audio_seconds)
+    parser.add_argument("--max-seconds", type=float, default=Limits.max_seconds,
+                        help="a session's wall time; then it ends as after 'Done'")  # fmt: skip
+    parser.add_argument("--allow-origin", nargs="+", default=(), metavar="ORIGIN",
+                        help="page origins (e.g. https://example.org) allowed to open the "
+                        "WebSocket besides this server's own; '*' for any")  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    limits = Limits(args.max_streams, args.max_frame_bytes, args.idle_seconds)
+    try:
+        limits = Limits(args.max_streams, args.max_frame_bytes, args.window_seconds,
+                        args.min_audio_seconds, args.max_seconds,
+                        tuple(args.allow_origin))  # fmt: skip
+    except ValueError as e:
+        parser.error(str(e))
     server = TranscriptionServer(Recognizer(args.model, backend=args.backend), limits)
 
     def started(port: int) -> None:

@@ -72,6 +72,9 @@ def test_tokenizer_errors(tmp_path):
     (tmp_path / "bad.txt").write_text("<e> 0\n<unk>\n")
     with pytest.raises(ValueError, match="bad.txt:2"):
         CharTokenizer.load(tmp_path / "bad.txt")
+    (tmp_path / "latin1.txt").write_bytes("<e> 0\n\xe9 1\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="latin1.txt: not UTF-8"):
+        CharTokenizer.load(tmp_path / "latin1.txt")
 
 
 def test_sentencepiece(tmp_path):

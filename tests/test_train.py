@@ -57,7 +57,7 @@ def test_tiny_model_overfits(toy, tmp_path, capsys, mode, alignment, steps, pred
             ["eval", "--model", str(tmp_path / "run" / "best.pt"), "--manifest", str(toy), "--json"]
         )
         printed = json.loads(capsys.readouterr().out)
-        assert set(printed) == {"wer", "cer", "rtf", "n_utts", "audio_seconds"}
+        assert set(printed) == {"wer", "cer", "rtf", "n_utts", "audio_seconds", "unreadable"}
         assert printed["cer"] == 0.0 and printed["n_utts"] == 4
         main(["eval", "--model", str(tmp_path / "run" / "best.pt"), "--manifest", str(toy),
               "--json", "--by", "engine"])  # fmt: skip
@@ -65,6 +65,31 @@ def test_tiny_model_overfits(toy, tmp_path, capsys, mode, alignment, steps, pred
         assert by_engine == {"toy": {"wer": 0.0, "cer": 0.0, "n_utts": 4}}
     assert (tmp_path / "run" / "plots" / "emissions.png").stat().st_size > 1000
     assert (tmp_path / "run" / "plots" / "loss.png").stat().st_size > 1000
+
+
+def test_eval_scores_past_unreadable_audio_and_refuses_nothing_to_score(trained, tmp_path, capsys):
+    """An unreadable file or an offset past the end is reported and skipped, as `transcribe`
+    does, and the exit status says so; an empty manifest is an error, not WER 0."""
+    corpus = make_corpus(tmp_path, ["abc", "cab"])
+    lines = corpus.read_text().splitlines()
+    missing, past_end = json.loads(lines[0]), json.loads(lines[1])
+    missing.update(id="missing", audio="nope.wav")
+    past_end.update(id="past-end", offset=60.0)
+    corpus.write_text("\n".join([lines[0], json.dumps(missing), json.dumps(past_end)]) + "\n")
+    model = str(trained[0]["fullsum"])
+    for backend in ("offline", "numba"):
+        with pytest.raises(SystemExit):
+            main(["eval", "--model", model, "--manifest", str(corpus), "--json",
+                  "--backend", backend, "--by", "speaker"])  # fmt: skip
+        out, err = capsys.readouterr()
+        printed = json.loads(out.splitlines()[0])
+        assert printed["n_utts"] == 1 and set(printed["unreadable"]) == {"missing", "past-end"}
+        assert "nope.wav: no such audio file" in err and "offset 60 s is past the end" in err
+        assert "2 of 3 utterances could not be read" in err
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(SystemExit):
+        main(["eval", "--model", model, "--manifest", str(tmp_path / "empty.jsonl")])
+    assert "empty.jsonl: no utterances to score" in capsys.readouterr().err
 
 
 def test_error_rates_by_group():
@@ -356,6 +381,38 @@ def test_runinfo_separates_ctc_pretraining(tmp_path):
     assert out["steps"] == 80 and out["pretrain_steps"] == 40  # rows are logged every 20 steps
     assert out["transducer_phase_hours_per_hour"] == 60.0  # 60 s of audio in 1 s
     assert out["loss_share"] == 0.1 and out["best_dev"]["cer"] == 0.4
+
+
+@pytest.mark.parametrize(
+    "damage,says",
+    [
+        (lambda c: c["config"].pop("model"), "config has no 'model' section"),
+        (
+            lambda c: c["config"]["model"].update(d_modle=8),
+            r"unknown ModelConfig keys \['d_modle'\]",
+        ),
+        (lambda c: c["config"]["model"].update(mode="x"), "ModelConfig: mode must be one of"),
+        (lambda c: c["config"]["features"].update(n_mel=80), "unknown FeatureConfig keys"),
+        (
+            lambda c: c["model"][next(iter(c["model"]))].view(-1).__setitem__(0, float("nan")),
+            "has 1 NaN or Inf values",
+        ),
+        (lambda c: c["model"].pop(next(iter(c["model"]))), "weights do not fit"),
+    ],
+)
+def test_damaged_checkpoint_is_refused_by_name(tmp_path, damage, says):
+    from transducer.config import FeatureConfig, ModelConfig
+    from transducer.features import FeatureStats
+    from transducer.model.transducer import NeuralTransducer
+    from transducer.text import CharTokenizer
+
+    stats = FeatureStats(tuple([0.0] * 80), tuple([1.0] * 80))
+    model = NeuralTransducer(ModelConfig(d_model=8, n_enc_layers=1, d_dec=8, d_joint=8))
+    ckpt = checkpoint.bundle(model, CharTokenizer.english(), stats, FeatureConfig())
+    damage(ckpt)
+    checkpoint.save_atomic(ckpt, tmp_path / "damaged.pt")
+    with pytest.raises(ValueError, match="damaged.pt: .*" + says):
+        load_model(tmp_path / "damaged.pt")
 
 
 def test_checkpoint_without_mel_floor_keeps_kaldi_floor(tmp_path):

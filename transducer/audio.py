@@ -42,7 +42,11 @@ def read_audio_raw(
     try:
         with sf.SoundFile(str(path)) as f:
             sample_rate = f.samplerate
-            f.seek(int(round(offset * sample_rate)))
+            start = int(round(offset * sample_rate))
+            if start >= f.frames > 0:
+                raise AudioError(f"{path}: offset {offset:g} s is past the end of the file "
+                                 f"({f.frames / sample_rate:g} s)")  # fmt: skip
+            f.seek(start)
             n = -1 if duration is None else int(round(duration * sample_rate))
             samples = f.read(n, dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError) as e:

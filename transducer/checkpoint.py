@@ -68,13 +68,39 @@ def load_model(path: str | Path):
     for key in ("config", "tokens", "stats", "model"):
         if key not in ckpt:
             raise ValueError(f"{path}: checkpoint has no {key!r} entry")
-    cfg = ModelConfig(**lists_to_tuples(ckpt["config"]["model"]))
+    for key in ("model", "features"):
+        if not isinstance(ckpt["config"].get(key), dict):
+            raise ValueError(f"{path}: checkpoint config has no {key!r} section")
+    cfg = _config(path, ModelConfig, ckpt["config"]["model"])
     model = NeuralTransducer(cfg)
-    model.load_state_dict(ckpt["model"])
+    _check_finite(path, ckpt["model"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:  # names the missing, unexpected or misshapen tensors
+        raise ValueError(f"{path}: weights do not fit its model config: {e}") from e
     stats = FeatureStats(tuple(ckpt["stats"]["mean"]), tuple(ckpt["stats"]["std"]))
     # Checkpoints from before `mel_floor` existed were trained with Kaldi's floor.
-    features = FeatureConfig(**{"mel_floor": EPSILON, **ckpt["config"]["features"]})
+    features = _config(path, FeatureConfig, {"mel_floor": EPSILON, **ckpt["config"]["features"]})
     return model.eval(), CharTokenizer(ckpt["tokens"]), stats, features
+
+
+def _config(path, cls, d: dict):
+    """A config dataclass from a checkpoint's section; errors name the file."""
+    unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"{path}: unknown {cls.__name__} keys {unknown} (newer or damaged?)")
+    try:
+        return cls(**lists_to_tuples(d))  # validates the values
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: {cls.__name__}: {e}") from None
+
+
+def _check_finite(path, weights: dict) -> None:
+    """NaN or Inf weights (a diverged run, a damaged file) would decode silently to nothing."""
+    for name, value in weights.items():
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            bad = int((~torch.isfinite(value)).sum())
+            raise ValueError(f"{path}: weight {name!r} has {bad} NaN or Inf values")
 
 
 def average(paths: list[str | Path]) -> dict:

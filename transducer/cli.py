@@ -63,11 +63,14 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
+    from transducer.audio import AudioError
     from transducer.checkpoint import load_model
     from transducer.data.manifest import read_manifest
     from transducer.evaluate import error_rates_by, evaluate
 
     utts = read_manifest(args.manifest)
+    if not utts:
+        raise ValueError(f"{args.manifest}: no utterances to score")
     if args.backend == "offline":
         from transducer.recognizer import default_model, load_lm
 
@@ -88,16 +91,20 @@ def _eval(args: argparse.Namespace) -> None:
         rec = Recognizer(args.model, args.beam, args.block_width, never, args.backend, args.lm,
                          args.lm_weight, args.lm_bonus)  # fmt: skip
         result = evaluate_recognizer(rec, utts)
-        result.pop("tokens")
     hyps = result.pop("hypotheses")
+    result.pop("tokens")
+    for utt_id, error in result["unreadable"].items():
+        print(f"transducer: error: {utt_id}: {error}", file=sys.stderr, flush=True)
+    scored = [(u, h) for u, h in zip(utts, hyps, strict=True) if h is not None]
     groups = {}
     if args.by:
-        keys = [u.engine if args.by == "engine" else u.speaker for u in utts]
-        groups = result[f"by_{args.by}"] = error_rates_by([u.text for u in utts], hyps, keys)
+        keys = [u.engine if args.by == "engine" else u.speaker for u, _ in scored]
+        refs, texts = [u.text for u, _ in scored], [h for _, h in scored]
+        groups = result[f"by_{args.by}"] = error_rates_by(refs, texts, keys)
     if args.json:
         print(json.dumps(result))
     else:
-        for utt, hyp in zip(utts, hyps, strict=True):
+        for utt, hyp in scored:
             print(f"{utt.id}\tref: {utt.text}\n{utt.id}\thyp: {hyp}")
         print(
             f"WER {100 * result['wer']:.2f}%  CER {100 * result['cer']:.2f}%  "
@@ -106,6 +113,9 @@ def _eval(args: argparse.Namespace) -> None:
         for key, rates in groups.items():
             print(f"  {key}: WER {100 * rates['wer']:.2f}%  CER {100 * rates['cer']:.2f}%  "
                   f"({rates['n_utts']} utterances)")  # fmt: skip
+    if result["unreadable"]:
+        raise AudioError(f"{len(result['unreadable'])} of {len(utts)} utterances could not be "
+                         "read (listed above); the scores are of the others")  # fmt: skip
 
 
 def _transcribe(args: argparse.Namespace) -> None:

@@ -6,6 +6,7 @@ import jiwer
 import numpy as np
 import torch
 
+from transducer.audio import AudioError
 from transducer.config import FeatureConfig
 from transducer.data.manifest import read_utterance
 from transducer.decode import Hypothesis, beam_search, greedy_search
@@ -57,20 +58,15 @@ def evaluate(
     W: int | None = None,
     lm=None,
 ) -> dict:
-    """{"wer", "cer", "rtf", "n_utts", "audio_seconds"} over `utts`, plus the hypotheses."""
+    """{"wer", "cer", "rtf", "n_utts", "audio_seconds", "unreadable"} over `utts`, plus the
+    hypotheses (see `score`)."""
     model.eval()
-    refs, hyps, seconds, elapsed = [], [], 0.0, 0.0
-    for utt in utts:
-        samples = read_utterance(utt)
-        start = time.perf_counter()
+
+    def decode_one(samples: np.ndarray) -> tuple[str, list[str]]:
         hyp = decode(model, features(samples, stats, features_cfg), beam, W, lm)
-        elapsed += time.perf_counter() - start
-        seconds += len(samples) / features_cfg.sample_rate
-        refs.append(utt.text)
-        hyps.append(tokenizer.decode(hyp.tokens))
-    result = error_rates(refs, hyps)
-    result.update(rtf=elapsed / max(seconds, 1e-9), n_utts=len(utts), audio_seconds=seconds)
-    return {**result, "hypotheses": hyps}
+        return tokenizer.decode(hyp.tokens), [tokenizer.symbols[t] for t in hyp.tokens]
+
+    return score(utts, decode_one)
 
 
 def transcribe(recognizer, samples: np.ndarray) -> dict:
@@ -84,18 +80,40 @@ def transcribe(recognizer, samples: np.ndarray) -> dict:
 
 
 def evaluate_recognizer(recognizer, utts) -> dict:
-    """Like `evaluate`, through a streaming `Recognizer` of any backend (torch, numba, onnx).
-    Also returns each utterance's tokens, for comparing backends."""
-    refs, hyps, tokens, seconds, elapsed = [], [], [], 0.0, 0.0
-    for utt in utts:
-        samples = read_utterance(utt)
-        start = time.perf_counter()
+    """Like `evaluate`, through a streaming `Recognizer` of any backend (torch, numba, onnx)."""
+
+    def decode_one(samples: np.ndarray) -> tuple[str, list[str]]:
         result = transcribe(recognizer, samples)
+        return result["text"], result["tokens"]
+
+    return score(utts, decode_one)
+
+
+def score(utts, decode_one) -> dict:
+    """Decode each utterance with `decode_one(samples) -> (text, tokens)` and score them all.
+
+    Returns {"wer", "cer", "rtf", "n_utts", "audio_seconds", "unreadable", "hypotheses",
+    "tokens"}: "hypotheses" and "tokens" line up with `utts`, None where the audio could not
+    be read; those utterances are listed in "unreadable" ({id: error}), left out of the rates
+    and of "n_utts", and the others are scored all the same."""
+    refs, hyps, tokens, seconds, elapsed, unreadable = [], [], [], 0.0, 0.0, {}
+    for utt in utts:
+        try:
+            samples = read_utterance(utt)
+        except AudioError as e:
+            unreadable[utt.id] = str(e)
+            hyps.append(None)
+            tokens.append(None)
+            continue
+        start = time.perf_counter()
+        text, symbols = decode_one(samples)
         elapsed += time.perf_counter() - start
         seconds += len(samples) / 16000
         refs.append(utt.text)
-        hyps.append(result["text"])
-        tokens.append(result["tokens"])
-    out = error_rates(refs, hyps)
-    out.update(rtf=elapsed / max(seconds, 1e-9), n_utts=len(utts), audio_seconds=seconds)
-    return {**out, "hypotheses": hyps, "tokens": tokens}
+        hyps.append(text)
+        tokens.append(symbols)
+    if not refs:
+        raise ValueError(f"nothing to score: {len(unreadable)} utterances, none readable")
+    out = error_rates(refs, [h for h in hyps if h is not None])
+    out.update(rtf=elapsed / max(seconds, 1e-9), n_utts=len(refs), audio_seconds=seconds)
+    return {**out, "unreadable": unreadable, "hypotheses": hyps, "tokens": tokens}

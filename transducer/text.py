@@ -194,7 +194,13 @@ class CharTokenizer:
 
 def _read_tokens_txt(path: Path) -> list[str]:
     symbols: dict[int, str] = {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text ({e})") from None
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read tokens ({e.strerror})") from None
+    for lineno, line in enumerate(text.splitlines(), 1):
         parts = line.split()
         if len(parts) != 2 or not parts[1].isdigit():
             raise ValueError(f"{path}:{lineno}: expected 'symbol id', got {line!r}")
