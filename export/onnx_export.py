@@ -22,15 +22,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from export.runtime import FORMAT_VERSION, GRAPHS
+from export.runtime import FORMAT_VERSION, GRAPHS, digest, tokens_digest
 from transducer.checkpoint import load_model
 from transducer.decode.fast import DECODER_MATRICES, halve, pack, require_lstm_prediction
 
 OPSET = 17
 
 
-def metadata(model, stats, features) -> dict[str, str]:
-    """Every setting the runtime needs, as strings (ONNX metadata is string -> string)."""
+def metadata(model, tokenizer, stats, features, decoder_arrays: dict) -> dict[str, str]:
+    """Every setting the runtime needs, as strings (ONNX metadata is string -> string), and
+    content hashes that tie the files of one export together: of the model's weights, of its
+    tokens and of the Numba decoder's arrays (with their shapes)."""
     cfg = model.cfg
     keys = ("mode", "attention", "vocab_size", "block_width", "stack", "lookback",
             "max_symbols_per_block", "d_model", "n_enc_layers", "d_dec", "n_dec_layers",
@@ -45,8 +47,18 @@ def metadata(model, stats, features) -> dict[str, str]:
         stats_mean=json.dumps(list(stats.mean)),
         stats_std=json.dumps(list(stats.std)),
         state_shapes=json.dumps(state_shapes(cfg)),
+        weights_sha256=digest({k: _raw(v) for k, v in model.state_dict().items()}),
+        tokens_sha256=tokens_digest(tokenizer.symbols),
+        decoder_sha256=digest(decoder_arrays),
+        decoder_shapes=json.dumps({k: list(a.shape) for k, a in decoder_arrays.items()}),
     )
     return meta
+
+
+def _raw(t: torch.Tensor) -> np.ndarray:
+    """A tensor's bytes as uint8, whatever its dtype, with its shape and dtype in front."""
+    head = np.frombuffer(f"{t.dtype}{tuple(t.shape)}".encode(), np.uint8)
+    return np.concatenate([head, t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy()])
 
 
 def state_shapes(cfg) -> dict[str, list]:
@@ -205,14 +217,14 @@ def export_graph(model, graph: str, path: Path, meta: dict[str, str]) -> None:
     onnx.save(proto, str(path))
 
 
-def save_decoder_weights(model, path: Path, meta: dict[str, str]) -> None:
-    """The Numba decoder's packed float32 weights, with the same metadata as the graphs; its
-    matrices as half bits where that is lossless (`fast.halve`: weights saved in half)."""
+def decoder_weights(model) -> tuple[dict[str, np.ndarray], dict]:
+    """The Numba decoder's packed float32 arrays and its scalars; the matrices as half bits
+    where that is lossless (`fast.halve`: weights saved in half)."""
     w = pack(model)
     arrays = {k: v for k, v in w._asdict().items() if isinstance(v, np.ndarray)}
     arrays.update(halve({k: arrays[k] for k in DECODER_MATRICES}))
     scalars = {k: v for k, v in w._asdict().items() if not isinstance(v, np.ndarray)}
-    np.savez(path, **arrays, scalars=json.dumps(scalars), metadata=json.dumps(meta))
+    return arrays, scalars
 
 
 def quantize(out: Path) -> dict[str, str]:
@@ -238,16 +250,23 @@ def export(model_path: str | Path, out: str | Path, int8: bool = False,
     model, tokenizer, stats, features = load_model(model_path)
     require_lstm_prediction(model.cfg)  # before anything is written
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: exists and is not a folder; --out names the folder to write")
     out.mkdir(parents=True, exist_ok=True)
-    meta = metadata(model, stats, features)
+    arrays, scalars = decoder_weights(model)
+    meta = metadata(model, tokenizer, stats, features, arrays)
     with torch.no_grad():
         for graph in GRAPHS:
             export_graph(model, graph, out / f"{graph}.onnx", meta)
-        save_decoder_weights(model, out / "decoder_weights.npz", meta)
+    np.savez(out / "decoder_weights.npz", **arrays, scalars=json.dumps(scalars),
+             metadata=json.dumps(meta))  # fmt: skip
     tokenizer.save(out / "tokens.txt")
     report = {"out": str(out), "sizes_mb": {}}
     if int8:
         quantize(out)
+    else:  # int8 graphs of an earlier export would not match these files
+        for graph in GRAPHS:
+            (out / f"{graph}.int8.onnx").unlink(missing_ok=True)
     for path in sorted(out.glob("*.onnx")) + [out / "decoder_weights.npz"]:
         report["sizes_mb"][path.name] = round(path.stat().st_size / 2**20, 3)
     from export.check import check

@@ -8,6 +8,7 @@ corrupt file, a missing key or a mismatched value is an `ExportError` naming the
     recognizer = OnnxRecognizer("exp/export")      # or Recognizer(folder, backend="onnx")
 """
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -18,11 +19,26 @@ from transducer.features import FeatureStats
 from transducer.recognizer import EndpointConfig, Parts, Recognizer
 from transducer.text import CharTokenizer
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"  # 2: content hashes of the weights and tokens, decoder array shapes
 GRAPHS = ("encoder", "decoder", "joiner")
 REQUIRED = ("format_version", "model_type", "graph", "mode", "attention", "vocab_size",
             "blank_id", "block_width", "stack", "lookback", "d_model", "n_enc_layers",
-            "model_config", "features", "stats_mean", "stats_std", "state_shapes")  # fmt: skip
+            "model_config", "features", "stats_mean", "stats_std", "state_shapes",
+            "weights_sha256", "tokens_sha256", "decoder_sha256", "decoder_shapes")  # fmt: skip
+
+
+def digest(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 of named arrays: names, dtypes, shapes and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def tokens_digest(symbols) -> str:
+    return hashlib.sha256("\n".join(symbols).encode()).hexdigest()
 
 
 class ExportError(ValueError):
@@ -83,14 +99,24 @@ class OnnxEncoder:
         return frames[0], (h, c)
 
 
+def has_fp32_graphs(folder: str | Path) -> bool:
+    """Whether `folder` holds any fp32 graph (the shipped export has int8 graphs only)."""
+    return any((Path(folder) / f"{graph}.onnx").exists() for graph in GRAPHS)
+
+
 def load_export(folder: str | Path, int8: bool = False, threads: int = 1) -> Parts:
-    """The parts a `Recognizer` runs, from an export folder (checked)."""
+    """The parts a `Recognizer` runs, from an export folder, checked: every file's metadata
+    agrees (graphs of another model or another export are refused), and decoder_weights.npz
+    and tokens.txt match the shapes and content hashes the metadata records."""
     from transducer.decode.fast import FastDecoder, Weights
 
     folder = Path(folder)
     if not folder.is_dir():
         raise ExportError(f"{folder}: not an export folder (run `transducer export --out DIR`)")
     suffix = ".int8.onnx" if int8 else ".onnx"
+    if not int8 and not has_fp32_graphs(folder) and (folder / "encoder.int8.onnx").exists():
+        raise ExportError(f"{folder}: int8 graphs only (as the shipped export): use "
+                          "backend onnx-int8, or `transducer export` for fp32 graphs")  # fmt: skip
     sessions, metas = {}, {}
     for graph in GRAPHS:
         path = folder / f"{graph}{suffix}"
@@ -115,14 +141,21 @@ def load_export(folder: str | Path, int8: bool = False, threads: int = 1) -> Par
     _agree(ref, ref_path, json.loads(str(arrays.pop("metadata"))), weights_path)
     scalars = json.loads(str(arrays.pop("scalars")))
     expected = set(Weights._fields) - set(scalars)
-    w = Weights(**scalars, **_decoder_arrays(arrays, expected, weights_path))
+    w = Weights(**scalars, **_decoder_arrays(arrays, expected, ref, weights_path))
     cfg = ModelConfig(**_tuples(json.loads(ref["model_config"])))
-    tokenizer = CharTokenizer.load(folder / "tokens.txt")
+    tokens_path = folder / "tokens.txt"
+    try:
+        tokenizer = CharTokenizer.load(tokens_path)
+    except (FileNotFoundError, ValueError) as e:
+        raise ExportError(f"{tokens_path}: {e}") from e
     if len(tokenizer) != cfg.vocab_size:
         raise ExportError(
-            f"{folder / 'tokens.txt'}: {len(tokenizer)} tokens, but metadata key 'vocab_size' "
+            f"{tokens_path}: {len(tokenizer)} tokens, but metadata key 'vocab_size' "
             f"is {cfg.vocab_size}"
         )
+    if tokens_digest(tokenizer.symbols) != ref["tokens_sha256"]:
+        raise ExportError(f"{tokens_path}: its symbols differ from the model's (metadata key "
+                          "'tokens_sha256'): not this export's tokens.txt")  # fmt: skip
     stats = FeatureStats(tuple(json.loads(ref["stats_mean"])), tuple(json.loads(ref["stats_std"])))
     features = FeatureConfig(**json.loads(ref["features"]))
     encoder = OnnxEncoder(sessions["encoder"], cfg.n_enc_layers, cfg.d_model)
@@ -130,21 +163,36 @@ def load_export(folder: str | Path, int8: bool = False, threads: int = 1) -> Par
     return Parts(cfg, tokenizer, stats, features, encoder, decoder)
 
 
-def _decoder_arrays(arrays: dict, expected: set, path: Path) -> dict:
+def _check_contents(arrays: dict, meta: dict, path: Path) -> None:
+    """decoder_weights.npz's arrays have the shapes and the hash the metadata records."""
+    shapes = json.loads(meta["decoder_shapes"])
+    for key, a in arrays.items():
+        if key in shapes and list(a.shape) != shapes[key]:
+            raise ExportError(f"{path}: entry {key!r} has shape {list(a.shape)}, but metadata "
+                              f"key 'decoder_shapes' says {shapes[key]}")  # fmt: skip
+    if digest(arrays) != meta["decoder_sha256"]:
+        raise ExportError(f"{path}: its arrays differ from those exported (metadata key "
+                          "'decoder_sha256'): damaged, or from another export")  # fmt: skip
+
+
+def _decoder_arrays(arrays: dict, expected: set, meta: dict, path: Path) -> dict:
     """decoder_weights.npz's arrays, checked: each entry `Weights` needs, float32, or half bits
-    (uint16) for the matrices `fast.halve` may keep so, widened here where the CPU cannot."""
+    (uint16) for the matrices `fast.halve` may keep so, with the shapes and content the
+    metadata records; half bits are widened here where the CPU cannot use them."""
     from transducer.decode.fast import DECODER_MATRICES, HALF, HALF_IN_HARDWARE
 
     if set(arrays) != expected:
         missing, extra = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
         raise ExportError(f"{path}: entries missing {missing}, unexpected {extra}")
     for key, a in arrays.items():
-        half = key in DECODER_MATRICES and a.dtype == HALF
-        if a.dtype != np.float32 and not half:
+        if a.dtype != np.float32 and not (key in DECODER_MATRICES and a.dtype == HALF):
             allowed = "float32 or uint16 (half bits)" if key in DECODER_MATRICES else "float32"
             raise ExportError(f"{path}: entry {key!r} is {a.dtype}, not {allowed}")
-        if half and not HALF_IN_HARDWARE:
-            arrays[key] = a.view(np.float16).astype(np.float32)
+    _check_contents(arrays, meta, path)
+    if not HALF_IN_HARDWARE:
+        for key, a in arrays.items():
+            if a.dtype == HALF:
+                arrays[key] = a.view(np.float16).astype(np.float32)
     return arrays
 
 
@@ -153,8 +201,11 @@ def _tuples(d: dict) -> dict:
 
 
 class OnnxRecognizer(Recognizer):
-    """`Recognizer` on an export folder: onnxruntime encoder, Numba decoder, no torch."""
+    """`Recognizer` on an export folder: onnxruntime encoder, Numba decoder, no torch.
+    int8: the int8 graphs; by default the fp32 ones where the folder has them, else int8."""
 
-    def __init__(self, folder: str | Path, beam: int | None = None, block_width: int | None = None,
-                 endpoint: EndpointConfig = EndpointConfig()):  # fmt: skip
-        super().__init__(folder, beam, block_width, endpoint, backend="onnx")
+    def __init__(self, folder: str | Path, beam: int | None = None,
+                 block_width: int | None = None, endpoint: EndpointConfig = EndpointConfig(),
+                 int8: bool | None = None):  # fmt: skip
+        int8 = not has_fp32_graphs(folder) if int8 is None else int8
+        super().__init__(folder, beam, block_width, endpoint, "onnx-int8" if int8 else "onnx")

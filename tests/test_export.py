@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -23,8 +24,8 @@ SIZES = dict(d_model=32, n_enc_layers=2, d_dec=24, d_joint=20, d_att=12, d_att_l
              vocab_size=30, dropout=0.0)  # fmt: skip
 
 
-def save_random(path, **cfg):
-    torch.manual_seed(3)
+def save_random(path, seed=3, **cfg):
+    torch.manual_seed(seed)
     model = NeuralTransducer(ModelConfig(**SIZES, **cfg))
     for layer in model.encoder.res:  # make the residual layers' zero projections count
         torch.nn.init.normal_(layer.proj.weight, std=0.1)
@@ -58,7 +59,7 @@ def test_export_checks_itself(exported, name):
     for graph in ("encoder", "decoder", "joiner"):
         proto = onnx.load(str(folder / f"{graph}.onnx"))
         meta = {p.key: p.value for p in proto.metadata_props}
-        assert meta["graph"] == graph and meta["mode"] == name and meta["format_version"] == "1"
+        assert meta["graph"] == graph and meta["mode"] == name and meta["format_version"] == "2"
         assert proto.opset_import[0].version >= 17
         assert all(i.name.startswith("cached_") or i.name in ("x", "y", "query", "frames",
                    "mask", "new_block") for i in proto.graph.input)  # fmt: skip
@@ -82,6 +83,7 @@ def test_runtime_never_imports_torch(exported):
     _, folder, _ = exported["fullsum"]
     code = f"""
 import sys
+from pathlib import Path
 from export.runtime import OnnxRecognizer
 from transducer.audio import read_audio
 rec = OnnxRecognizer({str(folder)!r})
@@ -145,6 +147,64 @@ def test_refuses_bad_folders(exported, tmp_path):
     np.savez(bad / "decoder_weights.npz", **{**good, "wo": good["wo"].astype(np.float64)})
     with pytest.raises(ExportError, match=r"entry 'wo' is float64, not float32 or uint16"):
         load_export(bad)
+
+
+def test_refuses_files_that_do_not_belong_together(exported, tmp_path):
+    """Swapped tokens, misshapen or altered decoder arrays and graphs of another model are
+    refused by the hashes and shapes in the metadata (they used to load and print nonsense)."""
+    model, folder, _ = exported["fullsum"]
+    bad = _copy(folder, tmp_path)
+    lines = (folder / "tokens.txt").read_text().splitlines()
+    (a, i), (b, j) = (line.split() for line in lines[5:7])
+    lines[5:7] = [f"{b} {i}", f"{a} {j}"]
+    (bad / "tokens.txt").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ExportError, match=r"tokens\.txt: its symbols differ .*'tokens_sha256'"):
+        load_export(bad)
+    shutil.copy(folder / "tokens.txt", bad / "tokens.txt")
+    with np.load(folder / "decoder_weights.npz") as npz:
+        good = {k: npz[k] for k in npz.files}
+    np.savez(bad / "decoder_weights.npz", **{**good, "bo": good["bo"][:-1]})
+    with pytest.raises(ExportError, match=r"entry 'bo' has shape \[29\], but metadata .* \[30\]"):
+        load_export(bad)
+    np.savez(bad / "decoder_weights.npz", **{**good, "bo": good["bo"] + 1})
+    with pytest.raises(ExportError, match=r"decoder_weights\.npz: its arrays differ"):
+        load_export(bad)
+    shutil.copy(folder / "decoder_weights.npz", bad / "decoder_weights.npz")
+    other = save_random(tmp_path / "other.pt", mode="fullsum", attention="dot", conv_channels=4,
+                        n_res_layers=1, seed=4)  # fmt: skip
+    export(other, bad)  # fp32 only: the int8 graphs of the first model are removed
+    assert not list(bad.glob("*.int8.onnx")) and load_export(bad)
+    for graph in ("encoder", "decoder", "joiner"):  # put them back: stale beside the new files
+        shutil.copy(folder / f"{graph}.int8.onnx", bad / f"{graph}.int8.onnx")
+    with pytest.raises(ExportError, match=r"metadata key 'weights_sha256' is"):
+        load_export(bad, int8=True)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="file: exists and is not a folder"):
+        export(model, tmp_path / "file")
+
+
+def test_onnx_recognizer_loads_an_int8_only_folder(exported, tmp_path):
+    from export.runtime import OnnxRecognizer
+
+    _, folder, _ = exported["fullsum"]
+    only = _copy(folder, tmp_path)
+    for graph in ("encoder", "decoder", "joiner"):
+        (only / f"{graph}.onnx").unlink()
+    assert OnnxRecognizer(only).create_stream() is not None
+    with pytest.raises(ExportError, match="int8 graphs only"):
+        load_export(only)
+
+
+def test_onnx_recognizer_loads_the_shipped_int8_folder():
+    from export.runtime import OnnxRecognizer
+    from transducer.audio import read_audio
+    from transducer.evaluate import transcribe
+    from transducer.recognizer import DEFAULT_EXPORT
+
+    if not DEFAULT_EXPORT.exists():
+        pytest.skip("no default model shipped")
+    text = transcribe(OnnxRecognizer(DEFAULT_EXPORT), read_audio("demo/sample.wav"))["text"]
+    assert text == Path("demo/sample.txt").read_text().strip()
 
 
 def test_transcribe_with_onnx_backend(exported, capsys):
