@@ -316,13 +316,16 @@ def test_resume_after_sigkill(tmp_path, text_file):
     proc.wait()
     before = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in out.glob("wavs/*/*.wav")}
     assert len(before) >= 10 and not (out / "train.jsonl").exists()
+    theirs = [out / ".notes.tmp", out / "wavs" / ".draft.tmp"]  # not synth's: they stay
+    for path in theirs:
+        path.write_text("mine")
 
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     for path, stamp in before.items():  # nothing finished was redone
         assert (path.stat().st_mtime_ns, path.stat().st_ino) == stamp
-    assert not list(out.rglob("*.tmp"))
+    assert sorted(out.rglob("*.tmp")) == sorted(theirs)
     n_used = sum(summary["utterances"].values())
     assert summary["new_utterances"] <= len(list(out.glob("wavs/*/*.wav"))) - len(before)
     assert summary["new_utterances"] >= n_used - len(before)

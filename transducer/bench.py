@@ -19,6 +19,7 @@ shared host) slows them alike; `rtf_*` are the medians over the rounds.
 """
 
 import resource
+import tempfile
 import time
 from pathlib import Path
 
@@ -93,13 +94,18 @@ def decoder_seconds_per_step(decoder, model, feats, repeats: int = 3) -> float:
 
 def bench(model: str | Path | None = None, seconds: float = 60.0, tmp: Path | None = None,
           onnx: bool = True, rounds: int = 5) -> dict:  # fmt: skip
+    """The numbers of the module docstring. Files it writes (a random model, an export) go
+    under `tmp`, by default a fresh temporary folder removed afterwards."""
+    if tmp is None:
+        with tempfile.TemporaryDirectory(prefix="transducer-bench-") as folder:
+            return bench(model, seconds, Path(folder), onnx, rounds)
     torch.set_num_threads(1)
     lm = None
     if model is None and DEFAULT_MODEL.exists():
         model, lm = DEFAULT_MODEL, DEFAULT_LM if DEFAULT_LM.exists() else None
     name = str(model) if model else "random default configuration"
     if model is None:
-        model = random_model(Path(tmp or "/tmp") / "transducer-bench-random.pt")
+        model = random_model(tmp / "random.pt")
     audio = fixed_input(seconds)
     result = {"model": name, "threads": torch.get_num_threads(), "audio_seconds": seconds,
               "rounds": rounds}  # fmt: skip
@@ -114,7 +120,7 @@ def bench(model: str | Path | None = None, seconds: float = 60.0, tmp: Path | No
     if onnx:
         from export.onnx_export import export
 
-        folder = Path(tmp or "/tmp") / "transducer-bench-export"
+        folder = tmp / "export"
         export(model, folder, int8=True)  # checks itself on the demo sample
         recs.update({b: Recognizer(folder, backend=b, lm=lm) for b in ("onnx", "onnx-int8")})
     numba = recs["numba"]

@@ -263,8 +263,12 @@ def _check_settings(out: Path, cfg: SynthConfig) -> None:
 
 
 def _remove_temp_files(out: Path) -> None:
-    for tmp in out.rglob(".*.tmp"):
-        tmp.unlink()
+    """What an interrupted run left half-written: `write_audio`'s and `write_manifest`'s temp
+    files (.NAME.wav.tmp, .NAME.jsonl.tmp) in the folders synth writes, nothing else."""
+    for folder, pattern in (("wavs/*", ".*.wav.tmp"), ("babble", ".*.wav.tmp"),
+                            ("wavs-noisy", ".*.wav.tmp"), (".", ".*.jsonl.tmp")):  # fmt: skip
+        for tmp in out.glob(f"{folder}/{pattern}"):
+            tmp.unlink()
 
 
 def _babble_pool(out: Path, cfg: SynthConfig, pools: dict[str, list[str]]) -> list[Path]:
