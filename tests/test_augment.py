@@ -48,6 +48,24 @@ def test_fresh_noise_on_a_batch(rng):
     assert not torch.equal(again, noisy)  # the next step, new noise
 
 
+def test_noise_onset_starts_in_the_second_half(rng):
+    """onset: each chosen utterance is untouched up to a point in its second half and noisy
+    from there to its own end; the padding stays silent."""
+    lens = torch.tensor([16000, 9000, 6000])
+    waves = torch.zeros(3, 16000)
+    for i, n in enumerate(lens):
+        waves[i, :n] = 0.3 * torch.sin(torch.arange(int(n)) * 0.05)
+    for _ in range(5):
+        noisy = add_noise(waves, lens, 1.0, (15.0, 45.0), rng, onset=True)
+        for i, n in enumerate(lens):
+            changed = torch.nonzero(noisy[i] != waves[i])[:, 0]
+            assert (
+                n // 2 <= changed[0]
+                and changed[-1] == n - 1
+                and len(changed) > 0.9 * (n - changed[0])
+            )
+
+
 def test_add_noise_hits_snr(rng):
     tone = np.sin(np.arange(8000) * 0.1).astype(np.float32)
     speech = np.pad(tone, (4000, 4000))  # SNR counts the active part, not the padding

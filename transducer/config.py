@@ -212,6 +212,10 @@ class TrainConfig:
     # SNR (dB) drawn from noise_snr; 0: off.
     noise_prob: float = 0.0
     noise_snr: tuple[float, float] = (5.0, 25.0)
+    # Noise that starts mid-utterance (`add_noise(onset=True)`) for this share, at an SNR drawn
+    # from noise_onset_snr: faint noise after speech otherwise read as a final "s"; 0: off.
+    noise_onset_prob: float = 0.0
+    noise_onset_snr: tuple[float, float] = (15.0, 45.0)
     # Keep each batch's filterbank features (one copy per speed factor) in memory after their
     # first use: a step then skips resampling and fbank (13 % of a small model's step, measured
     # with the normalisation cached too; augmentation and normalisation run at every step). The
@@ -236,9 +240,12 @@ class TrainConfig:
         if not 0 <= self.noise_prob <= 1 or len(self.noise_snr) != 2:
             raise ValueError(f"need 0 <= noise_prob <= 1 and noise_snr (lo, hi) dB, got "
                              f"{self.noise_prob}, {self.noise_snr}")  # fmt: skip
-        if self.cache_features and self.noise_prob:
-            raise ValueError("cache_features needs noise_prob off: noise is added to the "
-                             "waveforms, new at every step")  # fmt: skip
+        if not 0 <= self.noise_onset_prob <= 1 or len(self.noise_onset_snr) != 2:
+            raise ValueError(f"need 0 <= noise_onset_prob <= 1 and noise_onset_snr (lo, hi) dB, "
+                             f"got {self.noise_onset_prob}, {self.noise_onset_snr}")  # fmt: skip
+        if self.cache_features and (self.noise_prob or self.noise_onset_prob):
+            raise ValueError("cache_features needs noise_prob and noise_onset_prob off: noise "
+                             "is added to the waveforms, new at every step")  # fmt: skip
         if not 0 <= self.formant_warp < 0.5 or self.formant_points < 1:
             raise ValueError(f"need 0 <= formant_warp < 0.5 and formant_points >= 1, got "
                              f"{self.formant_warp}, {self.formant_points}")  # fmt: skip

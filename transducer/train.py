@@ -211,8 +211,12 @@ class Run:
     def _fbank(self, waves, wave_lens, factor: float, rng: np.random.Generator):
         """Speed perturbation, noise and the filterbank features of one batch."""
         waves, wave_lens = speed_perturb(waves, wave_lens, factor, self.features.sample_rate)
-        if self.cfg.noise_prob:
-            waves = add_noise(waves, wave_lens, self.cfg.noise_prob, self.cfg.noise_snr, rng)
+        cfg = self.cfg
+        if cfg.noise_prob:
+            waves = add_noise(waves, wave_lens, cfg.noise_prob, cfg.noise_snr, rng)
+        if cfg.noise_onset_prob:
+            waves = add_noise(waves, wave_lens, cfg.noise_onset_prob, cfg.noise_onset_snr, rng,
+                              onset=True)  # fmt: skip
         return fbank_torch(waves, wave_lens, self.features)
 
     def _augment_and_normalise(self, feats, feat_lens, rng: np.random.Generator):

@@ -30,19 +30,23 @@ def speed_perturb(waveforms: torch.Tensor, lengths: torch.Tensor, factor: float,
 
 
 def add_noise(waveforms: torch.Tensor, lengths: torch.Tensor, prob: float,
-              snr_db: tuple[float, float], rng: np.random.Generator) -> torch.Tensor:  # fmt: skip
+              snr_db: tuple[float, float], rng: np.random.Generator,
+              onset: bool = False) -> torch.Tensor:  # fmt: skip
     """New noise at every step for a share `prob` of a batch's utterances: white, pink or brown
     noise, or babble of the batch's other utterances, at an SNR drawn from `snr_db`.
 
     A corpus's own noise is the same in every epoch; this gives each pass different noise.
+    `onset`: the noise starts at a point drawn in the utterance's second half (often in its
+    trailing silence) and lasts to its end. Training clips otherwise start and end in the same
+    condition, and the model read noise that began after speech as a fricative (a final "s").
     """
     out = waveforms.clone()
     clips = [w[: int(n)].numpy() for w, n in zip(waveforms, lengths, strict=True)]
     for i in np.flatnonzero(rng.random(len(clips)) < prob):
         others = clips[:i] + clips[i + 1 :]
-        out[i, : len(clips[i])] = torch.from_numpy(
-            corrupt.add_random_noise(clips[i], others, snr_db, rng)
-        )
+        noisy = corrupt.add_random_noise(clips[i], others, snr_db, rng)
+        start = int(rng.uniform(0.5, 1.0) * len(noisy)) if onset else 0
+        out[i, start : len(noisy)] = torch.from_numpy(noisy[start:])
     return out
 
 
