@@ -35,10 +35,20 @@ def _synth(args: argparse.Namespace) -> None:
 
 
 def _import(args: argparse.Namespace) -> None:
-    from transducer.data.importers import import_kaldi, import_librispeech
+    from transducer.data import importers
     from transducer.data.manifest import write_manifest
 
-    utts = import_librispeech(args.src) if args.layout == "librispeech" else import_kaldi(args.src)
+    if args.layout == "asterisk":  # --out is a folder: audio, all.jsonl and nodigits.jsonl
+        nodigits = importers.import_asterisk(args.out, limit=args.limit, digits=False)
+        write_manifest(args.out / "nodigits.jsonl", nodigits)
+        utts = importers.import_asterisk(args.out, limit=args.limit)
+        args.out = args.out / "all.jsonl"
+    elif args.src is None:
+        raise ValueError(f"data import {args.layout} needs the corpus folder (SRC)")
+    elif args.layout == "librispeech":
+        utts = importers.import_librispeech(args.src)
+    else:
+        utts = importers.import_kaldi(args.src)
     write_manifest(args.out, utts)
     hours = sum(u.duration for u in utts) / 3600
     print(
@@ -248,9 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_synth)
 
     p = data.add_parser("import", help="write a manifest for an existing corpus")
-    p.add_argument("layout", choices=["librispeech", "kaldi"])
-    p.add_argument("src", type=Path, help="LibriSpeech-layout folder or Kaldi data dir")
-    p.add_argument("--out", type=Path, required=True, help="manifest to write (.jsonl)")
+    p.add_argument("layout", choices=["librispeech", "kaldi", "asterisk"],
+                   help="asterisk: Debian's Asterisk prompts (real speech)")  # fmt: skip
+    p.add_argument("src", type=Path, nargs="?",
+                   help="LibriSpeech-layout folder or Kaldi data dir")  # fmt: skip
+    p.add_argument("--out", type=Path, required=True, help="manifest to write (.jsonl); "
+                   "asterisk: a folder for the decoded audio and its all.jsonl")  # fmt: skip
+    p.add_argument("--limit", type=int, help="asterisk: only the first N prompts")
     p.set_defaults(func=_import)
 
     p = data.add_parser("stats", help="global feature mean/std of a manifest")

@@ -1,5 +1,9 @@
 """Importers that turn existing corpora into manifests."""
 
+import gzip
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import soundfile as sf
@@ -87,3 +91,93 @@ def import_kaldi(data_dir: str | Path) -> list[Utterance]:
         speaker = "kaldi/" + speakers.get(utt_id, utt_id)
         utts.append(Utterance(utt_id, str(wavs[rec]), duration, text, speaker, start))
     return utts
+
+
+# ---------------------------------------------------------------- real speech for dev sets
+
+ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")  # -en-g722, -en-wav
+ASTERISK_TEXT = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
+
+
+def asterisk_text(raw: str) -> str:
+    """A prompt's transcript in spoken form: tone descriptions in brackets dropped, "#" and "*"
+    said as the keys' names, numbers as words ("press 1" -> "press one")."""
+    text = re.sub(r"\[[^\]]*\]", " ", raw)
+    return normalize(text.replace("#", " pound ").replace("*", " star "))
+
+
+def read_asterisk_transcripts(path: Path) -> dict[str, str]:
+    """core-sounds-en.txt(.gz): "name: text" per line, ";" comments -> {name: raw text}."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise ManifestError(f"{path}: cannot read the prompts' transcripts ({e})") from e
+    prompts = {}
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip() or line.startswith(";"):
+            continue
+        name, sep, text = line.partition(":")
+        if not sep or not name.strip():
+            raise ManifestError(f"{path}:{lineno}: expected 'name: text', got {line!r}")
+        prompts[name.strip()] = text.strip()
+    return prompts
+
+
+def import_asterisk(out: str | Path, sounds: Path = ASTERISK_SOUNDS, text: Path = ASTERISK_TEXT,
+                    limit: int | None = None, digits: bool = True) -> list[Utterance]:  # fmt: skip
+    """Debian's Asterisk English prompts (one studio speaker, Allison): every prompt with
+    words, G.722 at 16 kHz (decoded with ffmpeg into OUT/wavs/) where asterisk-core-sounds-en-g722
+    has it, else the 8 kHz WAV of asterisk-core-sounds-en-wav. Speaker "asterisk/allison".
+    digits False: leave out prompts whose transcript has digits (how "8500" is said is open)."""
+    out = Path(out)
+    utts = []
+    for name, raw in read_asterisk_transcripts(text).items():
+        if not digits and re.search(r"[0-9]", raw):
+            continue
+        spoken = asterisk_text(raw)
+        g722, wav = sounds / f"{name}.g722", sounds / f"{name}.wav"
+        if not spoken or not (g722.is_file() or wav.is_file()):
+            continue  # a tone, or a prompt neither package has
+        if g722.is_file():
+            wav = out / "wavs" / f"{name}.wav"
+            if not wav.is_file():
+                decode_with_ffmpeg(g722, wav, ["-f", "g722"])
+        utts.append(Utterance(f"asterisk-{name.replace('/', '-')}", str(wav.resolve()),
+                              _duration(wav), spoken, "asterisk/allison"))  # fmt: skip
+        if limit and len(utts) == limit:
+            break
+    if not utts:
+        raise ManifestError(f"{sounds}: no prompt of {text} found (install "
+                            "asterisk-core-sounds-en-g722 or -en-wav)")  # fmt: skip
+    return utts
+
+
+def ffmpeg() -> str:
+    """The ffmpeg binary: PyPI's imageio-ffmpeg's, else one on PATH."""
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except ImportError:
+        found = shutil.which("ffmpeg")
+        if not found:
+            raise ManifestError(
+                "no ffmpeg: pip install imageio-ffmpeg, or install ffmpeg"
+            ) from None
+        return found
+
+
+def decode_with_ffmpeg(src: Path, dst: Path, input_options: list[str] = ()) -> None:
+    """Any format ffmpeg reads -> 16-bit PCM WAV at its own rate, mono, written atomically."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    cmd = [ffmpeg(), "-nostdin", "-v", "error", "-y", *input_options, "-i", str(src),
+           "-ac", "1", "-c:a", "pcm_s16le", "-f", "wav", str(tmp)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode or _duration(tmp) == 0:
+        tmp.unlink(missing_ok=True)
+        why = done.stderr.strip()[-300:] or "no audio in it"
+        raise ManifestError(f"{src}: ffmpeg could not decode it: {why}")
+    tmp.replace(dst)

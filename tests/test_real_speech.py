@@ -1,0 +1,69 @@
+"""Importers of real speech for dev sets: Debian's Asterisk prompts."""
+
+import gzip
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from transducer.data import importers
+from transducer.data.importers import asterisk_text, import_asterisk
+from transducer.data.manifest import ManifestError, read_utterance
+
+
+def test_asterisk_text_is_spoken_form():
+    assert asterisk_text("Please enter your number, followed by #.") == (
+        "please enter your number followed by pound"
+    )
+    assert asterisk_text("press * to toggle pause, press 1 for help") == (
+        "press star to toggle pause press one for help"
+    )
+    assert asterisk_text("[this is a simple beep tone]") == ""
+    assert asterisk_text("dollar [$]") == "dollar"
+
+
+def _ffmpeg_or_skip() -> str:
+    try:
+        return importers.ffmpeg()
+    except ManifestError as e:
+        pytest.skip(str(e))
+
+
+def test_import_asterisk_decodes_g722_and_keeps_wav(tmp_path):
+    """G.722 decoded to 16 kHz; an 8 kHz WAV where there is no G.722; tones and prompts without
+    audio left out; digits=False drops prompts with digits in their transcript."""
+    exe = _ffmpeg_or_skip()
+    sounds = tmp_path / "sounds"
+    (sounds / "digits").mkdir(parents=True)
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)).astype(np.float32)
+    sf.write(str(tmp_path / "tone16k.wav"), np.repeat(tone, 2), 16000)
+    subprocess.run([exe, "-v", "error", "-i", str(tmp_path / "tone16k.wav"), "-c:a", "g722",
+                    "-f", "g722", str(sounds / "welcome.g722")], check=True)  # fmt: skip
+    sf.write(str(sounds / "digits" / "5.wav"), tone, 8000)
+    sf.write(str(sounds / "beep.wav"), tone, 8000)
+    text = tmp_path / "core-sounds-en.txt.gz"
+    with gzip.open(text, "wt") as f:
+        f.write("; Core sounds\nwelcome: Welcome! Press #.\ndigits/5: 5\nbeep: [a beep]\n"
+                "absent: Not recorded.\n")  # fmt: skip
+    utts = import_asterisk(tmp_path / "out", sounds, text)
+    assert [(u.id, u.text) for u in utts] == [("asterisk-welcome", "welcome press pound"),
+                                              ("asterisk-digits-5", "five")]  # fmt: skip
+    assert sf.info(utts[0].audio).samplerate == 16000 and utts[0].duration == pytest.approx(1.0)
+    assert sf.info(utts[1].audio).samplerate == 8000 and len(read_utterance(utts[1])) == 16000
+    assert all(u.speaker == "asterisk/allison" for u in utts)
+    assert [u.id for u in import_asterisk(tmp_path / "out", sounds, text, digits=False)] == [
+        "asterisk-welcome"
+    ]
+    (sounds / "welcome.g722").write_bytes(b"")
+    (tmp_path / "out" / "wavs" / "welcome.wav").unlink()
+    with pytest.raises(ManifestError, match="welcome.g722: ffmpeg could not decode it"):
+        import_asterisk(tmp_path / "out", sounds, text)
+
+
+@pytest.mark.skipif(not importers.ASTERISK_TEXT.exists(), reason="needs asterisk-core-sounds-en")
+def test_import_the_debian_prompts(tmp_path):
+    _ffmpeg_or_skip()
+    utts = import_asterisk(tmp_path, limit=5, digits=False)
+    assert len(utts) == 5 and all(u.text and u.duration > 0.2 for u in utts)
+    assert len(importers.read_asterisk_transcripts(importers.ASTERISK_TEXT)) > 550
