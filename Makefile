@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := espeak-ng flite sox fortunes fortunes-min wamerican-large libportaudio2 chromium \
                 chromium-driver asterisk-core-sounds-en asterisk-core-sounds-en-g722 \
-                asterisk-core-sounds-en-wav
+                asterisk-core-sounds-en-wav flight-of-the-amazon-queen
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint system-deps clean
@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[synth,demo,dev]'
 	touch $(STAMP)
 
-# System packages for speech synthesis and the real-speech dev set (Asterisk prompts); installed
-# only when running as root and missing.
+# System packages for speech synthesis and real speech (the Asterisk prompts, FOTAQ's voices);
+# installed only when running as root and missing.
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \

@@ -1,4 +1,4 @@
-"""Importers of real speech for dev sets: Debian's Asterisk prompts."""
+"""Importers of real speech: Debian's Asterisk prompts (dev), the games' voice acting (train)."""
 
 import gzip
 import subprocess
@@ -8,6 +8,14 @@ import pytest
 import soundfile as sf
 
 from transducer.data import importers
+from transducer.data.games import (
+    FOTAQ,
+    QueenResources,
+    fotaq_clips,
+    fotaq_text,
+    import_fotaq,
+    segments,
+)
 from transducer.data.importers import asterisk_text, import_asterisk
 from transducer.data.manifest import ManifestError, read_utterance
 
@@ -67,3 +75,35 @@ def test_import_the_debian_prompts(tmp_path):
     utts = import_asterisk(tmp_path, limit=5, digits=False)
     assert len(utts) == 5 and all(u.text and u.duration > 0.2 for u in utts)
     assert len(importers.read_asterisk_transcripts(importers.ASTERISK_TEXT)) > 550
+
+
+def test_fotaq_segments_and_text():
+    line = "*FLHello there!*WT*XY00(237,112)Nice to meet you^_.*03"
+    assert segments("021234P", line) == [("021234P2.SB", "Hello there!"),
+                                          ("021234P4.SB", "Nice to meet you^_.")]  # fmt: skip
+    assert fotaq_text("Nice to meet you^_.") == "nice to meet you"
+    assert fotaq_text("<gulp>") == "" and fotaq_text("Or you'll be in SERIOUS trouble.") == (
+        "or you'll be in serious trouble"
+    )
+
+
+def test_fotaq_refuses_other_files(tmp_path):
+    (tmp_path / "queen.1c").write_bytes(b"RIFF" + bytes(100))
+    with pytest.raises(ManifestError, match="not a rebuilt FOTAQ resource file"):
+        QueenResources(tmp_path / "queen.1c")
+    (tmp_path / "short.1c").write_bytes(b"QTBLCEM10\0\0\0\1\0\x05" + bytes(30))
+    with pytest.raises(ManifestError, match="truncated table"):
+        QueenResources(tmp_path / "short.1c")
+
+
+@pytest.mark.skipif(not FOTAQ.exists(), reason="needs Debian's flight-of-the-amazon-queen")
+def test_import_fotaq_pairs_clips_with_subtitles(tmp_path):
+    """3,983 of the CD version's 6,745 speech clips pair with dialogue lines, 3,978 with words
+    (not "<gulp>"); the first ones are decoded (MP3, 11,025 Hz) with their speakers."""
+    _ffmpeg_or_skip()
+    clips = fotaq_clips(QueenResources(FOTAQ))
+    assert len(clips) == 3978 and len({speaker for _, _, speaker in clips}) == 30
+    utts = import_fotaq(tmp_path, limit=3)
+    assert utts[0].text == "you couldn't pilot your way out of a paper bag"
+    assert utts[0].speaker == "fotaq/and" and 3.0 < utts[0].duration < 4.0
+    assert sf.info(utts[0].audio).samplerate == 11025

@@ -43,6 +43,11 @@ def _import(args: argparse.Namespace) -> None:
         write_manifest(args.out / "nodigits.jsonl", nodigits)
         utts = importers.import_asterisk(args.out, limit=args.limit)
         args.out = args.out / "all.jsonl"
+    elif args.layout == "fotaq":  # --out is a folder: audio and all.jsonl
+        from transducer.data.games import import_fotaq
+
+        utts = import_fotaq(args.out, limit=args.limit)
+        args.out = args.out / "all.jsonl"
     elif args.src is None:
         raise ValueError(f"data import {args.layout} needs the corpus folder (SRC)")
     elif args.layout == "librispeech":
@@ -258,13 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_synth)
 
     p = data.add_parser("import", help="write a manifest for an existing corpus")
-    p.add_argument("layout", choices=["librispeech", "kaldi", "asterisk"],
-                   help="asterisk: Debian's Asterisk prompts (real speech)")  # fmt: skip
+    p.add_argument("layout", choices=["librispeech", "kaldi", "asterisk", "fotaq"],
+                   help="asterisk: Debian's Asterisk prompts (real speech, dev only); fotaq: the "
+                   "voice acting of flight-of-the-amazon-queen (real speech)")  # fmt: skip
     p.add_argument("src", type=Path, nargs="?",
                    help="LibriSpeech-layout folder or Kaldi data dir")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="manifest to write (.jsonl); "
-                   "asterisk: a folder for the decoded audio and its all.jsonl")  # fmt: skip
-    p.add_argument("--limit", type=int, help="asterisk: only the first N prompts")
+                   "asterisk, fotaq: a folder for the decoded audio and its all.jsonl")  # fmt: skip
+    p.add_argument("--limit", type=int, help="asterisk, fotaq: only the first N clips")
     p.set_defaults(func=_import)
 
     p = data.add_parser("stats", help="global feature mean/std of a manifest")
