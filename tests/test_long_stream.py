@@ -1,12 +1,16 @@
-"""An hour-long stream keeps memory flat (slow: run with `pytest -m slow`)."""
+"""Long streams: memory stays flat over an hour (slow: `pytest -m slow`), and what follows an
+utterance (silence or faint noise) does not change how it reads."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from transducer.bench import random_model
-from transducer.recognizer import Recognizer
+from transducer.recognizer import DEFAULT_MODEL, Recognizer
+
+SAMPLE = Path(__file__).parents[1] / "demo" / "sample.wav"
 
 
 def rss_mb() -> float:
@@ -36,3 +40,32 @@ def test_hour_long_stream_memory_is_flat(tmp_path):
           f"growth {growth:+.1f} MB, {segments} segments")  # fmt: skip
     assert segments > 100  # endpointing (20-s maximum at least) keeps starting new segments
     assert growth < 10.0
+
+
+def _alternating(rec: Recognizer, gap: np.ndarray, repeats: int) -> list[str]:
+    """The bundled sample `repeats` times with `gap` after each, streamed in 100 ms chunks:
+    the texts of the segments the endpointer closed, and of the last one."""
+    from transducer.audio import read_audio
+
+    sample, stream, texts = read_audio(SAMPLE), rec.create_stream(), []
+    audio = np.concatenate([sample, gap])
+    for _ in range(repeats):
+        for i in range(0, len(audio), 1600):
+            stream.accept_waveform(16000, audio[i : i + 1600])
+            texts += [r["text"] for r, closed in rec.decode_ready(stream) if closed]
+    stream.input_finished()
+    texts += [r["text"] for r, closed in rec.decode_ready(stream) if closed]
+    return [t for t in texts + [r["text"] for r in rec.open_segment(stream)] if t]
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no default model shipped")
+@pytest.mark.parametrize("repeats", [20, pytest.param(420, marks=pytest.mark.slow)])  # 420: 1 h
+def test_the_sample_reads_the_same_after_faint_noise_as_after_silence(repeats):
+    """The shipped model once appended an "s" to every reading of the sample followed by 2.5 s
+    of faint noise (-50 and -40 dBFS here), not with digital silence in its place."""
+    rec, rng = Recognizer(), np.random.default_rng(0)
+    silent = _alternating(rec, np.zeros(40000, np.float32), repeats)
+    assert silent == [SAMPLE.with_suffix(".txt").read_text().strip()] * repeats
+    for level in (0.003, 0.01):
+        noise = (level * rng.standard_normal(40000)).astype(np.float32)
+        assert _alternating(rec, noise, repeats) == silent, level

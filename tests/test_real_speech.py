@@ -10,6 +10,7 @@ import soundfile as sf
 from transducer.data import importers
 from transducer.data.games import (
     FOTAQ,
+    FOTAQ_DEV,
     QueenResources,
     fotaq_clips,
     fotaq_text,
@@ -103,6 +104,7 @@ def test_import_fotaq_pairs_clips_with_subtitles(tmp_path):
     _ffmpeg_or_skip()
     clips = fotaq_clips(QueenResources(FOTAQ))
     assert len(clips) == 3978 and len({speaker for _, _, speaker in clips}) == 30
+    assert sum(speaker in FOTAQ_DEV for _, _, speaker in clips) == 322  # the dev characters
     utts = import_fotaq(tmp_path, limit=3)
     assert utts[0].text == "you couldn't pilot your way out of a paper bag"
     assert utts[0].speaker == "fotaq/and" and 3.0 < utts[0].duration < 4.0

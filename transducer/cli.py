@@ -43,10 +43,12 @@ def _import(args: argparse.Namespace) -> None:
         write_manifest(args.out / "nodigits.jsonl", nodigits)
         utts = importers.import_asterisk(args.out, limit=args.limit)
         args.out = args.out / "all.jsonl"
-    elif args.layout == "fotaq":  # --out is a folder: audio and all.jsonl
-        from transducer.data.games import import_fotaq
+    elif args.layout == "fotaq":  # --out is a folder: audio, all.jsonl, train.jsonl, dev.jsonl
+        from transducer.data.games import FOTAQ_DEV, import_fotaq
 
         utts = import_fotaq(args.out, limit=args.limit)
+        write_manifest(args.out / "train.jsonl", [u for u in utts if u.speaker not in FOTAQ_DEV])
+        write_manifest(args.out / "dev.jsonl", [u for u in utts if u.speaker in FOTAQ_DEV])
         args.out = args.out / "all.jsonl"
     elif args.src is None:
         raise ValueError(f"data import {args.layout} needs the corpus folder (SRC)")
