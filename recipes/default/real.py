@@ -1,0 +1,55 @@
+"""Real speech first: the model and its peers on the real-speech dev sets, in one run.
+
+    python recipes/default/real.py [--sets data/asterisk/nodigits.jsonl data/fotaq/dev.jsonl]
+        [--model M ...] [--peers tiny.en base pocketsphinx] [--out docs/results/real]
+
+Every system reads the same utterances on one CPU thread (see compare.py): each model through
+the streaming Recognizer (Numba decoder, its default search and LM), Whisper tiny.en and base
+(faster-whisper, int8, beam 5) and PocketSphinx (en-us). The sets come from `transducer data
+import asterisk` (Debian's Asterisk prompts, without those with digits) and `... fotaq` (the
+game's three held-out characters). Writes OUT.json and OUT.md.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+from compare import pocketsphinx, read_manifest, transducer, whisper
+
+SETS = ("data/asterisk/nodigits.jsonl", "data/fotaq/dev.jsonl")
+
+
+def row(name: str, result: dict) -> str:
+    return (f"| {name} | {100 * result['wer']:.1f} % | {100 * result['cer']:.1f} % | "
+            f"{result['rtf']:.4f} |")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", nargs="+", default=SETS)
+    parser.add_argument("--model", nargs="+", default=[None], help="checkpoints (default: shipped)")
+    parser.add_argument("--peers", nargs="*", default=["tiny.en", "base", "pocketsphinx"])
+    parser.add_argument("--out", type=Path, default=Path("docs/results/real"))
+    args = parser.parse_args()
+    results, lines = {}, []
+    for manifest in args.sets:
+        utts = read_manifest(manifest)
+        runs = {f"transducer {m or 'shipped'}": transducer(utts, m, "numba") for m in args.model}
+        for peer in args.peers:
+            name = "PocketSphinx (en-us)" if peer == "pocketsphinx" else f"Whisper {peer} (int8)"
+            runs[name] = pocketsphinx(utts) if peer == "pocketsphinx" else whisper(utts, peer)
+        results[manifest] = runs
+        seconds = sum(u.duration for u in utts)
+        lines += [f"\n### {manifest}: {len(utts)} utterances, {seconds / 60:.1f} min\n",
+                  "| system | WER | CER | RTF |", "|---|---|---|---|"]  # fmt: skip
+        lines += [row(name, result) for name, result in runs.items()]
+        print("\n".join(lines[-len(runs) - 4 :]), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    args.out.with_suffix(".md").write_text(
+        "# Real speech, one run, one thread\n" + "\n".join(lines) + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
