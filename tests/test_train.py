@@ -205,8 +205,9 @@ def test_cached_features_equal_fresh_ones(toy, tmp_path):
     assert len(run.feature_cache) == 1
     features(key, draw.index(1 - draw[0]))  # the other speed factor: a second entry
     assert len(run.feature_cache) == 2
-    with pytest.raises(ValueError, match="cache_features needs noise_prob off"):
-        TrainConfig(cache_features=True, noise_prob=0.5)
+    for noise in ({"noise_prob": 0.5}, {"noise_onset_prob": 0.5}):
+        with pytest.raises(ValueError, match="cache_features needs noise_prob and noise_onset"):
+            TrainConfig(cache_features=True, **noise)
 
 
 def test_random_filters_change_each_utterance_and_keep_the_padding(toy, tmp_path, monkeypatch):
