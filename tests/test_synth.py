@@ -19,7 +19,7 @@ from transducer.cli import main
 from transducer.data.manifest import read_manifest
 from transducer.data.sentences import split_by_hash, split_sentences
 from transducer.data.synth import SynthConfig, plan_item, synthesize_corpus, voices
-from transducer.data.tts import EspeakEngine, MissingEngineError, random_variant
+from transducer.data.tts import EspeakEngine, MissingEngineError, kokoro_voice, random_variant
 
 needs_espeak_flite = pytest.mark.skipif(
     not (shutil.which("espeak-ng") and shutil.which("flite")),
@@ -40,7 +40,7 @@ def text_file(tmp_path):
 
 
 def test_split_voices_are_disjoint():
-    for engine in ("espeak", "flite", "piper"):
+    for engine in ("espeak", "flite", "piper", "kokoro", "hibari"):
         train = set(voices("train", engine))
         dev, test = set(voices("dev", engine)), set(voices("test", engine))
         assert train and not (train & dev) and not (train & test) and not (dev & test)
@@ -347,6 +347,39 @@ def test_piper_is_deterministic():
     assert rate == 22050 and len(a) > 0.3 * rate
     np.testing.assert_array_equal(a, b)
     assert len(a) != len(c) or not np.array_equal(a, c)
+
+
+def test_derived_kokoro_voices_blend_timbre_and_prosody_apart():
+    """Each half of a derived style vector is its own convex blend of the stock voices (plus a
+    small offset); the same k gives the same voice, another k another."""
+    stock = np.random.default_rng(0).standard_normal((5, 510, 1, 256)).astype(np.float32)
+    a, b = kokoro_voice(7, stock), kokoro_voice(7, stock)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (510, 1, 256) and a.dtype == np.float32
+    assert not np.allclose(a, kokoro_voice(8, stock))
+    spread = stock.std(axis=0).mean(axis=0)
+    low, high = stock.min(axis=0) - 2.5 * spread, stock.max(axis=0) + 2.5 * spread
+    assert np.all((low <= a) & (a <= high))  # near the stock voices' hull
+    offset = (a - kokoro_voice(7, stock + 1.0))[0, 0]  # a convex blend moves with its inputs
+    np.testing.assert_allclose(offset, -1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "name,voice", [("kokoro", "d3"), ("kokoro", "jm_kumo"), ("hibari", "heart")]
+)
+def test_neural_engines_are_deterministic(name, voice):
+    from transducer.data.tts import ENGINES
+
+    try:
+        engine = ENGINES[name]()
+    except MissingEngineError as e:
+        pytest.skip(str(e))
+    a, rate = engine.synthesize("a short test", voice, np.random.default_rng(1))
+    b, _ = engine.synthesize("a short test", voice, np.random.default_rng(1))
+    c, _ = engine.synthesize("a short test", voice, np.random.default_rng(2))
+    assert rate == 24000 and len(a) > 0.3 * rate and np.abs(a).max() > 0.05
+    np.testing.assert_array_equal(a, b)
+    assert len(a) != len(c) or not np.array_equal(a, c)  # another speed
 
 
 def test_missing_engine_says_how_to_install(monkeypatch):

