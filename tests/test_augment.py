@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from transducer.data import corrupt
-from transducer.data.augment import SpecAugment, add_noise, speed_perturb
+from transducer.data.augment import SpecAugment, add_noise, lowpass, speed_perturb
 
 
 def test_specaugment_masks_in_training_only():
@@ -64,6 +64,22 @@ def test_noise_onset_starts_in_the_second_half(rng):
                 and changed[-1] == n - 1
                 and len(changed) > 0.9 * (n - changed[0])
             )
+
+
+def test_lowpass_removes_the_band_above_its_cutoff(rng):
+    """Chosen utterances lose what lies above their cutoff (here 3-4 kHz), keep what lies
+    below, and their padding stays silent; prob 0 changes nothing."""
+    t = torch.arange(16000) / 16000
+    low, high = torch.sin(2 * torch.pi * 1000 * t), torch.sin(2 * torch.pi * 6000 * t)
+    waves = (low + high).repeat(3, 1)
+    lens = torch.tensor([16000, 12000, 8000])
+    waves[1, 12000:] = waves[2, 8000:] = 0
+    assert torch.equal(lowpass(waves, lens, 0.0, (3000.0, 4000.0), rng), waves)
+    out = lowpass(waves, lens, 1.0, (3000.0, 4000.0), rng)
+    for i, n in enumerate(lens):
+        kept = out[i, 1000 : n - 1000]
+        assert torch.all(out[i, n:] == 0)
+        assert (kept - low[1000 : n - 1000]).abs().max() < 0.05  # the 6 kHz tone is gone
 
 
 def test_add_noise_hits_snr(rng):

@@ -216,6 +216,10 @@ class TrainConfig:
     # from noise_onset_snr: faint noise after speech otherwise read as a final "s"; 0: off.
     noise_onset_prob: float = 0.0
     noise_onset_snr: tuple[float, float] = (15.0, 45.0)
+    # A band limit (`augment.lowpass`) for this share, at a cutoff (Hz) drawn from lowpass_hz,
+    # after the noise: so that band-limited real speech is not a class of its own; 0: off.
+    lowpass_prob: float = 0.0
+    lowpass_hz: tuple[float, float] = (3400.0, 7000.0)
     # Keep each batch's filterbank features (one copy per speed factor) in memory after their
     # first use: a step then skips resampling and fbank (13 % of a small model's step, measured
     # with the normalisation cached too; augmentation and normalisation run at every step). The
@@ -243,6 +247,9 @@ class TrainConfig:
         if not 0 <= self.noise_onset_prob <= 1 or len(self.noise_onset_snr) != 2:
             raise ValueError(f"need 0 <= noise_onset_prob <= 1 and noise_onset_snr (lo, hi) dB, "
                              f"got {self.noise_onset_prob}, {self.noise_onset_snr}")  # fmt: skip
+        if not 0 <= self.lowpass_prob <= 1 or len(self.lowpass_hz) != 2:
+            raise ValueError(f"need 0 <= lowpass_prob <= 1 and lowpass_hz (lo, hi), got "
+                             f"{self.lowpass_prob}, {self.lowpass_hz}")  # fmt: skip
         if self.cache_features and (self.noise_prob or self.noise_onset_prob):
             raise ValueError("cache_features needs noise_prob and noise_onset_prob off: noise "
                              "is added to the waveforms, new at every step")  # fmt: skip

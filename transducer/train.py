@@ -29,6 +29,7 @@ from transducer.data.augment import (
     add_noise,
     formant_warp,
     freq_warp,
+    lowpass,
     random_eq,
     speed_perturb,
 )
@@ -217,6 +218,9 @@ class Run:
         if cfg.noise_onset_prob:
             waves = add_noise(waves, wave_lens, cfg.noise_onset_prob, cfg.noise_onset_snr, rng,
                               onset=True)  # fmt: skip
+        if cfg.lowpass_prob:
+            waves = lowpass(waves, wave_lens, cfg.lowpass_prob, cfg.lowpass_hz, rng,
+                            self.features.sample_rate)  # fmt: skip
         return fbank_torch(waves, wave_lens, self.features)
 
     def _augment_and_normalise(self, feats, feat_lens, rng: np.random.Generator):
