@@ -321,8 +321,8 @@ def test_shipped_model_reads_the_sample_through_small_shifts():
     """demo/SAMPLE.md's claim, on which the browser test below leans: of 141 copies of the
     bundled sample, delayed by 0-40 ms in 0.5-ms steps (81) or with 10 ms dropped or 10 ms of
     zeros inserted at 30 evenly spaced places (60), all but two read exactly as
-    demo/sample.txt, and those by at most three letters (with stage 32, two: 10 ms dropped at
-    1.77 s and at 5.11 s)."""
+    demo/sample.txt, and those by at most three letters (with stages 32 and 36, two: 10 ms
+    dropped at 1.77 s and at 5.11 s)."""
     from transducer.audio import read_audio
     from transducer.evaluate import transcribe
 
