@@ -60,12 +60,16 @@ def _alternating(rec: Recognizer, gap: np.ndarray, repeats: int) -> list[str]:
 
 @pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no default model shipped")
 @pytest.mark.parametrize("repeats", [20, pytest.param(420, marks=pytest.mark.slow)])  # 420: 1 h
-def test_the_sample_reads_the_same_after_faint_noise_as_after_silence(repeats):
+def test_the_sample_reads_as_right_after_faint_noise_as_after_silence(repeats):
     """The shipped model once appended an "s" to every reading of the sample followed by 2.5 s
-    of faint noise (-50 and -40 dBFS here), not with digital silence in its place."""
+    of faint noise (-50 and -40 dBFS here), not with digital silence in its place. Readings move
+    a little with where the 160-ms blocks fall, which drifts along the stream (the sample and a
+    gap are 8.59 s): over the hour 358 of 420 read right after silence, 420 after noise."""
     rec, rng = Recognizer(), np.random.default_rng(0)
+    text = SAMPLE.with_suffix(".txt").read_text().strip()
     silent = _alternating(rec, np.zeros(40000, np.float32), repeats)
-    assert silent == [SAMPLE.with_suffix(".txt").read_text().strip()] * repeats
+    right = sum(t == text for t in silent)
+    assert len(silent) == repeats and right >= 0.8 * repeats
     for level in (0.003, 0.01):
-        noise = (level * rng.standard_normal(40000)).astype(np.float32)
-        assert _alternating(rec, noise, repeats) == silent, level
+        noisy = _alternating(rec, (level * rng.standard_normal(40000)).astype(np.float32), repeats)
+        assert len(noisy) == repeats and sum(t == text for t in noisy) >= right, (level, noisy)
