@@ -53,7 +53,7 @@ def main() -> None:
         lines += [f"\n### {manifest}: {len(utts)} utterances, {seconds / 60:.1f} min\n",
                   "| system | WER | CER | RTF |", "|---|---|---|---|"]  # fmt: skip
         lines += [row(name, result) for name, result in runs.items()]
-        print("\n".join(lines[-len(runs) - 4 :]), flush=True)
+        print("\n".join(lines[-len(runs) - 3 :]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     args.out.with_suffix(".md").write_text(
