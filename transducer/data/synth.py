@@ -193,8 +193,8 @@ def render(item: Item, cfg: SynthConfig, engines: dict, babble_pool: list[np.nda
     rng = np.random.default_rng([cfg.seed, item.index, 1])
     samples, rate = engines[item.engine].synthesize(item.text, item.voice, rng)
     speed = SPEEDS[rng.integers(len(SPEEDS))]
-    # Reading samples as if recorded at rate*speed speeds them up by `speed`; round the rate
-    # to 100 Hz so the polyphase filter stays small.
+    # Reading samples as if recorded at rate*speed speeds them up by `speed`; the rate is
+    # rounded to 100 Hz, as corpora were made before the resampler could take any rate.
     if speed != 1.0:
         rate = int(round(rate * speed / 100) * 100)
     samples = resample(samples, rate, SAMPLE_RATE)
