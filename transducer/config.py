@@ -220,6 +220,12 @@ class TrainConfig:
     # after the noise: so that band-limited real speech is not a class of its own; 0: off.
     lowpass_prob: float = 0.0
     lowpass_hz: tuple[float, float] = (3400.0, 7000.0)
+    # A real channel (`channel.apply`: a recorded room, the telephone, a codec, clipping) for
+    # this share, one of `channels` each, last of the waveform augmentations; "room" needs the
+    # impulse responses in the folder `rooms` (`transducer data import rooms`); 0: off.
+    channel_prob: float = 0.0
+    channels: tuple[str, ...] = ("room", "mulaw", "alaw", "amr", "g722", "mp3", "opus", "clip")
+    rooms: str = ""
     # Keep each batch's filterbank features (one copy per speed factor) in memory after their
     # first use: a step then skips resampling and fbank (13 % of a small model's step, measured
     # with the normalisation cached too; augmentation and normalisation run at every step). The
@@ -250,6 +256,17 @@ class TrainConfig:
         if not 0 <= self.lowpass_prob <= 1 or len(self.lowpass_hz) != 2:
             raise ValueError(f"need 0 <= lowpass_prob <= 1 and lowpass_hz (lo, hi), got "
                              f"{self.lowpass_prob}, {self.lowpass_hz}")  # fmt: skip
+        from transducer.data.channel import CHANNELS
+
+        if (
+            not 0 <= self.channel_prob <= 1
+            or not self.channels
+            or set(self.channels) - set(CHANNELS)
+        ):
+            raise ValueError(f"need 0 <= channel_prob <= 1 and channels from {CHANNELS}, got "
+                             f"{self.channel_prob}, {self.channels}")  # fmt: skip
+        if self.channel_prob and "room" in self.channels and not self.rooms:
+            raise ValueError("the room channel needs train.rooms, a folder of impulse responses")
         if self.cache_features and (self.noise_prob or self.noise_onset_prob):
             raise ValueError("cache_features needs noise_prob and noise_onset_prob off: noise "
                              "is added to the waveforms, new at every step")  # fmt: skip

@@ -24,8 +24,10 @@ from tqdm import tqdm
 
 from transducer import checkpoint
 from transducer.config import FeatureConfig, ModelConfig, TrainConfig
+from transducer.data import channel
 from transducer.data.augment import (
     SpecAugment,
+    add_channels,
     add_noise,
     formant_warp,
     freq_warp,
@@ -161,6 +163,8 @@ class Run:
                 self.model, find_unused_parameters=cfg.ctc_pretrain_steps > 0
             )
         self.spec_augment = SpecAugment()
+        use_rooms = cfg.channel_prob and "room" in cfg.channels
+        self.rooms = channel.load_rooms(cfg.rooms) if use_rooms else []
         self.feature_cache = {}  # (utterance indices, speed factor) -> features, frame counts
         self.sampler = BucketBatchSampler(
             [u.duration for u in self.utts],
@@ -221,6 +225,8 @@ class Run:
         if cfg.lowpass_prob:
             waves = lowpass(waves, wave_lens, cfg.lowpass_prob, cfg.lowpass_hz, rng,
                             self.features.sample_rate)  # fmt: skip
+        if cfg.channel_prob:
+            waves = add_channels(waves, wave_lens, cfg.channel_prob, cfg.channels, rng, self.rooms)
         return fbank_torch(waves, wave_lens, self.features)
 
     def _augment_and_normalise(self, feats, feat_lens, rng: np.random.Generator):

@@ -12,7 +12,7 @@ import torch
 import torchaudio.functional as AF
 import torchaudio.transforms as AT
 
-from transducer.data import corrupt
+from transducer.data import channel, corrupt
 
 
 def speed_perturb(waveforms: torch.Tensor, lengths: torch.Tensor, factor: float,
@@ -69,6 +69,28 @@ def lowpass(waveforms: torch.Tensor, lengths: torch.Tensor, prob: float,
     filtered = torch.fft.irfft(spectra * gain, n=T, dim=1)
     inside = torch.arange(T)[None] < lengths[chosen][:, None]  # the padding stays silent
     out[chosen] = filtered * inside
+    return out
+
+
+def add_channels(waveforms: torch.Tensor, lengths: torch.Tensor, prob: float,
+                 kinds: tuple[str, ...], rng: np.random.Generator,
+                 rooms: list[np.ndarray] = ()) -> torch.Tensor:  # fmt: skip
+    """A real channel (`channel.apply`), one of `kinds`, for a share `prob` of a batch's
+    utterances; the codecs' ffmpeg processes run side by side."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    chosen = np.flatnonzero(rng.random(len(waveforms)) < prob)
+    jobs = [(i, kinds[rng.integers(len(kinds))], np.random.default_rng(rng.integers(2**63)))
+            for i in chosen]  # fmt: skip
+    out = waveforms.clone()
+
+    def one(job):
+        i, kind, job_rng = job
+        return channel.apply(waveforms[i, : int(lengths[i])].numpy(), kind, job_rng, rooms)
+
+    with ThreadPoolExecutor(4) as pool:
+        for (i, _, _), samples in zip(jobs, pool.map(one, jobs), strict=True):
+            out[i, : len(samples)] = torch.from_numpy(samples)
     return out
 
 
