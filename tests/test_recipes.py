@@ -2,6 +2,7 @@
 
 import importlib.util
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,11 @@ def test_word_error_counts():
     assert counts["espeak"] == {"words": 6, "substituted words": 1, "deleted": 1}
     assert counts["flite"] == {"words": 3, "substituted words": 1, "substituted non-words": 1,
                                "inserted non-words": 1}  # fmt: skip
+
+
+def test_real_recipe_names_existing_configs_and_parses():
+    script = RECIPES / "real" / "run.sh"
+    names = set(re.findall(r"([\w-]+\.json) ", script.read_text()))
+    assert {"finetune-a.json", "finetune-b.json"} <= names
+    assert all((RECIPES / "real" / n).exists() for n in names)
+    subprocess.run(["bash", "-n", str(script)], check=True)

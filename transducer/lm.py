@@ -42,6 +42,7 @@ class CharLM(NamedTuple):
     symbols: tuple[str, ...]  # the tokenizer's, checked against the model's
     words: np.ndarray = NO_WORDS  # (n,) int64, sorted: the lexicon's word hashes; empty: none
     oov_penalty: float = 0.0  # taken from a space that ends a word not in `words`
+    word_lm: object = None  # a `transducer.wordlm.WordLM` scoring each word at its end
 
     @property
     def space(self) -> int:

@@ -36,15 +36,16 @@ def row(name: str, result: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=SETS)
-    parser.add_argument("--model", nargs="+", default=[None], help="checkpoints (default: shipped)")
+    parser.add_argument("--model", nargs="+", default=["shipped"],
+                        help="checkpoints, 'shipped' for the shipped model (default)")  # fmt: skip
     parser.add_argument("--peers", nargs="*", default=["tiny.en", "base", "pocketsphinx"])
     parser.add_argument("--out", type=Path, default=Path("docs/results/real"))
     args = parser.parse_args()
     results, lines = {}, []
     for manifest in args.sets:
         utts = read_manifest(manifest)
-        runs = {f"transducer {m or 'shipped'}": transducer(utts, m, "numba", lm=DEFAULT_LM)
-                for m in args.model}  # fmt: skip
+        runs = {f"transducer {m}": transducer(utts, None if m == "shipped" else m, "numba",
+                                              lm=DEFAULT_LM) for m in args.model}  # fmt: skip
         for peer in args.peers:
             name = "PocketSphinx (en-us)" if peer == "pocketsphinx" else f"Whisper {peer} (int8)"
             runs[name] = pocketsphinx(utts) if peer == "pocketsphinx" else whisper(utts, peer)

@@ -114,9 +114,9 @@ def apply(samples: np.ndarray, kind: str, rng: np.random.Generator,
     if kind in ("mulaw", "alaw"):  # the telephone band, then 8-bit companding at 8 kHz
         narrow = resample(samples, SAMPLE_RATE, 8000)
         return resample(g711(narrow, kind), 8000, SAMPLE_RATE)[: len(samples)]
-    if kind == "clip":  # an overdriven microphone: 6-20 dB too much gain, clipped
+    if kind == "clip":  # an overdriven microphone: 3-12 dB too much gain, clipped
         peak = np.abs(samples).max() + 1e-12
-        gain = 10 ** (rng.uniform(6, 20) / 20) / peak
+        gain = 10 ** (rng.uniform(3, 12) / 20) / peak
         return (np.clip(samples * gain, -1, 1) * peak).astype(np.float32)
     if kind not in CODECS:
         raise ValueError(f"unknown channel {kind!r}; choose from {', '.join(CHANNELS)}")

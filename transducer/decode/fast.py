@@ -33,6 +33,7 @@ from numba.extending import intrinsic
 from transducer.config import BLANK
 from transducer.decode.hypothesis import Hypothesis
 from transducer.lm import BITS, NO_WORDS, WORD_MASK, WORD_MUL, lm_row, word_hash
+from transducer.wordlm import NO_WORD_LM, log_prob, lookup
 
 NEG_INF = -1e4  # masked attention scores, as transducer.model.attention
 
@@ -493,13 +494,16 @@ def _greedy_block(w, s, frames, mask, K, first_frame, last_frame):
 @nb.njit(cache=True)
 def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, first_frame,
                 lm_keys, lm_logp, lm_order, lm_weight, lm_bonus, contexts,
-                words, oov_penalty, space, word_hashes):  # fmt: skip
+                words, oov_penalty, space, word_hashes,
+                w_arrays, w_hashes, w_ids, w_weight, w_bonus, w_oov, hist1, hist2):  # fmt: skip
     """One block of block-synchronous beam search over R input hypotheses (see
     `search.beam_block`, which this reproduces step for step, ties included). With a
     character LM (`transducer.lm`; lm_keys empty: none) labels are ranked and scored by
     log p + lm_weight * log p_lm + lm_bonus, and `contexts` are the input rows' LM contexts;
     with a lexicon (`words`, sorted hashes; empty: none) the label `space` scores
-    `oov_penalty` less where the row's last word (`word_hashes`, `lm.word_hash`) is not in it.
+    `oov_penalty` less where the row's last word (`word_hashes`, `lm.word_hash`) is not in it;
+    with a word LM (`transducer.wordlm`; w_hashes empty: none) it adds w_weight * log p(word |
+    hist2 hist1) + w_bonus, and the rows' word histories move on with every word they end.
 
     Returns, for each finished hypothesis (best first): the input row it extends, its new
     tokens (n, K) with counts, their frames, its score and state."""
@@ -510,6 +514,8 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
     lam, bonus = np.float32(lm_weight), np.float32(lm_bonus)
     context_mask = (1 << (BITS * (lm_order - 1))) - 1
     a_ctx, a_word = contexts.copy(), word_hashes.copy()
+    use_words = w_hashes.shape[0] > 0
+    a_h1, a_h2 = hist1.copy(), hist2.copy()
     penalty = np.float32(oov_penalty)
     label = np.zeros(V - 1, np.float32)  # the labels' scores at one step
     # active hypotheses: parent row, new tokens, their frames, count, score, state, y_prev
@@ -552,6 +558,10 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
                     i = np.searchsorted(words, a_word[r])
                     if i == words.shape[0] or words[i] != a_word[r]:
                         label[space - 1] -= penalty
+                if use_words and a_word[r] != 0:
+                    wid = lookup(w_hashes, w_ids, a_word[r])
+                    lp = log_prob(w_arrays, wid, a_h1[r], a_h2[r], w_oov)
+                    label[space - 1] += np.float32(w_weight * lp + w_bonus)
             order = np.argsort(-label, kind="mergesort")[:n_top]
             for t in range(n_top):
                 e = r * n_top + t
@@ -574,6 +584,12 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
             a_tok[i, a_n[rows[i]]], a_frm[i, a_n[rows[i]]] = e_y[keep[i]], e_frame[keep[i]]
         a_n, a_y, a_last, a_score = a_n[rows] + 1, e_y[keep], e_frame[keep], e_score[keep]
         a_ctx = ((a_ctx[rows] << BITS) | a_y) & context_mask
+        ends = (a_y == space) & (a_word[rows] != 0)  # a word ended: the history moves on
+        a_h2 = np.where(ends, a_h1[rows], a_h2[rows])
+        a_h1 = a_h1[rows]
+        for i in range(na):
+            if ends[i]:
+                a_h1[i] = lookup(w_hashes, w_ids, a_word[rows[i]]) if use_words else -1
         a_word = np.where(a_y == space, 0, (a_word[rows] * WORD_MUL + a_y) & WORD_MASK)
         if f_score.shape[0] == beam and na > 0 and a_score[0] < f_score[-1]:
             break  # no active hypothesis can beat the finished ones: scores only fall (with
@@ -863,16 +879,34 @@ class FastDecoder:
         none = np.zeros(len(hyps), np.int64)
         fusion = (NO_WORDS, np.zeros((0, self.w.bo.shape[0]), F32), 1, 0.0, 0.0, none)
         lexicon = (NO_WORDS, 0.0, -1, none)
+        word_lm = (NO_WORD_LM, NO_WORDS, NO_WORDS, 0.0, 0.0, 0.0, none, none)
         if lm is not None:
             contexts = np.array([lm.context(h.tokens) for h in hyps], np.int64)
             fusion = (lm.keys, lm.logp, lm.order, lm.weight, lm.bonus, contexts)
-        if lm is not None and len(lm.words):
+        if lm is not None and (len(lm.words) or lm.word_lm is not None):
             space = lm.space
             hashes = np.array([word_hash(h.tokens, space) for h in hyps], np.int64)
             lexicon = (lm.words, lm.oov_penalty, space, hashes)
+        if lm is not None and lm.word_lm is not None:
+            wl = lm.word_lm
+            h2, h1, _ = np.array([wl.history(h.tokens, lm.space) for h in hyps], np.int64).T
+            word_lm = (wl.arrays(), wl.hashes, wl.ids, wl.weight, wl.bonus, wl.oov_logp,
+                       np.ascontiguousarray(h1), np.ascontiguousarray(h2))  # fmt: skip
         first = (b - lookback) * W
         par, tok, frm, cnt, score, state = _beam_block(
-            self.w, states, scores, y_prev, last, f, m, K, beam, first, *fusion, *lexicon
+            self.w,
+            states,
+            scores,
+            y_prev,
+            last,
+            f,
+            m,
+            K,
+            beam,
+            first,
+            *fusion,
+            *lexicon,
+            *word_lm,
         )
         out = []
         for i in range(len(par)):

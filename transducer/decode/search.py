@@ -85,8 +85,9 @@ def beam_block(stepper: Stepper, hyps: list[Hypothesis], frames, mask, b: int, K
     finished set; emitting one of the top `beam` labels keeps it active. At most `beam` active
     hypotheses survive a step and at most K labels are emitted per block. Returns the `beam`
     best finished hypotheses (ties keep the order in which they were found). With `lm` (a
-    `transducer.lm.CharLM`), a label scores log p + lm.weight * log p_lm + lm.bonus, and a
-    space that ends a word outside the LM's lexicon (if it has one) lm.oov_penalty less.
+    `transducer.lm.CharLM`), a label scores log p + lm.weight * log p_lm + lm.bonus, a
+    space that ends a word outside the LM's lexicon (if it has one) lm.oov_penalty less, and
+    with a word LM (`lm.word_lm`) a space adds its score of the word it ends.
     """
     active, finished = hyps, []
     for k in range(K + 1):
@@ -110,6 +111,8 @@ def beam_block(stepper: Stepper, hyps: list[Hypothesis], frames, mask, b: int, K
                 label = label + (lm.weight * lm_logp + lm.bonus)
                 if lm.out_of_lexicon(h.tokens):
                     label[lm.space - 1] -= np.float32(lm.oov_penalty)
+                if lm.word_lm is not None:
+                    label[lm.space - 1] += lm.word_lm.end_of_word(h.tokens, lm.space)
             top = label.topk(min(beam, logp.shape[1] - 1))
             frame = _peak(weights[r], b, W, lookback)
             for value, index in zip(top.values.tolist(), top.indices.tolist(), strict=True):

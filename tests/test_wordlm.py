@@ -1,0 +1,127 @@
+import math
+
+import numpy as np
+import pytest
+
+from tests.test_lm import SMALL, fused_searches
+from transducer.lm import train
+from transducer.text import CharTokenizer
+from transducer.wordlm import SPHINX_LM, WordLM
+
+TOK = CharTokenizer.english()
+ARPA = """\\data\\
+ngram 1=5
+ngram 2=5
+ngram 3=2
+
+\\1-grams:
+-1.0 </s>
+-99 <s> -0.5
+-0.7 cat -0.3
+-0.6 sat -0.2
+-0.9 the -0.4
+
+\\2-grams:
+-0.3 <s> the -0.1
+-0.2 the cat -0.15
+-0.4 cat sat -0.05
+-0.5 sat </s>
+-0.6 cat the
+
+\\3-grams:
+-0.1 <s> the cat
+-0.05 the cat sat
+
+\\end\\
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path) -> WordLM:
+    (tmp_path / "tiny.arpa").write_text(ARPA)
+    return WordLM.from_arpa(tmp_path / "tiny.arpa", TOK, weight=0.5, bonus=1.0, oov_logp=-9.0)
+
+
+def log10_prob(lm, *words) -> float:
+    ids = [lm.words.index(w) if w in lm.words else -1 for w in words]
+    history = ids[:-1][::-1] + [-1, -1]
+    return round(lm.log_prob(ids[-1], history[0], history[1]) / math.log(10), 6)
+
+
+@pytest.mark.parametrize("words,expected", [
+    (("the", "cat", "sat"), -0.05),  # a trigram
+    (("<s>", "the", "cat"), -0.1),
+    (("cat", "the", "cat"), -0.2),  # the bigram; "cat the" has no backoff weight
+    (("the", "sat"), -0.4 - 0.6),  # backoff weight of "the", then the unigram
+    (("<s>", "the", "sat"), -0.1 - 0.4 - 0.6),  # and of "<s> the" before that
+    (("the", "cat", "the"), -0.15 - 0.6),  # "cat the", after the weight of "the cat"
+    (("cat",), -0.7),
+    (("the", "dog"), -9.0 / math.log(10)),  # out of the vocabulary
+])  # fmt: skip
+def test_backoff_probabilities(tiny, words, expected):
+    assert log10_prob(tiny, *words) == pytest.approx(expected, abs=1e-6)
+
+
+def test_history_and_word_end_scores(tiny):
+    space = TOK.symbols.index(" ")
+    the, cat = tiny.words.index("the"), tiny.words.index("cat")
+    assert tiny.history(TOK.encode("the cat sa"), space)[:2] == (the, cat)
+    assert tiny.history(TOK.encode("the  cat "), space)[:2] == (the, cat)  # empty words skipped
+    assert tiny.history(TOK.encode("cat"), space)[:2] == (-1, tiny.bos)
+    assert tiny.history(TOK.encode("dog cat "), space)[:2] == (-1, cat)  # unknown: -1
+    assert tiny.history(TOK.encode("the "), space)[2] == 0  # no word in progress
+    expected = 0.5 * (-0.05 * math.log(10)) + 1.0
+    assert tiny.end_of_word(TOK.encode("the cat sat"), space) == np.float32(expected)
+    assert tiny.end_of_word(TOK.encode("the cat "), space) == 0
+
+
+def test_files(tiny, tmp_path):
+    tiny.save(tmp_path / "words.npz")
+    back = WordLM.load(tmp_path / "words.npz")
+    assert back.words == tiny.words and back.symbols == tiny.symbols
+    assert (back.weight, back.bonus, back.oov_logp, back.bos) == (0.5, 1.0, -9.0, tiny.bos)
+    assert all(np.array_equal(a, b) for a, b in zip(back.arrays(), tiny.arrays(), strict=True))
+    with pytest.raises(ValueError, match="no such word language model"):
+        WordLM.load(tmp_path / "missing.npz")
+    (tmp_path / "bad.npz").write_bytes((tmp_path / "words.npz").read_bytes()[:300])
+    with pytest.raises(ValueError, match=r"bad\.npz: not a readable word language model"):
+        WordLM.load(tmp_path / "bad.npz")
+    (tmp_path / "x.bin").write_bytes(b"Trie Language Model\x03" + bytes(100))
+    with pytest.raises(ValueError, match="truncated"):
+        WordLM.from_sphinx(tmp_path / "x.bin", TOK)
+    with pytest.raises(ValueError, match="not a Sphinx trie"):
+        WordLM.from_sphinx(tmp_path / "words.npz", TOK)
+
+
+# log p(w | h2 h1) in Sphinx's units (log base 1.0001), as pocketsphinx 5's NGramModel.prob
+# gives them for its en-us.lm.bin
+SPHINX_SCORES = {("the",): -31995, ("of", "the"): -16085, ("one", "of", "the"): -7041,
+                 ("half", "past", "seven"): -55403, ("half", "passed", "seven"): -92148,
+                 ("<s>", "the"): -29219, ("the", "cat", "sat"): -86059,
+                 ("cat", "sat", "on"): -22173, ("zebra", "ate", "the"): -25693,
+                 ("quantum", "cat", "sat"): -85442}  # fmt: skip
+
+
+@pytest.mark.skipif(not SPHINX_LM.exists(), reason="needs Debian's pocketsphinx-en-us")
+def test_sphinx_trie_reads_as_pocketsphinx_scores_it():
+    lm = WordLM.from_sphinx(SPHINX_LM, TOK)
+    assert len(lm.words) == 72547 and len(lm.hashes) > 72000
+    assert len(lm.b_word) > 2_000_000 and len(lm.t_word) > 1_600_000
+    for words, score in SPHINX_SCORES.items():
+        assert log10_prob(lm, *words) * math.log(10) / math.log(1.0001) == pytest.approx(
+            score, abs=2
+        )
+    assert lm.word_id(TOK.encode("neighbor")) >= 0  # American spelling
+
+
+@pytest.mark.parametrize("mode,attention", [("fullsum", "dot"), ("paper", "lstm")])
+def test_word_lm_beam_numba_equals_torch(mode, attention, tmp_path):
+    """With a word LM on top of the character LM, both searches score each word they end
+    alike, and a strong one changes what they find."""
+    arpa = ARPA.replace("cat", "bad").replace("sat", "fed").replace("the", "abc")
+    (tmp_path / "w.arpa").write_text(arpa)
+    chars = train(["abc abc bad", "cab dab", "hig hig fed"], SMALL, order=3, min_count=1,
+                  weight=1.5, bonus=8.0)  # fmt: skip
+    words = WordLM.from_arpa(tmp_path / "w.arpa", SMALL, weight=3.0, bonus=4.0, oov_logp=-6.0)
+    fused, plain = fused_searches(mode, attention, chars._replace(word_lm=words), chars)
+    assert fused != plain
