@@ -4,8 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := espeak-ng flite sox fortunes fortunes-min wamerican-large libportaudio2 chromium \
                 chromium-driver asterisk-core-sounds-en asterisk-core-sounds-en-g722 \
-                asterisk-core-sounds-en-wav flight-of-the-amazon-queen
+                asterisk-core-sounds-en-wav flight-of-the-amazon-queen pocketsphinx-en-us
 STAMP := $(VENV)/.installed
+SPHINX_LM := /usr/share/pocketsphinx/model/en-us/en-us.lm.bin
+WORD_LM := transducer/pretrained/words.npz
 
 .PHONY: demo test lint system-deps clean
 
@@ -27,14 +29,20 @@ system-deps:
 		echo "note: missing system packages:$$missing (tests that need them will skip)"; \
 	fi
 
-test: system-deps $(STAMP)
+# The shipped model's word LM, from Debian's pocketsphinx-en-us (a few seconds); without it
+# the model decodes with its character LM alone.
+$(WORD_LM): transducer/wordlm.py | system-deps $(STAMP)
+	@if [ -f $(SPHINX_LM) ]; then $(VENV)/bin/transducer lm --from-sphinx $(SPHINX_LM) --out $@; \
+	else echo "note: no $(SPHINX_LM): the shipped model decodes without its word LM"; fi
+
+test: system-deps $(STAMP) $(WORD_LM)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-demo: system-deps $(STAMP)
+demo: system-deps $(STAMP) $(WORD_LM)
 	$(PY) -m demo.stream demo/sample.wav
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache $(WORD_LM)

@@ -33,6 +33,10 @@ from transducer.text import (
             "in two thousand five and nineteen hundred and nineteen oh five",
         ),
         ("$1", "one dollar"),
+        (  # American spelling; words that merely look British stay
+            "My neighbour travelled to the Theatre Centre; she filled four tyres.",
+            "my neighbor traveled to the theater center she filled four tires",
+        ),
     ],
 )
 def test_normalize(raw, spoken):

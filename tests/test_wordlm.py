@@ -70,9 +70,15 @@ def test_history_and_word_end_scores(tiny):
     assert tiny.history(TOK.encode("cat"), space)[:2] == (-1, tiny.bos)
     assert tiny.history(TOK.encode("dog cat "), space)[:2] == (-1, cat)  # unknown: -1
     assert tiny.history(TOK.encode("the "), space)[2] == 0  # no word in progress
-    expected = 0.5 * (-0.05 * math.log(10)) + 1.0
-    assert tiny.end_of_word(TOK.encode("the cat sat"), space) == np.float32(expected)
-    assert tiny.end_of_word(TOK.encode("the cat "), space) == 0
+    chars = train(["the cat sat", "a dog sat"], TOK, order=3, min_count=1, weight=0.25)
+    tokens = TOK.encode("the cat sat")
+    spelled = sum(float(chars.log_probs(tokens[:i])[tokens[i]]) for i in (8, 9, 10))
+    assert chars.spelled(tokens) == pytest.approx(spelled)
+    letters = spelled + float(chars.log_probs(tokens)[space])  # and the space that ends them
+    expected = 0.5 * (-0.05 * math.log(10)) - 0.25 * letters + 1.0  # replaces their score
+    assert tiny.end_of_word(tokens, chars) == pytest.approx(expected, abs=1e-6)
+    assert tiny.end_of_word(TOK.encode("the dog"), chars) == np.float32(0.5 * -9.0 + 1.0)
+    assert tiny.end_of_word(TOK.encode("the cat "), chars) == 0
 
 
 def test_files(tiny, tmp_path):
@@ -125,3 +131,24 @@ def test_word_lm_beam_numba_equals_torch(mode, attention, tmp_path):
     words = WordLM.from_arpa(tmp_path / "w.arpa", SMALL, weight=3.0, bonus=4.0, oov_logp=-6.0)
     fused, plain = fused_searches(mode, attention, chars._replace(word_lm=words), chars)
     assert fused != plain
+
+
+def test_recognizer_takes_a_word_lm_on_top_of_the_character_lm(tiny, tmp_path):
+    from transducer.recognizer import DEFAULT_LM, DEFAULT_MODEL, DEFAULT_WORD_LM, Recognizer
+
+    if not DEFAULT_LM.exists():
+        pytest.skip("no default model shipped")
+    tiny.save(tmp_path / "words.npz")
+    rec = Recognizer(DEFAULT_MODEL, lm=DEFAULT_LM, word_lm=tmp_path / "words.npz",
+                     word_lm_weight=0.7)  # fmt: skip
+    assert rec.lm.word_lm.weight == 0.7 and rec.lm.word_lm.words == tiny.words
+    assert Recognizer(DEFAULT_MODEL, lm=DEFAULT_LM).lm.word_lm is None  # only when asked
+    assert Recognizer(word_lm_weight=0).lm.word_lm is None
+    if DEFAULT_WORD_LM.exists():  # built by make: the shipped model uses it by default
+        assert Recognizer().lm.word_lm is not None
+    with pytest.raises(ValueError, match="on top of a character LM"):
+        Recognizer(DEFAULT_MODEL, word_lm=tmp_path / "words.npz")
+    other = WordLM.from_arpa(tmp_path / "tiny.arpa", SMALL)
+    other.save(tmp_path / "other.npz")
+    with pytest.raises(ValueError, match="other tokens"):
+        Recognizer(DEFAULT_MODEL, lm=DEFAULT_LM, word_lm=tmp_path / "other.npz")

@@ -7,8 +7,9 @@ model's default search (`beam`; where that is a beam, `rtf_numba_greedy` too); t
 alone over the same encoded blocks for `decoder_step_us_*` (time per decoder step, i.e. per
 emitted label or `<e>`); the time of each `decode_stream` call (one block, encoder included)
 for the latency percentiles, Numba decoder.
-With no model named it uses the shipped default model and its character LM (`rtf_numba_no_lm`:
-without it), or where there is none a randomly initialised model of the default configuration
+With no model named it uses the shipped default model, its character LM and its word LM
+(`rtf_numba_no_lm`: without either, `rtf_numba_char_lm`: without the word LM, `rtf_word_lm`:
+the difference), or where there is none a randomly initialised model of the default configuration
 (speed does not depend on the weights). Where the model's matrices are kept as half bits
 (`fast.halve`: weights saved in half, as the shipped model's), `rtf_numba_float32` is the same
 Numba backend with them in float32, as before that (the same tokens).
@@ -35,7 +36,7 @@ from transducer.decode.search import encode_blocks
 from transducer.evaluate import features
 from transducer.features import FeatureStats
 from transducer.model.transducer import NeuralTransducer
-from transducer.recognizer import DEFAULT_LM, DEFAULT_MODEL, Recognizer
+from transducer.recognizer import DEFAULT_LM, DEFAULT_MODEL, DEFAULT_WORD_LM, Recognizer
 from transducer.text import CharTokenizer
 
 SAMPLE = Path(__file__).resolve().parent.parent / "demo" / "sample.wav"
@@ -100,32 +101,36 @@ def bench(model: str | Path | None = None, seconds: float = 60.0, tmp: Path | No
         with tempfile.TemporaryDirectory(prefix="transducer-bench-") as folder:
             return bench(model, seconds, Path(folder), onnx, rounds)
     torch.set_num_threads(1)
-    lm = None
+    lm = words = None
     if model is None and DEFAULT_MODEL.exists():
         model, lm = DEFAULT_MODEL, DEFAULT_LM if DEFAULT_LM.exists() else None
+        words = DEFAULT_WORD_LM if lm and DEFAULT_WORD_LM.exists() else None
     name = str(model) if model else "random default configuration"
     if model is None:
         model = random_model(tmp / "random.pt")
     audio = fixed_input(seconds)
     result = {"model": name, "threads": torch.get_num_threads(), "audio_seconds": seconds,
               "rounds": rounds}  # fmt: skip
-    result["lm"] = str(lm) if lm else None
+    result["lm"], result["word_lm"] = str(lm) if lm else None, str(words) if words else None
     backends = ("torch", "numba", "numba-int8")
-    recs = {b: Recognizer(model, backend=b, lm=lm) for b in backends}  # numba: compiled
+    recs = {b: Recognizer(model, backend=b, lm=lm, word_lm=words) for b in backends}
     result["beam"] = recs["numba"].beam  # the model's default search, which rtf_* measure
     if result["beam"] > 1:
         recs["numba-greedy"] = Recognizer(model, beam=0, backend="numba")
         if lm:
             recs["numba-no-lm"] = Recognizer(model, backend="numba")
+        if words:
+            recs["numba-char-lm"] = Recognizer(model, backend="numba", lm=lm)
     if onnx:
         from export.onnx_export import export
 
         folder = tmp / "export"
         export(model, folder, int8=True)  # checks itself on the demo sample
-        recs.update({b: Recognizer(folder, backend=b, lm=lm) for b in ("onnx", "onnx-int8")})
+        recs.update({b: Recognizer(folder, backend=b, lm=lm, word_lm=words)
+                     for b in ("onnx", "onnx-int8")})  # fmt: skip
     numba = recs["numba"]
     if numba.encoder.e.w_hh.dtype == HALF:  # the same backend with float32 matrices
-        recs["numba-float32"] = Recognizer(model, backend="numba", lm=lm)
+        recs["numba-float32"] = Recognizer(model, backend="numba", lm=lm, word_lm=words)
         recs["numba-float32"].encoder = NumbaEncoder(pack_encoder(numba.model), half=False)
         recs["numba-float32"].decoder = FastDecoder(pack(numba.model), half=False)
     names = list(recs)
@@ -142,6 +147,8 @@ def bench(model: str | Path | None = None, seconds: float = 60.0, tmp: Path | No
                 ms += [t * 1000 for t in blocks]
     for backend in names:
         result[f"rtf_{backend.replace('-', '_')}"] = round(float(np.median(rtfs[backend])), 5)
+    if "numba-char-lm" in recs:  # what the word LM costs, in seconds per second of audio
+        result["rtf_word_lm"] = round(result["rtf_numba"] - result["rtf_numba_char_lm"], 5)
     result["block_latency_ms_p50"] = round(float(np.percentile(ms, 50)), 3)
     result["block_latency_ms_p99"] = round(float(np.percentile(ms, 99)), 3)
     rec = recs["torch"]

@@ -108,7 +108,8 @@ def _eval(args: argparse.Namespace) -> None:
         model, tokenizer, stats, features = load_model(args.model or default_model())
         lm = None
         if args.lm and args.lm_weight != 0:
-            lm = load_lm(args.lm, args.lm_weight, args.lm_bonus, tokenizer)
+            lm = load_lm(args.lm, args.lm_weight, args.lm_bonus, tokenizer, args.word_lm,
+                         args.word_lm_weight)  # fmt: skip
         result = evaluate(model, tokenizer, stats, utts, features, args.beam, args.block_width, lm)
     else:
         from transducer.evaluate import evaluate_recognizer
@@ -116,7 +117,8 @@ def _eval(args: argparse.Namespace) -> None:
 
         never = EndpointConfig(1e9, 1e9, 1e9)
         rec = Recognizer(args.model, args.beam, args.block_width, never, args.backend, args.lm,
-                         args.lm_weight, args.lm_bonus)  # fmt: skip
+                         args.lm_weight, args.lm_bonus, args.word_lm,
+                         args.word_lm_weight)  # fmt: skip
         result = evaluate_recognizer(rec, utts)
     hyps = result.pop("hypotheses")
     result.pop("tokens")
@@ -152,7 +154,8 @@ def _transcribe(args: argparse.Namespace) -> None:
     from transducer.recognizer import Recognizer, transcript
 
     rec = Recognizer(args.model, args.beam, args.block_width, backend=args.backend, lm=args.lm,
-                     lm_weight=args.lm_weight, lm_bonus=args.lm_bonus)  # fmt: skip
+                     lm_weight=args.lm_weight, lm_bonus=args.lm_bonus, word_lm=args.word_lm,
+                     word_lm_weight=args.word_lm_weight)  # fmt: skip
     failed = 0
     for path in args.files:
         try:
@@ -185,10 +188,25 @@ SEGMENT_KEYS = ("text", "tokens", "timestamps")
 def _lm(args: argparse.Namespace) -> None:
     from transducer import lm
 
+    if args.from_sphinx or args.from_arpa:  # a word LM, from a model made elsewhere
+        from transducer.text import CharTokenizer
+        from transducer.wordlm import WordLM
+
+        options = {k: v for k, v in (("weight", args.weight), ("bonus", args.bonus),
+                                     ("oov_logp", args.oov_logp)) if v is not None}  # fmt: skip
+        read = WordLM.from_sphinx if args.from_sphinx else WordLM.from_arpa
+        words = read(args.from_sphinx or args.from_arpa, CharTokenizer.english(), **options)
+        words.save(args.out)
+        print(json.dumps({"out": str(args.out), "words": len(words.words),
+                          "spellable": len(words.hashes), "bigrams": len(words.b_word),
+                          "trigrams": len(words.t_word),
+                          "mb": round(args.out.stat().st_size / 1e6, 2)}))  # fmt: skip
+        return
     model, bits = lm.from_text(args.text, args.dev_fraction, args.test_fraction,
-                               order=args.order, min_count=args.min_count, weight=args.weight,
-                               bonus=args.bonus, words_file=args.words,
-                               oov_penalty=args.oov_penalty)  # fmt: skip
+                               order=args.order, min_count=args.min_count,
+                               weight=0.2 if args.weight is None else args.weight,
+                               bonus=0.35 if args.bonus is None else args.bonus,
+                               words_file=args.words, oov_penalty=args.oov_penalty)  # fmt: skip
     model.save(args.out)
     print(json.dumps({"out": str(args.out), "contexts": len(model.keys),
                       "lexicon_hashes": len(model.words),
@@ -333,7 +351,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream", action="store_true", help="print partial results per block")
     p.set_defaults(func=_transcribe)
 
-    p = commands.add_parser("lm", help="train a character LM for beam search on text")
+    p = commands.add_parser("lm", help="train a character LM for beam search on text, or "
+                            "convert a word LM (--from-sphinx, --from-arpa)")  # fmt: skip
+    p.add_argument("--from-sphinx", type=Path, help="write a word trigram LM from CMU "
+                   "Sphinx's binary trie, e.g. "
+                   "/usr/share/pocketsphinx/model/en-us/en-us.lm.bin")  # fmt: skip
+    p.add_argument("--from-arpa", type=Path, help="write a word LM from a trigram ARPA file")
+    p.add_argument("--oov-logp", type=float, help="word LM: the log-probability of a word "
+                   "outside its vocabulary")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="file to write (.npz)")
     p.add_argument("--text", nargs="*", type=Path, help="text files (default: Debian fortunes)")
     p.add_argument("--dev-fraction", type=float, default=0.05, help="as for `data synth`: "
@@ -341,8 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-fraction", type=float, default=0.05)
     p.add_argument("--order", type=int, default=6, help="n-gram order (characters)")
     p.add_argument("--min-count", type=int, default=3, help="rarer contexts back off")
-    p.add_argument("--weight", type=float, default=0.2, help="default fusion weight")
-    p.add_argument("--bonus", type=float, default=0.35, help="default bonus per label")
+    p.add_argument("--weight", type=float, help="default fusion weight (character LM: 0.2)")
+    p.add_argument("--bonus", type=float, help="default bonus per label (character LM: 0.35) "
+                   "or word (word LM)")  # fmt: skip
     p.add_argument("--words", type=Path, help="word list for a lexicon (with the sentences' "
                    "words), e.g. /usr/share/dict/american-english-large")  # fmt: skip
     p.add_argument("--oov-penalty", type=float, default=2.0,
@@ -375,6 +401,9 @@ def _lm_arguments(p: argparse.ArgumentParser) -> None:
                    "the shipped model, else none)")  # fmt: skip
     p.add_argument("--lm-weight", type=float, help="fusion weight (default: the LM's; 0: off)")
     p.add_argument("--lm-bonus", type=float, help="added per label with the LM (default: the LM's)")
+    p.add_argument("--word-lm", help="word LM on top of the character LM (default: the shipped "
+                   "one, if built, with the shipped model)")  # fmt: skip
+    p.add_argument("--word-lm-weight", type=float, help="its weight (default: its own; 0: off)")
 
 
 def main(argv: list[str] | None = None) -> None:

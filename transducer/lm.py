@@ -62,6 +62,17 @@ class CharLM(NamedTuple):
             code = (code << BITS) | int(t)
         return code
 
+    def spelled(self, tokens) -> float:
+        """The sum of log p(letter | context) over the letters of the word `tokens` end with
+        (those after the last space), in order: what a word LM's score replaces."""
+        start = len(tokens)
+        while start > 0 and tokens[start - 1] != self.space:
+            start -= 1
+        total = 0.0
+        for i in range(start, len(tokens)):
+            total += float(self.log_probs(tokens[:i])[tokens[i]])
+        return total
+
     def log_probs(self, tokens) -> np.ndarray:
         """(V,) log p(next symbol | tokens)."""
         return self.logp[lm_row(self.keys, self.context(tokens), self.order)]

@@ -48,6 +48,7 @@ PRETRAINED = Path(__file__).parent / "pretrained"  # the shipped default model (
 DEFAULT_MODEL = PRETRAINED / "model.pt"
 DEFAULT_EXPORT = PRETRAINED / "onnx"  # its int8 graphs
 DEFAULT_LM = PRETRAINED / "lm.npz"  # its character LM for beam search
+DEFAULT_WORD_LM = PRETRAINED / "words.npz"  # its word LM, built by `make` (transducer.wordlm)
 
 
 def default_model(backend: str = "numba") -> Path:
@@ -206,7 +207,9 @@ class Recognizer:
     def __init__(self, model: str | Path | None = None, beam: int | None = None,
                  block_width: int | None = None, endpoint: EndpointConfig = EndpointConfig(),
                  backend: str = "numba", lm: str | Path | None = None,
-                 lm_weight: float | None = None, lm_bonus: float | None = None):  # fmt: skip
+                 lm_weight: float | None = None, lm_bonus: float | None = None,
+                 word_lm: str | Path | None = None,
+                 word_lm_weight: float | None = None):  # fmt: skip
         """model: a checkpoint (numba, torch) or an export folder (onnx), by default the
         shipped one. backend: "numba" (compiled on first use, then cached), "torch" (the
         reference searches) or "onnx", which give the same tokens, or "numba-int8" /
@@ -214,11 +217,16 @@ class Recognizer:
         block_width: by default the model's own (its config's `beam`, `block_width`).
         lm: a character LM (`transducer lm`) fused into beam search, by default the shipped
         one with the shipped model; lm_weight: by default the LM's own, 0 turns it off;
-        lm_bonus (added per label with the LM on): by default the LM's own."""
+        lm_bonus (added per label with the LM on): by default the LM's own. word_lm: a word
+        LM (`transducer lm --from-sphinx`) scoring each word the beam ends, on top of the
+        character LM, by default the shipped one (if built) with the shipped model;
+        word_lm_weight: by default its own, 0 turns it off."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if lm is None and model is None and DEFAULT_LM.exists():
             lm = DEFAULT_LM
+        if word_lm is None and model is None and DEFAULT_WORD_LM.exists():
+            word_lm = DEFAULT_WORD_LM
         model = default_model(backend) if model is None else model
         if backend.startswith("onnx"):
             from export.runtime import load_export
@@ -232,8 +240,10 @@ class Recognizer:
         self.beam = self.cfg.beam if beam is None else beam
         self.endpoint = endpoint
         self.lm = None
+        if word_lm is not None and word_lm_weight != 0 and (lm is None or lm_weight == 0):
+            raise ValueError("a word LM scores words on top of a character LM: give --lm too")
         if lm is not None and lm_weight != 0:
-            self.lm = load_lm(lm, lm_weight, lm_bonus, self.tokenizer)
+            self.lm = load_lm(lm, lm_weight, lm_bonus, self.tokenizer, word_lm, word_lm_weight)
         self.frames_per_block = self.W * self.cfg.stack  # feature frames per block
         self.frame_seconds = self.cfg.stack * self.features.frame_shift_ms / 1000
 
@@ -331,14 +341,23 @@ def transcript(segments: list[dict]) -> str:
     return " ".join(r["text"] for r in segments if r["text"])
 
 
-def load_lm(path: str | Path, weight: float | None, bonus: float | None, tokenizer):
-    """A character LM file for beam search, with its weight and bonus overridden if given."""
+def load_lm(path: str | Path, weight: float | None, bonus: float | None, tokenizer,
+            word_lm: str | Path | None = None, word_weight: float | None = None):  # fmt: skip
+    """A character LM file for beam search, with its weight and bonus overridden if given,
+    and a word LM file on top of it (`lm.word_lm`) unless word_lm is None or word_weight 0."""
     from transducer.lm import CharLM
 
     lm = CharLM.load(path).with_weight(weight, bonus)
     if lm.symbols != tuple(tokenizer.symbols):
         raise ValueError(f"{path}: the language model's symbols differ from the model's tokens")
-    return lm
+    if word_lm is None or word_weight == 0:
+        return lm
+    from transducer.wordlm import WordLM
+
+    words = WordLM.load(word_lm).with_weight(word_weight)
+    if words.symbols != lm.symbols:
+        raise ValueError(f"{word_lm}: the word LM was built for other tokens than the model's")
+    return lm._replace(word_lm=words)
 
 
 def _load_torch(path: str | Path, backend: str) -> Parts:

@@ -4,6 +4,7 @@ Spoken form: lowercase ASCII letters, spaces and apostrophes inside words; numbe
 years, decimals, times, money and percentages written out as words; other punctuation dropped.
 """
 
+import functools
 import re
 import unicodedata
 from pathlib import Path
@@ -135,8 +136,9 @@ def _clock(hours: int, minutes: int) -> str:
 
 
 def normalize(text: str) -> str:
-    """Raw English text -> spoken form: 'Dr. Who paid $3.50 on May 1st!' ->
-    'doctor who paid three dollars fifty cents on may first'."""
+    """Raw English text -> spoken form in American spelling: 'Dr. Who paid $3.50 for the
+    colour on May 1st!' -> 'doctor who paid three dollars fifty cents for the color on may
+    first'."""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     text = text.replace("`", "'")
     for pattern, replacement in _RULES:
@@ -146,7 +148,15 @@ def normalize(text: str) -> str:
     text = text.lower()
     text = re.sub(r"(?<![a-z])'|'(?![a-z])", " ", text)  # keep apostrophes only inside words
     text = re.sub(r"[^a-z']+", " ", text)
-    return " ".join(text.split())
+    american = _american()
+    return " ".join(american.get(w, w) for w in text.split())
+
+
+@functools.cache
+def _american() -> dict[str, str]:
+    """British -> American spellings (`recipes/lm/spelling.py`, from Debian's SCOWL lists)."""
+    lines = (Path(__file__).parent / "data" / "american.tsv").read_text().splitlines()
+    return dict(line.split("\t") for line in lines)
 
 
 # ---------------------------------------------------------------- tokenizers

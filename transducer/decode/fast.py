@@ -495,15 +495,17 @@ def _greedy_block(w, s, frames, mask, K, first_frame, last_frame):
 def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, first_frame,
                 lm_keys, lm_logp, lm_order, lm_weight, lm_bonus, contexts,
                 words, oov_penalty, space, word_hashes,
-                w_arrays, w_hashes, w_ids, w_weight, w_bonus, w_oov, hist1, hist2):  # fmt: skip
+                w_arrays, w_hashes, w_ids, w_weight, w_bonus, w_oov, hist1, hist2,
+                spelled):  # fmt: skip
     """One block of block-synchronous beam search over R input hypotheses (see
     `search.beam_block`, which this reproduces step for step, ties included). With a
     character LM (`transducer.lm`; lm_keys empty: none) labels are ranked and scored by
     log p + lm_weight * log p_lm + lm_bonus, and `contexts` are the input rows' LM contexts;
     with a lexicon (`words`, sorted hashes; empty: none) the label `space` scores
     `oov_penalty` less where the row's last word (`word_hashes`, `lm.word_hash`) is not in it;
-    with a word LM (`transducer.wordlm`; w_hashes empty: none) it adds w_weight * log p(word |
-    hist2 hist1) + w_bonus, and the rows' word histories move on with every word they end.
+    with a word LM (`transducer.wordlm`; w_hashes empty: none) it scores the word it ends as
+    `WordLM.end_of_word` does, from the rows' word histories (hist2, hist1) and the character
+    LM's log p of the word's letters so far (`spelled`), which move on with every label.
 
     Returns, for each finished hypothesis (best first): the input row it extends, its new
     tokens (n, K) with counts, their frames, its score and state."""
@@ -515,7 +517,7 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
     context_mask = (1 << (BITS * (lm_order - 1))) - 1
     a_ctx, a_word = contexts.copy(), word_hashes.copy()
     use_words = w_hashes.shape[0] > 0
-    a_h1, a_h2 = hist1.copy(), hist2.copy()
+    a_h1, a_h2, a_spelled = hist1.copy(), hist2.copy(), spelled.copy()
     penalty = np.float32(oov_penalty)
     label = np.zeros(V - 1, np.float32)  # the labels' scores at one step
     # active hypotheses: parent row, new tokens, their frames, count, score, state, y_prev
@@ -544,6 +546,7 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
         e_y = np.zeros(n_ext, np.int64)
         e_score = np.zeros(n_ext, np.float64)
         e_frame = np.zeros(n_ext, np.int64)
+        e_spelled = np.zeros(n_ext, np.float64)  # a_spelled after each extension
         g_score = np.zeros(R, np.float64)
         for r in range(R):
             g_score[r] = a_score[r] + float(logp[r, 0])
@@ -551,6 +554,7 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
                 continue
             frame = max(first_frame + int(np.argmax(weights[r])), a_last[r])
             label[:] = logp[r, 1:]
+            row = 0
             if use_lm:
                 row = lm_row(lm_keys, a_ctx[r], lm_order)
                 label += lam * lm_logp[row, 1:] + bonus
@@ -560,13 +564,21 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
                         label[space - 1] -= penalty
                 if use_words and a_word[r] != 0:
                     wid = lookup(w_hashes, w_ids, a_word[r])
-                    lp = log_prob(w_arrays, wid, a_h1[r], a_h2[r], w_oov)
-                    label[space - 1] += np.float32(w_weight * lp + w_bonus)
+                    if wid < 0:
+                        value = w_weight * w_oov + w_bonus
+                    else:
+                        chars = a_spelled[r] + float(lm_logp[row, space])
+                        lp = log_prob(w_arrays, wid, a_h1[r], a_h2[r], w_oov)
+                        value = w_weight * lp - lm_weight * chars + w_bonus
+                    label[space - 1] += np.float32(value)
             order = np.argsort(-label, kind="mergesort")[:n_top]
             for t in range(n_top):
                 e = r * n_top + t
                 e_row[e], e_y[e], e_frame[e] = r, order[t] + 1, frame
                 e_score[e] = a_score[r] + float(label[order[t]])
+                if use_words:
+                    y = order[t] + 1
+                    e_spelled[e] = 0.0 if y == space else a_spelled[r] + float(lm_logp[row, y])
         # finished: the old ones, then these R ended blocks; stable sort, keep `beam`
         all_score = np.concatenate((f_score, g_score))
         keep = np.argsort(-all_score, kind="mergesort")[:beam]
@@ -591,6 +603,7 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
             if ends[i]:
                 a_h1[i] = lookup(w_hashes, w_ids, a_word[rows[i]]) if use_words else -1
         a_word = np.where(a_y == space, 0, (a_word[rows] * WORD_MUL + a_y) & WORD_MASK)
+        a_spelled = e_spelled[keep]
         if f_score.shape[0] == beam and na > 0 and a_score[0] < f_score[-1]:
             break  # no active hypothesis can beat the finished ones: scores only fall (with
             # an LM bonus they may rise a little, and this becomes a pruning rule)
@@ -879,7 +892,7 @@ class FastDecoder:
         none = np.zeros(len(hyps), np.int64)
         fusion = (NO_WORDS, np.zeros((0, self.w.bo.shape[0]), F32), 1, 0.0, 0.0, none)
         lexicon = (NO_WORDS, 0.0, -1, none)
-        word_lm = (NO_WORD_LM, NO_WORDS, NO_WORDS, 0.0, 0.0, 0.0, none, none)
+        word_lm = (NO_WORD_LM, NO_WORDS, NO_WORDS, 0.0, 0.0, 0.0, none, none, np.zeros(len(hyps)))
         if lm is not None:
             contexts = np.array([lm.context(h.tokens) for h in hyps], np.int64)
             fusion = (lm.keys, lm.logp, lm.order, lm.weight, lm.bonus, contexts)
@@ -890,8 +903,9 @@ class FastDecoder:
         if lm is not None and lm.word_lm is not None:
             wl = lm.word_lm
             h2, h1, _ = np.array([wl.history(h.tokens, lm.space) for h in hyps], np.int64).T
+            spelled = np.array([lm.spelled(h.tokens) for h in hyps], np.float64)
             word_lm = (wl.arrays(), wl.hashes, wl.ids, wl.weight, wl.bonus, wl.oov_logp,
-                       np.ascontiguousarray(h1), np.ascontiguousarray(h2))  # fmt: skip
+                       np.ascontiguousarray(h1), np.ascontiguousarray(h2), spelled)  # fmt: skip
         first = (b - lookback) * W
         par, tok, frm, cnt, score, state = _beam_block(
             self.w,

@@ -112,7 +112,7 @@ def beam_block(stepper: Stepper, hyps: list[Hypothesis], frames, mask, b: int, K
                 if lm.out_of_lexicon(h.tokens):
                     label[lm.space - 1] -= np.float32(lm.oov_penalty)
                 if lm.word_lm is not None:
-                    label[lm.space - 1] += lm.word_lm.end_of_word(h.tokens, lm.space)
+                    label[lm.space - 1] += lm.word_lm.end_of_word(h.tokens, lm)
             top = label.topk(min(beam, logp.shape[1] - 1))
             frame = _peak(weights[r], b, W, lookback)
             for value, index in zip(top.values.tolist(), top.indices.tolist(), strict=True):
