@@ -46,9 +46,11 @@ class WordLM(NamedTuple):
     words: tuple[str, ...]
     bos: int  # the id of <s>
     symbols: tuple[str, ...]  # the tokenizer's whose tokens `hashes` hash
-    weight: float = 0.3
-    bonus: float = 0.0
-    oov_logp: float = -12.0
+    # tuned on dev (data/h20a/dev and the game's held-out characters, 150 each; the mean of
+    # their WERs): docs/experiments/003-word-lm.md
+    weight: float = 0.4
+    bonus: float = 0.25
+    oov_logp: float = -5.0
 
     def word_id(self, tokens) -> int:
         """The id of the word `tokens` spell, -1 if the vocabulary lacks it."""

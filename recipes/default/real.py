@@ -36,7 +36,7 @@ def row(name: str, result: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=SETS)
-    parser.add_argument("--model", nargs="+", default=["shipped"],
+    parser.add_argument("--model", nargs="*", default=["shipped"],
                         help="checkpoints, 'shipped' for the shipped model (default)")  # fmt: skip
     parser.add_argument("--peers", nargs="*", default=["tiny.en", "base", "pocketsphinx"])
     parser.add_argument("--out", type=Path, default=Path("docs/results/real"))
