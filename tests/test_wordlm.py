@@ -76,9 +76,18 @@ def test_history_and_word_end_scores(tiny):
     assert chars.spelled(tokens) == pytest.approx(spelled)
     letters = spelled + float(chars.log_probs(tokens)[space])  # and the space that ends them
     expected = 0.5 * (-0.05 * math.log(10)) - 0.25 * letters + 1.0  # replaces their score
-    assert tiny.end_of_word(tokens, chars) == pytest.approx(expected, abs=1e-6)
-    assert tiny.end_of_word(TOK.encode("the dog"), chars) == np.float32(0.5 * -9.0 + 1.0)
-    assert tiny.end_of_word(TOK.encode("the cat "), chars) == 0
+    scores = tiny.label_scores(tokens, chars)
+    assert scores[space - 1] == pytest.approx(expected, abs=1e-6)
+    leave = np.float32(0.5 * -9.0)  # letters that make "sat" no start of a word pay that
+    assert all(scores[t - 1] == leave for t in range(3, len(TOK.symbols)))
+    s, c, t = (TOK.symbols.index(x) for x in "sct")
+    assert scores[s - 1] == scores[c - 1] == leave  # "sats", "satc" start no word either
+    starts = tiny.label_scores(TOK.encode("the ca"), chars)  # "cat" is a word: "t" stays
+    assert starts[t - 1] == 0 and starts[s - 1] == leave
+    assert tiny.label_scores(TOK.encode("the dxg"), chars)[space - 1] == np.float32(1.0)  # paid
+    oov = tiny.label_scores(TOK.encode("the ca"), chars)[space - 1]  # not yet: pays at the end
+    assert oov == np.float32(0.5 * -9.0 + 1.0)
+    assert tiny.label_scores(TOK.encode("the cat "), chars)[space - 1] == 0
 
 
 def test_files(tiny, tmp_path):

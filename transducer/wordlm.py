@@ -23,12 +23,13 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
-from transducer.lm import word_hash
+from transducer.lm import WORD_MASK, WORD_MUL, word_hash
 
 SPHINX_LM = Path("/usr/share/pocketsphinx/model/en-us/en-us.lm.bin")
 SPHINX_HEADER = b"Trie Language Model"
 SPHINX_LOG = np.log(1.0001)  # Sphinx stores log-probabilities in units of log(1.0001)
 QUANT_BINS = 1 << 16  # its 16-bit quantisation tables
+IN_TREE = 1 << 62  # the bit of `p_masks` that every start of a word has
 
 
 class WordLM(NamedTuple):
@@ -43,6 +44,8 @@ class WordLM(NamedTuple):
     b_next: np.ndarray  # (n2 + 1,) int32: the trigram entries below each bigram entry
     t_word: np.ndarray  # (n3,) int32: h2, sorted within each bigram entry
     t_prob: np.ndarray  # (n3,) float32: log p(w | h2 h1)
+    p_hashes: np.ndarray  # (P,) int64 sorted: `word_hash` of every start of a spellable word
+    p_masks: np.ndarray  # (P,) int64: bit t set if that start + token t starts one too; bit 62
     words: tuple[str, ...]
     bos: int  # the id of <s>
     symbols: tuple[str, ...]  # the tokenizer's whose tokens `hashes` hash
@@ -50,7 +53,7 @@ class WordLM(NamedTuple):
     # their WERs): docs/experiments/003-word-lm.md
     weight: float = 0.4
     bonus: float = 0.25
-    oov_logp: float = -5.0
+    oov_logp: float = -3.0
 
     def word_id(self, tokens) -> int:
         """The id of the word `tokens` spell, -1 if the vocabulary lacks it."""
@@ -76,21 +79,33 @@ class WordLM(NamedTuple):
         ids = [-1, self.bos] + [self.word_id(p) for p in pieces[:-1] if p]
         return ids[-2], ids[-1], word_hash(tokens, space)
 
-    def end_of_word(self, tokens, char_lm) -> np.float32:
-        """What a space after `tokens` adds to its score beside the character LM's for it: for
-        a word in the vocabulary, weight * log p(word | h2 h1) less the character LM's
-        weighted log p of its letters and that space, so that the word LM's score replaces
-        it; for another word, weight * oov_logp; plus the bonus (0 where it ends no word)."""
+    def label_scores(self, tokens, char_lm) -> np.ndarray:
+        """(V - 1,) what each label after `tokens` adds to its score beside the character LM
+        (`search.beam_block`): a letter that makes the word in progress no start of any
+        vocabulary word, weight * oov_logp (so a misspelling pays as soon as it is one, while
+        the beam still holds the right spelling); the space that ends a vocabulary word,
+        weight * log p(word | h2 h1) + bonus less the character LM's weighted log p of its
+        letters and that space (so the word LM's score replaces the spelling's); the space
+        that ends another word, the bonus, plus weight * oov_logp if no letter paid it."""
         space = char_lm.space
         h2, h1, current = self.history(tokens, space)
+        scores = np.zeros(len(self.symbols) - 1, np.float32)
+        mask = continuations(self.p_hashes, self.p_masks, current)
+        leave = np.float32(self.weight * self.oov_logp)
+        for t in range(1, len(self.symbols)):
+            if mask != 0 and t != space and not (mask >> t) & 1:
+                scores[t - 1] += leave
         if current == 0:
-            return np.float32(0.0)
+            return scores
         w = lookup(self.hashes, self.ids, current)
         if w < 0:
-            return np.float32(self.weight * self.oov_logp + self.bonus)
-        chars = char_lm.spelled(tokens) + float(char_lm.log_probs(tokens)[space])
-        lp = log_prob(self.arrays(), w, h1, h2, self.oov_logp)
-        return np.float32(self.weight * lp - char_lm.weight * chars + self.bonus)
+            value = (self.weight * self.oov_logp if mask != 0 else 0.0) + self.bonus
+        else:
+            chars = char_lm.spelled(tokens) + float(char_lm.log_probs(tokens)[space])
+            lp = log_prob(self.arrays(), w, h1, h2, self.oov_logp)
+            value = self.weight * lp - char_lm.weight * chars + self.bonus
+        scores[space - 1] += np.float32(value)
+        return scores
 
     def with_weight(self, weight: float | None, bonus: float | None = None) -> "WordLM":
         lm = self if weight is None else self._replace(weight=float(weight))
@@ -101,7 +116,7 @@ class WordLM(NamedTuple):
     def save(self, path: str | Path) -> None:
         meta = {"bos": self.bos, "symbols": list(self.symbols), "weight": self.weight,
                 "bonus": self.bonus, "oov_logp": self.oov_logp}  # fmt: skip
-        arrays = {f: getattr(self, f) for f in self._fields[:11]}
+        arrays = {f: getattr(self, f) for f in self._fields[:13]}
         with open(path, "wb") as f:  # np.savez would append ".npz" to other names
             np.savez(f, **arrays, words="\n".join(self.words), meta=json.dumps(meta))
 
@@ -110,7 +125,7 @@ class WordLM(NamedTuple):
         """ValueError naming the file if it is missing, unreadable or inconsistent."""
         try:
             with np.load(path) as npz:
-                arrays = {f: npz[f] for f in cls._fields[:11]}
+                arrays = {f: npz[f] for f in cls._fields[:13]}
                 words = tuple(str(npz["words"]).split("\n"))
                 meta = json.loads(str(npz["meta"]))
         except FileNotFoundError:
@@ -134,7 +149,9 @@ class WordLM(NamedTuple):
                 and self.b_next[0] == 0 and self.b_next[-1] == len(self.t_word)
                 and sorted_(self.u_next) and sorted_(self.b_next) and sorted_(self.hashes)
                 and in_range(self.b_word, V) and in_range(self.t_word, V)
-                and in_range(self.ids, V) and 0 <= self.bos < V)  # fmt: skip
+                and in_range(self.ids, V) and 0 <= self.bos < V
+                and len(self.p_hashes) == len(self.p_masks) > 0 and self.p_hashes[0] == 0
+                and sorted_(self.p_hashes))  # fmt: skip
 
     @classmethod
     def from_sphinx(cls, path: str | Path, tokenizer, **options) -> "WordLM":
@@ -163,11 +180,21 @@ class WordLM(NamedTuple):
                 if h not in by_hash or u_prob[i] > u_prob[by_hash[h]]:
                     by_hash[h] = i
         hashes = np.array(sorted(by_hash), np.int64)
+        starts: dict[int, int] = {0: IN_TREE}  # word_hash of a word's start -> its mask
+        for i in by_hash.values():
+            h = 0
+            for t in tokenizer.encode(words[i]):
+                starts[h] |= 1 << t
+                h = (h * WORD_MUL + t) & WORD_MASK  # as `word_hash` goes on
+                starts[h] = starts.get(h, 0) | IN_TREE
+        p_hashes = np.array(sorted(starts), np.int64)
         f32 = lambda a: np.ascontiguousarray(a, np.float32)  # noqa: E731
         i32 = lambda a: np.ascontiguousarray(a, np.int32)  # noqa: E731
         lm = cls(hashes, np.array([by_hash[h] for h in hashes], np.int64), f32(u_prob),
                    f32(u_bo), i32(u_next), i32(b_word), f32(b_prob), f32(b_bo), i32(b_next),
-                   i32(t_word), f32(t_prob), tuple(words), list(words).index("<s>"),
+                   i32(t_word), f32(t_prob), p_hashes,
+                   np.array([starts[h] for h in p_hashes], np.int64), tuple(words),
+                   list(words).index("<s>"),
                    tuple(tokenizer.symbols), **options)  # fmt: skip
         if not lm.consistent():
             raise ValueError("inconsistent n-gram trie")
@@ -264,6 +291,16 @@ def _bits(mem: np.ndarray, start: int, stride: int, n: int, offset: int, width: 
     for j in range((width + 7 + 7) // 8):
         value |= mem[byte + j].astype(np.uint64) << np.uint64(8 * j)
     return ((value >> shift) & np.uint64((1 << width) - 1)).astype(np.int64)
+
+
+@nb.njit(cache=True)
+def continuations(p_hashes, p_masks, h):
+    """The mask of the word in progress (hash h; 0: none yet): bit t set if token t keeps it
+    the start of a vocabulary word, bit 62 if it is one; 0 if it is not."""
+    i = np.searchsorted(p_hashes, h)
+    if i == p_hashes.shape[0] or p_hashes[i] != h:
+        return 0
+    return p_masks[i]
 
 
 @nb.njit(cache=True)

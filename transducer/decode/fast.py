@@ -33,7 +33,7 @@ from numba.extending import intrinsic
 from transducer.config import BLANK
 from transducer.decode.hypothesis import Hypothesis
 from transducer.lm import BITS, NO_WORDS, WORD_MASK, WORD_MUL, lm_row, word_hash
-from transducer.wordlm import NO_WORD_LM, log_prob, lookup
+from transducer.wordlm import NO_WORD_LM, continuations, log_prob, lookup
 
 NEG_INF = -1e4  # masked attention scores, as transducer.model.attention
 
@@ -495,17 +495,18 @@ def _greedy_block(w, s, frames, mask, K, first_frame, last_frame):
 def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, first_frame,
                 lm_keys, lm_logp, lm_order, lm_weight, lm_bonus, contexts,
                 words, oov_penalty, space, word_hashes,
-                w_arrays, w_hashes, w_ids, w_weight, w_bonus, w_oov, hist1, hist2,
-                spelled):  # fmt: skip
+                w_arrays, w_hashes, w_ids, p_hashes, p_masks, w_weight, w_bonus, w_oov,
+                hist1, hist2, spelled):  # fmt: skip
     """One block of block-synchronous beam search over R input hypotheses (see
     `search.beam_block`, which this reproduces step for step, ties included). With a
     character LM (`transducer.lm`; lm_keys empty: none) labels are ranked and scored by
     log p + lm_weight * log p_lm + lm_bonus, and `contexts` are the input rows' LM contexts;
     with a lexicon (`words`, sorted hashes; empty: none) the label `space` scores
     `oov_penalty` less where the row's last word (`word_hashes`, `lm.word_hash`) is not in it;
-    with a word LM (`transducer.wordlm`; w_hashes empty: none) it scores the word it ends as
-    `WordLM.end_of_word` does, from the rows' word histories (hist2, hist1) and the character
-    LM's log p of the word's letters so far (`spelled`), which move on with every label.
+    with a word LM (`transducer.wordlm`; w_hashes empty: none) labels add what
+    `WordLM.label_scores` gives, from the rows' word histories (hist2, hist1), the starts of
+    its words (p_hashes, p_masks) and the character LM's log p of the word's letters so far
+    (`spelled`), which move on with every label.
 
     Returns, for each finished hypothesis (best first): the input row it extends, its new
     tokens (n, K) with counts, their frames, its score and state."""
@@ -518,6 +519,7 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
     a_ctx, a_word = contexts.copy(), word_hashes.copy()
     use_words = w_hashes.shape[0] > 0
     a_h1, a_h2, a_spelled = hist1.copy(), hist2.copy(), spelled.copy()
+    leave = np.float32(w_weight * w_oov)
     penalty = np.float32(oov_penalty)
     label = np.zeros(V - 1, np.float32)  # the labels' scores at one step
     # active hypotheses: parent row, new tokens, their frames, count, score, state, y_prev
@@ -562,10 +564,15 @@ def _beam_block(w, states, scores, y_prev, last_frames, frames, mask, K, beam, f
                     i = np.searchsorted(words, a_word[r])
                     if i == words.shape[0] or words[i] != a_word[r]:
                         label[space - 1] -= penalty
+                starts = continuations(p_hashes, p_masks, a_word[r]) if use_words else 0
+                if starts != 0:  # letters that leave the words' starts pay now
+                    for t in range(1, V):
+                        if t != space and not (starts >> t) & 1:
+                            label[t - 1] += leave
                 if use_words and a_word[r] != 0:
                     wid = lookup(w_hashes, w_ids, a_word[r])
                     if wid < 0:
-                        value = w_weight * w_oov + w_bonus
+                        value = (w_weight * w_oov if starts != 0 else 0.0) + w_bonus
                     else:
                         chars = a_spelled[r] + float(lm_logp[row, space])
                         lp = log_prob(w_arrays, wid, a_h1[r], a_h2[r], w_oov)
@@ -892,7 +899,8 @@ class FastDecoder:
         none = np.zeros(len(hyps), np.int64)
         fusion = (NO_WORDS, np.zeros((0, self.w.bo.shape[0]), F32), 1, 0.0, 0.0, none)
         lexicon = (NO_WORDS, 0.0, -1, none)
-        word_lm = (NO_WORD_LM, NO_WORDS, NO_WORDS, 0.0, 0.0, 0.0, none, none, np.zeros(len(hyps)))
+        word_lm = (NO_WORD_LM, NO_WORDS, NO_WORDS, NO_WORDS, NO_WORDS, 0.0, 0.0, 0.0, none,
+                   none, np.zeros(len(hyps)))  # fmt: skip
         if lm is not None:
             contexts = np.array([lm.context(h.tokens) for h in hyps], np.int64)
             fusion = (lm.keys, lm.logp, lm.order, lm.weight, lm.bonus, contexts)
@@ -904,7 +912,8 @@ class FastDecoder:
             wl = lm.word_lm
             h2, h1, _ = np.array([wl.history(h.tokens, lm.space) for h in hyps], np.int64).T
             spelled = np.array([lm.spelled(h.tokens) for h in hyps], np.float64)
-            word_lm = (wl.arrays(), wl.hashes, wl.ids, wl.weight, wl.bonus, wl.oov_logp,
+            word_lm = (wl.arrays(), wl.hashes, wl.ids, wl.p_hashes, wl.p_masks, wl.weight,
+                       wl.bonus, wl.oov_logp,
                        np.ascontiguousarray(h1), np.ascontiguousarray(h2), spelled)  # fmt: skip
         first = (b - lookback) * W
         par, tok, frm, cnt, score, state = _beam_block(

@@ -87,7 +87,7 @@ def beam_block(stepper: Stepper, hyps: list[Hypothesis], frames, mask, b: int, K
     best finished hypotheses (ties keep the order in which they were found). With `lm` (a
     `transducer.lm.CharLM`), a label scores log p + lm.weight * log p_lm + lm.bonus, a
     space that ends a word outside the LM's lexicon (if it has one) lm.oov_penalty less, and
-    with a word LM (`lm.word_lm`) a space adds its score of the word it ends.
+    with a word LM (`lm.word_lm`) labels add `WordLM.label_scores`.
     """
     active, finished = hyps, []
     for k in range(K + 1):
@@ -112,7 +112,7 @@ def beam_block(stepper: Stepper, hyps: list[Hypothesis], frames, mask, b: int, K
                 if lm.out_of_lexicon(h.tokens):
                     label[lm.space - 1] -= np.float32(lm.oov_penalty)
                 if lm.word_lm is not None:
-                    label[lm.space - 1] += lm.word_lm.end_of_word(h.tokens, lm)
+                    label += torch.from_numpy(lm.word_lm.label_scores(h.tokens, lm))
             top = label.topk(min(beam, logp.shape[1] - 1))
             frame = _peak(weights[r], b, W, lookback)
             for value, index in zip(top.values.tolist(), top.indices.tolist(), strict=True):
