@@ -414,3 +414,17 @@ def test_flite_pitch_range_moves_the_voice_pitch():
     assert 80 < median_f0(*low) < 100 and 165 < median_f0(*high) < 195
     with pytest.raises(ValueError, match="flite_f0"):
         SynthConfig(hours=1, flite_f0=(200, 100))
+
+
+def test_sentence_pools_keep_their_spelling_and_manifests_spell_american(tmp_path):
+    """The pools (and so which sentence each corpus item speaks) do not move when the
+    normaliser's spelling table does; the text a manifest gets is American."""
+    from transducer.data.sentences import load_sentences
+    from transducer.text import american_spelling
+
+    (tmp_path / "t").write_text(
+        "The colour of the sea is grey.\n%\nThe color of the sea is gray.\n"
+    )
+    pool = load_sentences([tmp_path / "t"])
+    assert pool == ["the colour of the sea is grey", "the color of the sea is gray"]
+    assert {american_spelling(s) for s in pool} == {"the color of the sea is gray"}

