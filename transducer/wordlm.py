@@ -69,15 +69,21 @@ class WordLM(NamedTuple):
 
     def history(self, tokens, space: int) -> tuple[int, int, int]:
         """(h2, h1, hash of the word in progress) after `tokens`: the ids of the last two
-        finished words (`<s>` before the first and -1 before that; -1 for unknown words)."""
-        pieces = [[]]
-        for t in tokens:
-            if t == space:
-                pieces.append([])
-            else:
-                pieces[-1].append(t)
-        ids = [-1, self.bos] + [self.word_id(p) for p in pieces[:-1] if p]
-        return ids[-2], ids[-1], word_hash(tokens, space)
+        finished words (`<s>` before the first and -1 before that; -1 for unknown words).
+        Reads back over those words only: the decoders call it per hypothesis and block."""
+        i = len(tokens)
+        while i > 0 and tokens[i - 1] != space:
+            i -= 1  # tokens[i:] is the word in progress; tokens[i - 1], if any, a space
+        ids = []
+        while len(ids) < 2 and i > 0:
+            k = end = i - 1
+            while k > 0 and tokens[k - 1] != space:
+                k -= 1
+            if k < end:  # a word (two spaces in a row end none)
+                ids.append(self.word_id(tokens[k:end]))
+            i = k
+        ids += [self.bos, -1][: 2 - len(ids)]
+        return ids[1], ids[0], word_hash(tokens, space)
 
     def label_scores(self, tokens, char_lm) -> np.ndarray:
         """(V - 1,) what each label after `tokens` adds to its score beside the character LM
