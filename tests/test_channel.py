@@ -58,8 +58,8 @@ def test_every_channel_keeps_length_and_most_of_the_signal(kind, speech, rng):
     out = channel.apply(speech, kind, rng, rooms)
     assert out.dtype == np.float32 and out.shape == speech.shape and np.isfinite(out).all()
     assert not np.allclose(out, speech)
-    # the same sounds at the same times: codecs that keep no waveform keep the spectrum, and
-    # their delays are taken out
+    # the same sounds: codecs that keep no waveform keep the spectrum (their delays:
+    # test_realign_takes_a_codec_delay_out)
     assert np.corrcoef(_bands(out).ravel(), _bands(speech).ravel())[0, 1] > 0.8
 
 

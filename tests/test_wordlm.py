@@ -161,3 +161,20 @@ def test_recognizer_takes_a_word_lm_on_top_of_the_character_lm(tiny, tmp_path):
     other.save(tmp_path / "other.npz")
     with pytest.raises(ValueError, match="other tokens"):
         Recognizer(DEFAULT_MODEL, lm=DEFAULT_LM, word_lm=tmp_path / "other.npz")
+
+
+def test_arpa_errors_name_the_line_and_orphan_trigrams_are_dropped(tmp_path):
+    (tmp_path / "bad.arpa").write_text(ARPA.replace("-0.6 cat the", "-0.6x cat the"))
+    with pytest.raises(ValueError, match=r"bad\.arpa:18: not a 2-gram line"):
+        WordLM.from_arpa(tmp_path / "bad.arpa", TOK)
+    (tmp_path / "dog.arpa").write_text(ARPA.replace("-0.6 cat the", "-0.6 dog the"))
+    with pytest.raises(ValueError, match=r"no unigram: \['dog'\]"):
+        WordLM.from_arpa(tmp_path / "dog.arpa", TOK)
+    # "cat the sat" sits under no bigram "the sat": unreachable, left out, and no other
+    # bigram's trigrams take it in
+    orphan = ARPA.replace("ngram 3=2", "ngram 3=3").replace(
+        "-0.05 the cat sat", "-0.05 the cat sat\n-0.01 cat the sat"
+    )
+    (tmp_path / "o.arpa").write_text(orphan)
+    lm = WordLM.from_arpa(tmp_path / "o.arpa", TOK)
+    assert len(lm.t_word) == 2 and log10_prob(lm, "cat", "the", "sat") == pytest.approx(-1.0)

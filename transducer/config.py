@@ -82,6 +82,8 @@ UNK = 1  # id of <unk>: what the tokenizers map unknown text to
 ATTENTIONS = ("none", "dot", "mlp", "lstm")
 MODES = ("fullsum", "paper")
 BACKENDS = ("numba", "numba-int8", "torch", "onnx", "onnx-int8")  # the Recognizer's (its doc)
+# training's real channels (`transducer.data.channel.apply`)
+CHANNELS = ("room", "mulaw", "alaw", "amr", "g722", "mp3", "opus", "clip")
 
 
 DECODING_DEFAULTS = ("block_width", "beam")  # ModelConfig fields that only set decoding
@@ -224,7 +226,7 @@ class TrainConfig:
     # this share, one of `channels` each, last of the waveform augmentations; "room" needs the
     # impulse responses in the folder `rooms` (`transducer data import rooms`); 0: off.
     channel_prob: float = 0.0
-    channels: tuple[str, ...] = ("room", "mulaw", "alaw", "amr", "g722", "mp3", "opus", "clip")
+    channels: tuple[str, ...] = CHANNELS
     rooms: str = ""
     # Keep each batch's filterbank features (one copy per speed factor) in memory after their
     # first use: a step then skips resampling and fbank (13 % of a small model's step, measured
@@ -256,8 +258,6 @@ class TrainConfig:
         if not 0 <= self.lowpass_prob <= 1 or len(self.lowpass_hz) != 2:
             raise ValueError(f"need 0 <= lowpass_prob <= 1 and lowpass_hz (lo, hi), got "
                              f"{self.lowpass_prob}, {self.lowpass_hz}")  # fmt: skip
-        from transducer.data.channel import CHANNELS
-
         if (
             not 0 <= self.channel_prob <= 1
             or not self.channels

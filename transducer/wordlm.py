@@ -1,4 +1,4 @@
-"""A word trigram language model for beam search, scored at word ends.
+"""A word trigram language model for beam search.
 
 A backoff n-gram model (ARPA semantics) over a general English vocabulary, read from CMU
 Sphinx's binary trie (`en-us.lm.bin` of Debian's pocketsphinx-en-us: 72.5k words, 2.05M
@@ -7,11 +7,12 @@ as that file stores it, a trie keyed from the predicted word back through its hi
 children are the words h1 seen before it, each with log p(w | h1) and the backoff weight of the
 bigram "h1 w", and each of those children's children the words h2 of the trigrams "h2 h1 w".
 
-In beam search (`search.beam_block`, `fast._beam_block`) the space that ends a word w, after
-the words h2 h1 of the hypothesis (`<s>` before its first), adds
-`weight * log p(w | h2 h1) + bonus`; a word outside the vocabulary scores `oov_logp` in place
-of log p. The character LM keeps scoring the letters in between, so unknown words stay
-possible but cost more. Words are looked up by `lm.word_hash` of their tokens.
+In beam search it rides on the character LM (`label_scores`, which `search.beam_block` calls
+and `fast._beam_block` mirrors): the space that ends a vocabulary word replaces the character
+LM's score of its letters by `weight * log p(word | h2 h1) + bonus`; a letter that makes the
+word in progress no start of any vocabulary word (a prefix table) pays `weight * oov_logp`
+there, so misspellings fall behind while the beam still holds other spellings, and unknown
+words stay possible at that price. Words are looked up by `lm.word_hash` of their tokens.
 
     lm = WordLM.from_sphinx(SPHINX_LM, CharTokenizer.english()); lm.save("words.npz")
 """
@@ -27,6 +28,7 @@ from transducer.lm import WORD_MASK, WORD_MUL, word_hash
 
 SPHINX_LM = Path("/usr/share/pocketsphinx/model/en-us/en-us.lm.bin")
 SPHINX_HEADER = b"Trie Language Model"
+LN10 = float(np.log(10))  # ARPA files hold log10
 SPHINX_LOG = np.log(1.0001)  # Sphinx stores log-probabilities in units of log(1.0001)
 QUANT_BINS = 1 << 16  # its 16-bit quantisation tables
 IN_TREE = 1 << 62  # the bit of `p_masks` that every start of a word has
@@ -208,29 +210,35 @@ class WordLM(NamedTuple):
 
     @classmethod
     def from_arpa(cls, path: str | Path, tokenizer, **options) -> "WordLM":
-        """Read a trigram (or bigram) ARPA file: log10 probabilities, backoff weights."""
+        """Read a trigram (or bigram) ARPA file: log10 probabilities, backoff weights.
+        Trigrams whose last two words are no bigram cannot be reached and are left out."""
         grams: list[dict] = [{}, {}, {}]
-        section = 0
-        for line in Path(path).read_text(encoding="utf-8").splitlines():
-            line = line.strip()
-            if line.startswith("\\") and line.endswith("-grams:"):
-                section = int(line[1:-7])
-                if section > 3:
-                    raise ValueError(f"{path}: only models up to trigrams are read")
-            elif line == "\\end\\":
+        n = 0
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        for lineno, line in enumerate(lines, 1):
+            fields = line.split()
+            if len(fields) == 1 and fields[0].startswith("\\") and fields[0].endswith("-grams:"):
+                n = int(fields[0][1:-7])
+                if n > 3:
+                    raise ValueError(f"{path}:{lineno}: only models up to trigrams are read")
+            elif fields == ["\\end\\"]:
                 break
-            elif section and line:
-                fields = line.split()
-                n = section
-                prob, gram = float(fields[0]), tuple(fields[1 : 1 + n])
-                bo = float(fields[1 + n]) if len(fields) > 1 + n else 0.0
-                grams[n - 1][gram] = (prob * np.log(10), bo * np.log(10))
+            elif n and fields:
+                try:
+                    bo = float(fields[1 + n]) if len(fields) > 1 + n else 0.0
+                    grams[n - 1][tuple(fields[1 : 1 + n])] = (float(fields[0]) * LN10, bo * LN10)
+                except (ValueError, IndexError):
+                    raise ValueError(f"{path}:{lineno}: not a {n}-gram line: {line!r}") from None
         words = sorted(w for (w,) in grams[0])
         index = {w: i for i, w in enumerate(words)}
+        missing = ({w for g in (*grams[1], *grams[2]) for w in g} | {"<s>"}) - index.keys()
+        if missing:
+            raise ValueError(f"{path}: words with no unigram: {sorted(missing)[:5]}")
         u = np.array([grams[0][(w,)] for w in words], np.float64).reshape(-1, 2)
         # the reversed trie: bigrams "h1 w" by (w, h1); trigrams "h2 h1 w" by (w, h1, h2)
         bi = sorted(((index[w], index[h1]), v) for (h1, w), v in grams[1].items())
-        tri = sorted(((index[w], index[h1], index[h2]), v) for (h2, h1, w), v in grams[2].items())
+        tri = sorted(((index[w], index[h1], index[h2]), v) for (h2, h1, w), v in grams[2].items()
+                     if (h1, w) in grams[1])  # fmt: skip
         V = len(words)
         u_next = np.searchsorted([w for (w, _), _ in bi], np.arange(V + 1))
         keys3 = [w * V + h1 for (w, h1, _), _ in tri]

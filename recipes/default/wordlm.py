@@ -2,7 +2,7 @@
 
     python recipes/default/wordlm.py tune [--sets data/h20a/dev.jsonl data/fotaq/dev.jsonl]
         [--limit 200] [--weights 0.2 0.4 0.6] [--bonuses 0 1 2] [--oov -10 -14]
-    python recipes/default/wordlm.py compare --weight W --bonus B --oov O
+    python recipes/default/wordlm.py compare [--weight W --bonus B --oov-logp O]
         [--sets data/h20a/test.jsonl data/h20a/test-noisy.jsonl data/asterisk/nodigits.jsonl]
 
 The shipped model, its beam and character LM, through the streaming Recognizer (Numba, one
@@ -48,8 +48,9 @@ def main() -> None:
     parser.add_argument("--weights", nargs="+", type=float, default=[0.2, 0.4, 0.6])
     parser.add_argument("--bonuses", nargs="+", type=float, default=[0.0, 1.0, 2.0])
     parser.add_argument("--oov", nargs="+", type=float, default=[-10.0, -14.0])
-    parser.add_argument("--weight", type=float)
+    parser.add_argument("--weight", type=float, help="compare: default the word LM's own")
     parser.add_argument("--bonus", type=float)
+    parser.add_argument("--oov-logp", type=float)
     args = parser.parse_args()
     words = WordLM.load(DEFAULT_WORD_LM)
     if args.what == "tune":
@@ -68,7 +69,8 @@ def main() -> None:
         return
     sets = args.sets or ["data/asterisk/nodigits.jsonl", "data/h20a/test.jsonl",
                          "data/h20a/test-noisy.jsonl"]  # fmt: skip
-    lm = words._replace(weight=args.weight, bonus=args.bonus, oov_logp=args.oov[0])
+    given = {"weight": args.weight, "bonus": args.bonus, "oov_logp": args.oov_logp}
+    lm = words._replace(**{k: v for k, v in given.items() if v is not None})  # else its own
     results = {}
     for s in sets:
         utts = subset(s, args.limit)

