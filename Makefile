@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := espeak-ng flite sox fortunes fortunes-min wamerican-large libportaudio2 chromium \
                 chromium-driver asterisk-core-sounds-en asterisk-core-sounds-en-g722 \
-                asterisk-core-sounds-en-wav flight-of-the-amazon-queen pocketsphinx-en-us
+                asterisk-core-sounds-en-wav flight-of-the-amazon-queen beneath-a-steel-sky \
+                pocketsphinx-en-us
 STAMP := $(VENV)/.installed
 SPHINX_LM := /usr/share/pocketsphinx/model/en-us/en-us.lm.bin
 WORD_LM := transducer/pretrained/words.npz

