@@ -63,6 +63,14 @@ def test_plan_is_deterministic_and_sentences_stay_in_split():
     assert {p.engine for p in plans if p.split == "test"} <= {"espeak", "flite"}
 
 
+def test_engines_without_held_out_voices_only_train_on_training_sentences():
+    pools = split_by_hash(TEXT, 0.2, 0.2)
+    plans = [plan_item(i, SynthConfig(hours=1, seed=5, engines=("hibari", "piper")), pools)
+             for i in range(200)]  # fmt: skip
+    assert {p.split for p in plans} == {"train"} and {p.engine for p in plans} == {"hibari", "piper"}
+    assert all(p.text in pools["train"] for p in plans)
+
+
 def test_training_on_the_dev_flite_voice_leaves_test_unchanged():
     pools = split_by_hash(TEXT, 0.2, 0.2)
     cfg = SynthConfig(hours=1, seed=5)
