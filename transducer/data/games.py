@@ -263,7 +263,10 @@ def bass_lines(disk: SkyDisk, binary: Path = SCUMMVM) -> dict[int, bytes]:
     read with the candidate tree whose reading looks most like words."""
     sections = [disk.read(60600 + s) for s in range(len(SPEECH_BASE))]
     read = lambda tree: [t for s in sections for t in sky_lines(s, tree).values()]  # noqa: E731
-    best = max(huffman_trees(binary), default=None, key=lambda tree: _wordiness(read(tree)))
+    try:
+        best = max(huffman_trees(binary), default=None, key=lambda tree: _wordiness(read(tree)))
+    except IndexError as e:  # a skip table or offset that points outside its section
+        raise ManifestError(f"{disk.dsk}: a text section is damaged ({e})") from e
     if best is None:
         raise ManifestError(f"{binary}: no Huffman tree found (is it ScummVM?)")
     return {50000 + base + k: text for base, section in zip(SPEECH_BASE, sections, strict=True)
@@ -281,12 +284,12 @@ def import_bass(out: str | Path, folder: Path = BASS, binary: Path = SCUMMVM,
     clips = sorted(n for n in disk.entries if 50000 <= n < 60000 and n in lines)
     for number in clips[:limit]:
         text = normalize(lines[number].decode("latin-1").replace("`", "'"))
+        if not text:
+            continue
         wav = out / "wavs" / f"{number}.wav"
-        if text and not wav.is_file():
+        if not wav.is_file():
             pcm = np.frombuffer(disk.read(number)[BASS_HEADER:], np.uint8)
             wav.parent.mkdir(parents=True, exist_ok=True)
             sf.write(wav, (pcm.astype(np.float32) - 128) / 128, 11025, subtype="PCM_16")
-        if text:
-            utts.append(Utterance(f"bass-{number}", str(wav.resolve()), _duration(wav), text,
-                                  "bass"))  # fmt: skip
+        utts.append(Utterance(f"bass-{number}", str(wav.resolve()), _duration(wav), text, "bass"))
     return utts
