@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 SPHINX_LM := /usr/share/pocketsphinx/model/en-us/en-us.lm.bin
 WORD_LM := transducer/pretrained/words.npz
 
-.PHONY: demo test lint system-deps clean
+.PHONY: demo test test-unit lint system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ $(WORD_LM): transducer/wordlm.py | system-deps $(STAMP)
 
 test: system-deps $(STAMP) $(WORD_LM)
 	$(PY) -m pytest -q
+
+test-unit: $(STAMP)  # the fast tier: no training, TTS, browser or data-package tests
+	$(PY) -m pytest -q -m 'not slow and not integration'
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

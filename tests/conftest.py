@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.toy import WORDS, letter_audio, make_corpus, write_config
+from tests.helpers import WORDS, letter_audio, make_corpus, write_config
 from transducer.train import train
 
 

@@ -3,8 +3,12 @@
 import tempfile
 from pathlib import Path
 
+import pytest
+
 import export.onnx_export
 from transducer.bench import bench
+
+pytestmark = pytest.mark.integration
 
 
 def test_bench_writes_only_under_a_fresh_temporary_folder(tmp_path, monkeypatch):

@@ -6,10 +6,10 @@ import pytest
 import soundfile as sf
 import torch
 
+from tests.helpers import ffmpeg_or_skip
 from transducer.config import TrainConfig
 from transducer.data import channel
 from transducer.data.augment import add_channels
-from transducer.data.importers import ManifestError, ffmpeg
 
 
 @pytest.fixture
@@ -43,17 +43,10 @@ def test_g711_quantises_finely_and_keeps_the_sign(law):
     assert len(np.unique(channel.g711(np.linspace(-1, 1, 100000), law))) <= 256
 
 
-def _ffmpeg_or_skip():
-    try:
-        ffmpeg()
-    except ManifestError as e:
-        pytest.skip(str(e))
-
-
 @pytest.mark.parametrize("kind", channel.CHANNELS)
 def test_every_channel_keeps_length_and_most_of_the_signal(kind, speech, rng):
     if kind in channel.CODECS:
-        _ffmpeg_or_skip()
+        ffmpeg_or_skip()
     rooms = [np.array([1.0, 0, 0, 0.5, 0, 0.25], np.float32)]
     out = channel.apply(speech, kind, rng, rooms)
     assert out.dtype == np.float32 and out.shape == speech.shape and np.isfinite(out).all()

@@ -10,6 +10,8 @@ import pytest
 from transducer.bench import random_model
 from transducer.recognizer import DEFAULT_MODEL, Recognizer
 
+pytestmark = pytest.mark.integration
+
 SAMPLE = Path(__file__).parents[1] / "demo" / "sample.wav"
 
 

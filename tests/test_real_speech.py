@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.helpers import ffmpeg_or_skip
 from transducer.data import importers
 from transducer.data.games import (
     BASS,
@@ -26,6 +27,8 @@ from transducer.data.importers import asterisk_text, import_asterisk
 from transducer.data.manifest import ManifestError, read_utterance
 from transducer.data.rnc import crc16, unpack
 
+pytestmark = pytest.mark.integration
+
 
 def test_asterisk_text_is_spoken_form():
     assert asterisk_text("Please enter your number, followed by #.") == (
@@ -38,17 +41,10 @@ def test_asterisk_text_is_spoken_form():
     assert asterisk_text("dollar [$]") == "dollar"
 
 
-def _ffmpeg_or_skip() -> str:
-    try:
-        return importers.ffmpeg()
-    except ManifestError as e:
-        pytest.skip(str(e))
-
-
 def test_import_asterisk_decodes_g722_and_keeps_wav(tmp_path):
     """G.722 decoded to 16 kHz; an 8 kHz WAV where there is no G.722; tones and prompts without
     audio left out; digits=False drops prompts with digits in their transcript."""
-    exe = _ffmpeg_or_skip()
+    exe = ffmpeg_or_skip()
     sounds = tmp_path / "sounds"
     (sounds / "digits").mkdir(parents=True)
     tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)).astype(np.float32)
@@ -78,7 +74,7 @@ def test_import_asterisk_decodes_g722_and_keeps_wav(tmp_path):
 
 @pytest.mark.skipif(not importers.ASTERISK_TEXT.exists(), reason="needs asterisk-core-sounds-en")
 def test_import_the_debian_prompts(tmp_path):
-    _ffmpeg_or_skip()
+    ffmpeg_or_skip()
     utts = import_asterisk(tmp_path, limit=5, digits=False)
     assert len(utts) == 5 and all(u.text and u.duration > 0.2 for u in utts)
     assert len(importers.read_asterisk_transcripts(importers.ASTERISK_TEXT)) > 550
@@ -107,7 +103,7 @@ def test_fotaq_refuses_other_files(tmp_path):
 def test_import_fotaq_pairs_clips_with_subtitles(tmp_path):
     """3,983 of the CD version's 6,745 speech clips pair with dialogue lines, 3,978 with words
     (not "<gulp>"); the first ones are decoded (MP3, 11,025 Hz) with their speakers."""
-    _ffmpeg_or_skip()
+    ffmpeg_or_skip()
     clips = fotaq_clips(QueenResources(FOTAQ))
     assert len(clips) == 3978 and len({speaker for _, _, speaker in clips}) == 30
     assert sum(speaker in FOTAQ_DEV for _, _, speaker in clips) == 322  # the dev characters

@@ -6,8 +6,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import letter_audio
 from tests.test_model import TINY
-from tests.toy import letter_audio
 from transducer.audio import AudioError, resample
 from transducer.checkpoint import bundle, save_atomic
 from transducer.config import FeatureConfig, ModelConfig

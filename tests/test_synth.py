@@ -21,6 +21,8 @@ from transducer.data.sentences import split_by_hash, split_sentences
 from transducer.data.synth import SynthConfig, plan_item, synthesize_corpus, voices
 from transducer.data.tts import EspeakEngine, MissingEngineError, kokoro_voice, random_variant
 
+pytestmark = pytest.mark.integration
+
 needs_espeak_flite = pytest.mark.skipif(
     not (shutil.which("espeak-ng") and shutil.which("flite")),
     reason="espeak-ng and flite not installed (apt-get install espeak-ng flite)",
@@ -67,7 +69,8 @@ def test_engines_without_held_out_voices_only_train_on_training_sentences():
     pools = split_by_hash(TEXT, 0.2, 0.2)
     plans = [plan_item(i, SynthConfig(hours=1, seed=5, engines=("hibari", "piper")), pools)
              for i in range(200)]  # fmt: skip
-    assert {p.split for p in plans} == {"train"} and {p.engine for p in plans} == {"hibari", "piper"}
+    assert {p.split for p in plans} == {"train"}
+    assert {p.engine for p in plans} == {"hibari", "piper"}
     assert all(p.text in pools["train"] for p in plans)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.toy import WORDS, make_corpus, write_config
+from tests.helpers import WORDS, make_corpus, write_config
 from transducer import checkpoint
 from transducer.checkpoint import load_model
 from transducer.cli import main
@@ -24,6 +24,8 @@ from transducer.data.dataset import BucketBatchSampler, collate
 from transducer.data.manifest import read_manifest
 from transducer.evaluate import error_rates_by, evaluate
 from transducer.train import Run, get_lr, load_config, train
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")

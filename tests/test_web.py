@@ -20,10 +20,12 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from demo.client import stream_samples
 from demo.web import Limits, TranscriptionServer, close_reason, running
-from tests.toy import letter_audio
+from tests.helpers import letter_audio
 from transducer.audio import resample
 from transducer.cli import main
 from transducer.recognizer import DEFAULT_MODEL, Recognizer
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,15 @@
-"""A toy 'speech' corpus for fast training tests: each letter is a 70 ms tone of its own pitch."""
+"""Helpers shared by the tests: a toy 'speech' corpus for fast training tests (each letter a
+70 ms tone of its own pitch) and a skip where ffmpeg is missing."""
 
 import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
+
+from transducer.data.importers import ffmpeg
+from transducer.data.manifest import ManifestError
 
 WORDS = ["abc", "cab", "bad", "dab", "ace", "bead", "deed", "fade", "cafe", "face"]
 
@@ -80,3 +85,11 @@ def write_config(path: Path, model: dict | None = None, train: dict | None = Non
         )
     )
     return path
+
+
+def ffmpeg_or_skip() -> str:
+    """The ffmpeg binary (PyPI's imageio-ffmpeg), or skip the test saying why not."""
+    try:
+        return ffmpeg()
+    except ManifestError as e:
+        pytest.skip(str(e))
