@@ -16,7 +16,6 @@ import numpy as np
 
 from transducer.config import FeatureConfig, ModelConfig
 from transducer.features import FeatureStats
-from transducer.recognizer import EndpointConfig, Parts, Recognizer
 from transducer.text import CharTokenizer
 
 FORMAT_VERSION = "2"  # 2: content hashes of the weights and tokens, decoder array shapes
@@ -104,10 +103,11 @@ def has_fp32_graphs(folder: str | Path) -> bool:
     return any((Path(folder) / f"{graph}.onnx").exists() for graph in GRAPHS)
 
 
-def load_export(folder: str | Path, int8: bool = False, threads: int = 1) -> Parts:
-    """The parts a `Recognizer` runs, from an export folder, checked: every file's metadata
-    agrees (graphs of another model or another export are refused), and decoder_weights.npz
-    and tokens.txt match the shapes and content hashes the metadata records."""
+def load_export(folder: str | Path, int8: bool = False, threads: int = 1) -> tuple:
+    """The parts a `Recognizer` runs (`backends.Parts`' fields but the torch model), from an
+    export folder, checked: every file's metadata agrees (graphs of another model or another
+    export are refused), and decoder_weights.npz and tokens.txt match the shapes and content
+    hashes the metadata records."""
     from transducer.decode.fast import FastDecoder, Weights
 
     folder = Path(folder)
@@ -160,7 +160,7 @@ def load_export(folder: str | Path, int8: bool = False, threads: int = 1) -> Par
     features = FeatureConfig(**json.loads(ref["features"]))
     encoder = OnnxEncoder(sessions["encoder"], cfg.n_enc_layers, cfg.d_model)
     decoder = FastDecoder(w, (cfg.lookback + 1) * cfg.block_width)
-    return Parts(cfg, tokenizer, stats, features, encoder, decoder)
+    return cfg, tokenizer, stats, features, encoder, decoder
 
 
 def _check_contents(arrays: dict, meta: dict, path: Path) -> None:
@@ -198,14 +198,3 @@ def _decoder_arrays(arrays: dict, expected: set, meta: dict, path: Path) -> dict
 
 def _tuples(d: dict) -> dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-
-
-class OnnxRecognizer(Recognizer):
-    """`Recognizer` on an export folder: onnxruntime encoder, Numba decoder, no torch.
-    int8: the int8 graphs; by default the fp32 ones where the folder has them, else int8."""
-
-    def __init__(self, folder: str | Path, beam: int | None = None,
-                 block_width: int | None = None, endpoint: EndpointConfig = EndpointConfig(),
-                 int8: bool | None = None):  # fmt: skip
-        int8 = not has_fp32_graphs(folder) if int8 is None else int8
-        super().__init__(folder, beam, block_width, endpoint, "onnx-int8" if int8 else "onnx")

@@ -84,7 +84,7 @@ def test_runtime_never_imports_torch(exported):
     code = f"""
 import sys
 from pathlib import Path
-from export.runtime import OnnxRecognizer
+from export import OnnxRecognizer
 from transducer.audio import read_audio
 rec = OnnxRecognizer({str(folder)!r})
 s = rec.create_stream()
@@ -184,7 +184,7 @@ def test_refuses_files_that_do_not_belong_together(exported, tmp_path):
 
 
 def test_onnx_recognizer_loads_an_int8_only_folder(exported, tmp_path):
-    from export.runtime import OnnxRecognizer
+    from export import OnnxRecognizer
 
     _, folder, _ = exported["fullsum"]
     only = _copy(folder, tmp_path)
@@ -196,7 +196,7 @@ def test_onnx_recognizer_loads_an_int8_only_folder(exported, tmp_path):
 
 
 def test_onnx_recognizer_loads_the_shipped_int8_folder():
-    from export.runtime import OnnxRecognizer
+    from export import OnnxRecognizer
     from transducer.audio import read_audio
     from transducer.evaluate import transcribe
     from transducer.recognizer import DEFAULT_EXPORT

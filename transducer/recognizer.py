@@ -21,13 +21,12 @@ The block arithmetic lives in `Stream._take_block` only.
 Beam search can be fused with a character LM (`transducer.lm`; the shipped model's by default).
 Backends: "numba" (encoder and decoder as Numba kernels), "numba-int8" (the same with the
 encoder's LSTM weights in int8, `fast.pack_encoder`), "torch" (the reference) and "onnx"
-(`export.runtime`: onnxruntime encoder, Numba decoder). Streams are NumPy throughout; this module
-imports torch only when a torch checkpoint is loaded.
+(`export.runtime`: onnxruntime encoder, Numba decoder), built by `backends.load_parts`. Streams
+are NumPy throughout; this module imports torch only when a torch checkpoint is loaded.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
@@ -40,7 +39,8 @@ from transducer.audio import (
     to_float32,
     to_mono,
 )
-from transducer.config import BACKENDS, ModelConfig
+from transducer.backends import load_parts
+from transducer.config import BACKENDS
 from transducer.decode.hypothesis import Hypothesis
 from transducer.features import OnlineCMN, StreamingFbank
 
@@ -64,18 +64,6 @@ def default_model(backend: str = "numba") -> Path:
     return path
 
 
-class Parts(NamedTuple):
-    """What a `Recognizer` runs, whichever backend built it."""
-
-    cfg: ModelConfig
-    tokenizer: object  # CharTokenizer
-    stats: object  # FeatureStats
-    features: object  # FeatureConfig
-    encoder: object  # initial_state() and (feats, state) -> (frames, state)
-    decoder: object  # initial(), greedy_block(...), beam_block(...)
-    model: object = None  # the torch model, when loaded from a checkpoint
-
-
 @dataclass(frozen=True)
 class EndpointConfig:
     """When a segment ends (sherpa-onnx's three rules); times in seconds."""
@@ -83,23 +71,6 @@ class EndpointConfig:
     silence_no_speech: float = 2.4  # trailing audio with nothing decoded in the segment
     silence_after_speech: float = 1.2  # trailing audio since the segment's last token
     max_segment: float = 20.0  # a segment never grows longer than this
-
-
-class TorchEncoder:
-    """The encoder backend: normalised features (T, F) + state -> frames (T', D) + state."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def initial_state(self):
-        return self.model.encoder.initial_state(1)
-
-    def __call__(self, feats: np.ndarray, state):
-        import torch
-
-        with torch.no_grad():
-            frames, state = self.model.encoder.encode_chunk(torch.from_numpy(feats)[None], state)
-        return frames[0].numpy(), state
 
 
 class Stream:
@@ -228,12 +199,7 @@ class Recognizer:
         if word_lm is None and model is None and DEFAULT_WORD_LM.exists() and lm_weight != 0:
             word_lm = DEFAULT_WORD_LM  # the shipped model's, with its character LM
         model = default_model(backend) if model is None else model
-        if backend.startswith("onnx"):
-            from export.runtime import load_export
-
-            parts = load_export(model, int8=backend == "onnx-int8")
-        else:
-            parts = _load_torch(model, backend)
+        parts = load_parts(model, backend)
         self.cfg, self.tokenizer, self.stats, self.features = parts[:4]
         self.encoder, self.decoder, self.model = parts[4:]  # model: the torch one, if any
         self.W = block_width or self.cfg.block_width
@@ -358,20 +324,3 @@ def load_lm(path: str | Path, weight: float | None, bonus: float | None, tokeniz
     if words.symbols != lm.symbols:
         raise ValueError(f"{word_lm}: the word LM was built for other tokens than the model's")
     return lm._replace(word_lm=words)
-
-
-def _load_torch(path: str | Path, backend: str) -> Parts:
-    """A checkpoint's parts, with Numba or torch encoder and decoder."""
-    from transducer.checkpoint import load_model
-
-    model, tokenizer, stats, features = load_model(path)
-    if backend.startswith("numba"):
-        from transducer.decode.fast import FastDecoder, NumbaEncoder
-
-        encoder = NumbaEncoder.from_model(model, int8=backend == "numba-int8")
-        decoder = FastDecoder.from_model(model)
-    else:
-        from transducer.decode.search import TorchDecoder
-
-        encoder, decoder = TorchEncoder(model), TorchDecoder(model)
-    return Parts(model.cfg, tokenizer, stats, features, encoder, decoder, model)

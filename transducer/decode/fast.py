@@ -824,7 +824,7 @@ ENCODER_MATRICES = ("proj", "cp", "w_ih", "w_hh", "res_w")  # read only by _gemv
 
 
 class NumbaEncoder:
-    """The encoder backend on Numba kernels: same interface as `recognizer.TorchEncoder`."""
+    """The encoder backend on Numba kernels: same interface as `backends.TorchEncoder`."""
 
     def __init__(self, e: EncoderWeights, half: bool = True):
         """half: keep the matrices as half bits where that is lossless (`halve`)."""
