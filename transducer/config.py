@@ -190,7 +190,6 @@ class TrainConfig:
     # plateau for thousands of steps (cf. CTC pre-training of RNN-T encoders, Rao et al. 2017).
     ctc_pretrain_steps: int = 0
     alignment: str = "search"  # paper mode: "search" (the paper's DP) or "ctc"
-    align_beam: int = 8
     sorted_first_epoch: bool = True  # SortaGrad: the first epoch from short to long
     spec_augment: bool = True
     freq_warp: float = 0.0  # VTLP: warp each utterance's bins by a factor in 1 +- this; 0: off

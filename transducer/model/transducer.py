@@ -44,18 +44,19 @@ class NeuralTransducer(nn.Module):
         targets,
         target_lens,
         W: int | None = None,
-        alignment: torch.Tensor | None = None,
+        alignment: torch.Tensor | str | None = None,
         ctc_only: bool = False,
         phones: tuple[torch.Tensor, torch.Tensor] | None = None,
     ):
         """Training loss per target token.
 
         feats (N, T, F), feat_lens (N,), targets (N, U) padded, target_lens (N,). `W` overrides
-        the block width (dynamic block training). Paper mode needs `alignment` (N, B): labels
-        emitted in each block (see transducer.align). Returns (loss, parts) where parts holds
-        the float value of each term. `ctc_only` trains the encoder alone with the CTC head
-        (encoder pre-training); the transducer term is then reported as NaN. `phones`: phoneme
-        targets (N, P) padded and their lengths (N,), for the phoneme CTC head when it has one.
+        the block width (dynamic block training). Paper mode needs `alignment`: labels emitted in
+        each block (N, B), or the method that computes them, "search" or "ctc" (transducer.align).
+        Returns (loss, parts) where parts holds the float value of each term. `ctc_only` trains
+        the encoder alone with the CTC head (encoder pre-training); the transducer term is then
+        reported as NaN. `phones`: phoneme targets (N, P) padded and their lengths (N,), for the
+        phoneme CTC head when it has one.
         """
         if ctc_only:
             frames, frame_lens = self.encoder(feats, feat_lens)
