@@ -1,6 +1,7 @@
 """Backends: the parts a `Recognizer` runs, from a checkpoint (Numba or torch) or from an ONNX
 export folder (onnxruntime encoder, Numba decoder; `export.runtime`). The recognizer asks
-`load_parts`; the export runtime builds `Parts` too, so neither imports the other's module."""
+`load_parts`; the export runtime returns Parts' fields as a plain tuple, so it imports neither
+this module nor the recognizer."""
 
 from pathlib import Path
 from typing import NamedTuple
