@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The default model, v2 (issue 55): v1's weights (the shipped model.pt of git commit aa47b9b,
 # trained on synthetic speech only; its 36 stages: docs/experiments/000, and this file at commit
-# 493658c) fine-tuned on about 60 hours: the real voice acting of two games, neural voices
+# 493658c) fine-tuned on about 50 hours: the real voice acting of two games, neural voices
 # (Kokoro, hibari, Piper), espeak-ng and flite; real rooms, codecs, band limits and noise are
 # drawn at training time (v2.json). Needs the Debian packages and the [synth] extras that `make`
 # installs; no pip or apt-get here. Resumable: rerun a stage and it goes on where it stopped.
@@ -35,9 +35,9 @@ if run 2; then  # held-out voices of each engine make the dev and test sets
     synth --out data/h20a --hours 22 --seed 21 --no-flite-dev  # v1's corpus: espeak, flite, piper
     synth --out data/v2e --hours 14 --seed 43 --engines espeak,flite --flite-f0 75 230 \
         --no-flite-dev --espeak-random 0.5 --flite-morph 0.3
-    synth --out data/v2h --hours 16 --seed 44 --engines hibari,piper  # no held-out voices: all train
+    synth --out data/v2h --hours 8 --seed 44 --engines hibari,piper  # no held-out voices: all train
     synth --out data/nv --hours 0.9 --seed 31 --engines kokoro,hibari --jobs 1
-    synth --out data/v2k --hours 2.5 --seed 41 --engines kokoro --jobs 1  # ~1 h a core-hour
+    synth --out data/v2k --hours 1.5 --seed 41 --engines kokoro --jobs 1  # ~1 h a core-hour
 fi
 
 if run 3; then  # real speech x3 (docs/experiments/002), Kokoro x2; dev: FOTAQ's held-out characters
@@ -52,7 +52,7 @@ if run 3; then  # real speech x3 (docs/experiments/002), Kokoro x2; dev: FOTAQ's
 fi
 
 if run 4; then
-    $tx average $exp/train/step-00{14,15,16}000.pt --out $exp/avg3.pt
+    $tx average $exp/train/step-00{12,13,14}000.pt --out $exp/avg3.pt
 fi
 
 if run 5; then  # weights, int8 ONNX graphs and the character LM into transducer/pretrained/
