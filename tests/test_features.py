@@ -158,4 +158,6 @@ def test_config_validation():
         FeatureConfig(n_mels=2)
     with pytest.raises(ValueError, match="low_freq"):
         FeatureConfig(low_freq=9000)
+    with pytest.raises(ValueError, match="sample_rate must be 16000"):
+        FeatureConfig(sample_rate=8000)  # no reader would feed it 8 kHz audio
     assert (CFG.window_size, CFG.hop_size, CFG.n_fft) == (400, 160, 512)

@@ -12,7 +12,6 @@ from transducer.data.manifest import (
     read_utterance,
     write_manifest,
 )
-from transducer.features import FeatureStats, fbank
 
 
 def test_roundtrip_relative_paths(tmp_path):
@@ -128,14 +127,3 @@ def test_kaldi_importer_errors(tmp_path, write_wav):
     (d / "text").write_text("r2 hi\n")
     with pytest.raises(ManifestError, match="no transcript for 'r1'"):
         import_kaldi(d)
-
-
-def test_stats_command(tmp_path, write_wav):
-    wav = write_wav("a.wav", _tone(1.0))
-    manifest = tmp_path / "m.jsonl"
-    write_manifest(manifest, [Utterance("a", str(wav), 1.0, "a", "x/y")])
-    main(["data", "stats", "--manifest", str(manifest), "--out", str(tmp_path / "s.json")])
-    stats = FeatureStats.load(tmp_path / "s.json")
-    expected = fbank(read_utterance(read_manifest(manifest)[0]))
-    np.testing.assert_allclose(stats.mean, expected.mean(0), atol=1e-3)
-    assert len(stats.std) == 80

@@ -81,19 +81,6 @@ def test_tokenizer_errors(tmp_path):
         CharTokenizer.load(tmp_path / "latin1.txt")
 
 
-def test_sentencepiece(tmp_path):
-    pytest.importorskip("sentencepiece")
-    from transducer.text import SentencePieceTokenizer
-
-    texts = [
-        normalize(f"the quick brown fox number {i} jumps over the lazy dog") for i in range(300)
-    ]
-    tok = SentencePieceTokenizer.train(texts, tmp_path / "sp", vocab_size=40)
-    assert tok.blank_id == 0 and tok.sp.id_to_piece(0) == "<e>" and tok.sp.unk_id() == 1
-    ids = tok.encode("the lazy fox")
-    assert 0 not in ids and tok.decode(ids) == "the lazy fox"
-
-
 @pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng not installed")
 def test_phonemize_gives_one_phoneme_list_per_text():
     texts = ["hello world", "", "the cat's hat", "Hello. World!\n", "hello world"]

@@ -12,7 +12,9 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-SAMPLE_RATE = 16000
+from transducer.config import FeatureConfig
+
+SAMPLE_RATE = FeatureConfig.sample_rate  # Hz: what every model's features are computed at
 MIN_RATE, MAX_RATE = 1000, 384000  # Hz: input rates accepted (telephony to studio)
 MAX_CHANNELS = 16  # more is taken for a channels-first (C, T) array
 

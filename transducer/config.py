@@ -10,7 +10,9 @@ from dataclasses import dataclass
 class FeatureConfig:
     """Log-mel filterbank settings; they match `torchaudio.compliance.kaldi.fbank`."""
 
-    sample_rate: int = 16000  # Hz; all audio is resampled to this before features
+    # Hz. Fixed: every reader, stream and corpus resamples its audio to this rate
+    # (`transducer.audio.SAMPLE_RATE`), so a model's features always see 16 kHz.
+    sample_rate: int = 16000
     n_mels: int = 80  # mel bins
     frame_length_ms: float = 25.0  # analysis window
     frame_shift_ms: float = 10.0  # hop between frames
@@ -32,8 +34,11 @@ class FeatureConfig:
     cmn_prior: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.sample_rate <= 0:
-            raise ValueError(f"sample_rate must be positive, got {self.sample_rate}")
+        if self.sample_rate != 16000:
+            raise ValueError(
+                f"sample_rate must be 16000 (audio of any rate is resampled to 16 kHz before "
+                f"its features), got {self.sample_rate}"
+            )
         if self.n_mels < 4:
             raise ValueError(f"n_mels must be at least 4, got {self.n_mels}")
         if not 0 < self.frame_shift_ms <= self.frame_length_ms:

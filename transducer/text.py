@@ -1,4 +1,4 @@
-"""Text: a normaliser to spoken form and tokenizers (characters; sentencepiece optional).
+"""Text: a normaliser to spoken form and the character tokenizer.
 
 Spoken form: lowercase ASCII letters, spaces and apostrophes inside words; numbers, ordinals,
 years, decimals, times, money and percentages written out as words; other punctuation dropped.
@@ -223,50 +223,3 @@ def _read_tokens_txt(path: Path) -> list[str]:
     if sorted(symbols) != list(range(len(symbols))):
         raise ValueError(f"{path}: token ids must be 0..{len(symbols) - 1} without gaps")
     return [symbols[i] for i in range(len(symbols))]
-
-
-class SentencePieceTokenizer:
-    """Subword units from sentencepiece (optional dependency: `pip install transducer[bpe]`).
-
-    Trained so that id 0 is `<e>` and id 1 `<unk>`, like the character tokenizer.
-    """
-
-    def __init__(self, model_path: str | Path):
-        import sentencepiece as spm
-
-        self.model_path = Path(model_path)
-        self.sp = spm.SentencePieceProcessor(model_file=str(model_path))
-        if self.sp.id_to_piece(0) != BLANK or self.sp.unk_id() != config.UNK:
-            raise ValueError(f"{model_path}: id 0 must be {BLANK} and id 1 {UNK}")
-
-    @staticmethod
-    def train(texts, model_prefix: str | Path, vocab_size: int) -> "SentencePieceTokenizer":
-        """Train a unigram model on an iterable of normalised sentences."""
-        import sentencepiece as spm
-
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(texts),
-            model_prefix=str(model_prefix),
-            vocab_size=vocab_size,
-            model_type="unigram",
-            character_coverage=1.0,
-            pad_id=0,
-            pad_piece=BLANK,
-            unk_id=config.UNK,
-            bos_id=-1,
-            eos_id=-1,
-            minloglevel=2,
-        )
-        return SentencePieceTokenizer(f"{model_prefix}.model")
-
-    blank_id = config.BLANK  # <e>
-    unk_id = config.UNK
-
-    def __len__(self) -> int:
-        return self.sp.get_piece_size()
-
-    def encode(self, text: str) -> list[int]:
-        return self.sp.encode(text)
-
-    def decode(self, ids) -> str:
-        return self.sp.decode([i for i in ids if i > 1])
