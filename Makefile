@@ -46,7 +46,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 demo: system-deps $(STAMP) $(WORD_LM)
-	$(PY) -m demo.stream demo/sample.wav
+	$(PY) -m demo.stream transducer/pretrained/sample.wav
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache $(WORD_LM)

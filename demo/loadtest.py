@@ -27,8 +27,7 @@ import soundfile as sf
 
 from demo.client import stream_samples
 from transducer.audio import read_audio
-
-SAMPLE = Path(__file__).with_name("sample.wav")
+from transducer.recognizer import SAMPLE
 
 
 def recording(seconds: float, gain: float, rate: int = 16000) -> np.ndarray:

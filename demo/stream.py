@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 
 from transducer.audio import read_audio_raw
-from transducer.recognizer import BACKENDS, Recognizer
+from transducer.recognizer import BACKENDS, SAMPLE, Recognizer
 
-SAMPLE = Path(__file__).with_name("sample.wav")
 CHUNK_SECONDS = 0.1
 
 

@@ -4,20 +4,20 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 import torch
 
-from export.onnx_export import export
-from export.runtime import ExportError, load_export
 from transducer.checkpoint import bundle, save_atomic
 from transducer.cli import main
 from transducer.config import FeatureConfig, ModelConfig
+from transducer.export.onnx_export import export
+from transducer.export.runtime import ExportError, load_export
 from transducer.features import FeatureStats
 from transducer.model.transducer import NeuralTransducer
+from transducer.recognizer import SAMPLE
 from transducer.text import CharTokenizer
 
 SIZES = dict(d_model=32, n_enc_layers=2, d_dec=24, d_joint=20, d_att=12, d_att_lstm=6,
@@ -73,7 +73,7 @@ def test_int8_graphs_load_and_transcribe(exported):
     from transducer.evaluate import transcribe
     from transducer.recognizer import Recognizer
 
-    fp32, int8 = (transcribe(Recognizer(folder, backend=b), read_audio("demo/sample.wav"))
+    fp32, int8 = (transcribe(Recognizer(folder, backend=b), read_audio(SAMPLE))
                   for b in ("onnx", "onnx-int8"))  # fmt: skip
     assert int8["tokens"] and len(int8["timestamps"]) == len(int8["tokens"])
     assert abs(len(int8["tokens"]) - len(fp32["tokens"])) <= len(fp32["tokens"]) // 2
@@ -84,11 +84,11 @@ def test_runtime_never_imports_torch(exported):
     code = f"""
 import sys
 from pathlib import Path
-from export import OnnxRecognizer
+from transducer.export import OnnxRecognizer
 from transducer.audio import read_audio
 rec = OnnxRecognizer({str(folder)!r})
 s = rec.create_stream()
-s.accept_waveform(16000, read_audio("demo/sample.wav"))
+s.accept_waveform(16000, read_audio({str(SAMPLE)!r}))
 s.input_finished()
 while rec.is_ready(s):
     rec.decode_stream(s)
@@ -184,7 +184,7 @@ def test_refuses_files_that_do_not_belong_together(exported, tmp_path):
 
 
 def test_onnx_recognizer_loads_an_int8_only_folder(exported, tmp_path):
-    from export import OnnxRecognizer
+    from transducer.export import OnnxRecognizer
 
     _, folder, _ = exported["fullsum"]
     only = _copy(folder, tmp_path)
@@ -196,22 +196,22 @@ def test_onnx_recognizer_loads_an_int8_only_folder(exported, tmp_path):
 
 
 def test_onnx_recognizer_loads_the_shipped_int8_folder():
-    from export import OnnxRecognizer
     from transducer.audio import read_audio
     from transducer.evaluate import transcribe
+    from transducer.export import OnnxRecognizer
     from transducer.recognizer import DEFAULT_EXPORT
 
     if not DEFAULT_EXPORT.exists():
         pytest.skip("no default model shipped")
-    text = transcribe(OnnxRecognizer(DEFAULT_EXPORT), read_audio("demo/sample.wav"))["text"]
-    assert text == Path("demo/sample.txt").read_text().strip()
+    text = transcribe(OnnxRecognizer(DEFAULT_EXPORT), read_audio(SAMPLE))["text"]
+    assert text == SAMPLE.with_suffix(".txt").read_text().strip()
 
 
 def test_transcribe_with_onnx_backend(exported, capsys):
     model, folder, _ = exported["paper"]
     outputs = {}
     for backend, target in (("onnx", folder), ("torch", model)):
-        main(["transcribe", "demo/sample.wav", "--model", str(target), "--backend", backend,
+        main(["transcribe", str(SAMPLE), "--model", str(target), "--backend", backend,
               "--json"])  # fmt: skip
         outputs[backend] = json.loads(capsys.readouterr().out)
     assert outputs["onnx"]["segments"] == outputs["torch"]["segments"]

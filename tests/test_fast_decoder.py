@@ -1,7 +1,6 @@
 """The Numba decoder gives the torch reference searches' tokens, frames and scores exactly."""
 
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +17,8 @@ from transducer.recognizer import DEFAULT_MODEL, Recognizer
 SIZES = dict(vocab_size=12, d_model=24, n_enc_layers=1, d_dec=20, d_joint=18, d_att=10,
              d_att_lstm=6, block_width=4, dropout=0.0, ctc_weight=0.0,
              max_symbols_per_block=5)  # fmt: skip
-SAMPLE = Path(__file__).parents[1] / "demo" / "sample.wav"
+from transducer.recognizer import SAMPLE  # noqa: E402
+
 CASES = [
     (mode, att, lookback)
     for mode in ("fullsum", "paper")

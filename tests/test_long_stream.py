@@ -2,7 +2,6 @@
 utterance (silence or faint noise) does not change how it reads."""
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from transducer.recognizer import DEFAULT_MODEL, Recognizer
 
 pytestmark = pytest.mark.integration
 
-SAMPLE = Path(__file__).parents[1] / "demo" / "sample.wav"
+from transducer.recognizer import SAMPLE  # noqa: E402
 
 
 def rss_mb() -> float:

@@ -23,7 +23,7 @@ from demo.web import Limits, TranscriptionServer, close_reason, running
 from tests.helpers import letter_audio
 from transducer.audio import resample
 from transducer.cli import main
-from transducer.recognizer import DEFAULT_MODEL, Recognizer
+from transducer.recognizer import DEFAULT_MODEL, SAMPLE, Recognizer
 
 pytestmark = pytest.mark.integration
 
@@ -315,15 +315,14 @@ def test_streams_beyond_the_limit_are_refused(server, words_file, cli_result):
 
 BROWSER = shutil.which("chromium") and shutil.which("chromedriver")
 SCREENSHOT = Path(__file__).parents[1] / "build" / "screenshots" / "web-page.png"
-SAMPLE = Path(__file__).parents[1] / "demo" / "sample.wav"  # its text: sample.txt
 
 
 @pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no default model shipped")
 def test_shipped_model_reads_the_sample_through_small_shifts():
-    """demo/SAMPLE.md's claim, on which the browser test below leans: of 141 copies of the
+    """SAMPLE.md's claim, on which the browser test below leans: of 141 copies of the
     bundled sample, delayed by 0-40 ms in 0.5-ms steps (81) or with 10 ms dropped or 10 ms of
     zeros inserted at 30 evenly spaced places (60), all but two read exactly as
-    demo/sample.txt, and those by at most three letters (with stages 32 and 36, two: 10 ms
+    sample.txt, and those by at most three letters (with stages 32 and 36, two: 10 ms
     dropped at 1.77 s and at 5.11 s)."""
     from transducer.audio import read_audio
     from transducer.evaluate import transcribe
@@ -351,7 +350,7 @@ def test_browser_page_shows_the_cli_transcript(tmp_path, monkeypatch):
     where its 160-ms blocks fall, and Chromium shifts the audio by a few ms. For the bundled
     sample, 139 of 141 copies shifted by 0-40 ms or with 10 ms dropped or inserted give the
     file's text exactly with the shipped model, the other two one and two letters off (the
-    test above; demo/SAMPLE.md); the delays Chromium gave in four runs here were 0-12 ms."""
+    test above; SAMPLE.md); the delays Chromium gave in four runs here were 0-12 ms."""
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.support.ui import WebDriverWait
 

@@ -1,5 +1,5 @@
 """Backends: the parts a `Recognizer` runs, from a checkpoint (Numba or torch) or from an ONNX
-export folder (onnxruntime encoder, Numba decoder; `export.runtime`). The recognizer asks
+export folder (onnxruntime encoder, Numba decoder; `transducer.export.runtime`). The recognizer asks
 `load_parts`; the export runtime returns Parts' fields as a plain tuple, so it imports neither
 this module nor the recognizer."""
 
@@ -44,7 +44,7 @@ def load_parts(model: str | Path, backend: str) -> Parts:
     """The parts of `backend` ("numba", "numba-int8", "torch", "onnx", "onnx-int8") for a
     checkpoint or, for the onnx backends, an export folder."""
     if backend.startswith("onnx"):
-        from export.runtime import load_export
+        from transducer.export.runtime import load_export
 
         return Parts(*load_export(model, int8=backend == "onnx-int8"))
     return _load_torch(model, backend)

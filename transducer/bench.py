@@ -36,10 +36,8 @@ from transducer.decode.search import encode_blocks
 from transducer.evaluate import features
 from transducer.features import FeatureStats
 from transducer.model.transducer import NeuralTransducer
-from transducer.recognizer import DEFAULT_LM, DEFAULT_MODEL, DEFAULT_WORD_LM, Recognizer
+from transducer.recognizer import DEFAULT_LM, DEFAULT_MODEL, DEFAULT_WORD_LM, SAMPLE, Recognizer
 from transducer.text import CharTokenizer
-
-SAMPLE = Path(__file__).resolve().parent.parent / "demo" / "sample.wav"
 
 
 def random_model(path: Path) -> Path:
@@ -122,7 +120,7 @@ def bench(model: str | Path | None = None, seconds: float = 60.0, tmp: Path | No
         if words:
             recs["numba-char-lm"] = Recognizer(model, backend="numba", lm=lm)
     if onnx:
-        from export.onnx_export import export
+        from transducer.export.onnx_export import export
 
         folder = tmp / "export"
         export(model, folder, int8=True)  # checks itself on the demo sample

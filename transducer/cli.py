@@ -217,7 +217,7 @@ def _average(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from export.onnx_export import export
+    from transducer.export.onnx_export import export
     from transducer.recognizer import default_model
 
     model = args.model or default_model()

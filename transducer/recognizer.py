@@ -21,8 +21,9 @@ The block arithmetic lives in `Stream._take_block` only.
 Beam search can be fused with a character LM (`transducer.lm`; the shipped model's by default).
 Backends: "numba" (encoder and decoder as Numba kernels), "numba-int8" (the same with the
 encoder's LSTM weights in int8, `fast.pack_encoder`), "torch" (the reference) and "onnx"
-(`export.runtime`: onnxruntime encoder, Numba decoder), built by `backends.load_parts`. Streams
-are NumPy throughout; this module imports torch only when a torch checkpoint is loaded.
+(`transducer.export.runtime`: onnxruntime encoder, Numba decoder), built by
+`backends.load_parts`. Streams are NumPy throughout; this module imports torch only when a
+torch checkpoint is loaded.
 """
 
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from transducer.features import OnlineCMN, StreamingFbank
 PRETRAINED = Path(__file__).parent / "pretrained"  # the shipped default model (MODEL_CARD.md)
 DEFAULT_MODEL = PRETRAINED / "model.pt"
 DEFAULT_EXPORT = PRETRAINED / "onnx"  # its int8 graphs
+SAMPLE = PRETRAINED / "sample.wav"  # a short real recording and its text (SAMPLE.md)
 DEFAULT_LM = PRETRAINED / "lm.npz"  # its character LM for beam search
 DEFAULT_WORD_LM = PRETRAINED / "words.npz"  # its word LM, built by `make` (transducer.wordlm)
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from export.onnx_export import export
 from transducer import checkpoint, lm
+from transducer.export.onnx_export import export
 from transducer.recognizer import DEFAULT_EXPORT, DEFAULT_LM, DEFAULT_MODEL
 
 KEEP = ("encoder.int8.onnx", "decoder.int8.onnx", "joiner.int8.onnx", "tokens.txt",

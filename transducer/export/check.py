@@ -11,15 +11,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from export.runtime import GRAPHS, load_export, open_session
 from transducer.audio import read_audio
 from transducer.checkpoint import load_model
 from transducer.config import BLANK
 from transducer.decode.search import encode_blocks
 from transducer.evaluate import features
-from transducer.recognizer import EndpointConfig, Recognizer
-
-SAMPLE = Path(__file__).resolve().parent.parent / "demo" / "sample.wav"
+from transducer.export.runtime import GRAPHS, load_export, open_session
+from transducer.recognizer import SAMPLE, EndpointConfig, Recognizer
 
 
 def check_encoder(model, session, n_blocks: int = 6, seed: int = 0) -> float:

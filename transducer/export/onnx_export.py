@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from export.runtime import FORMAT_VERSION, GRAPHS, digest, tokens_digest
 from transducer.checkpoint import load_model
 from transducer.decode.fast import DECODER_MATRICES, halve, pack, require_lstm_prediction
+from transducer.export.runtime import FORMAT_VERSION, GRAPHS, digest, tokens_digest
 
 OPSET = 17
 
@@ -269,7 +269,7 @@ def export(model_path: str | Path, out: str | Path, int8: bool = False,
             (out / f"{graph}.int8.onnx").unlink(missing_ok=True)
     for path in sorted(out.glob("*.onnx")) + [out / "decoder_weights.npz"]:
         report["sizes_mb"][path.name] = round(path.stat().st_size / 2**20, 3)
-    from export.check import check
+    from transducer.export.check import check
 
     report.update(check(model_path, out, manifest=check_manifest))
     return report

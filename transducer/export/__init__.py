@@ -1,10 +1,9 @@
-"""ONNX export (`export.onnx_export`, needs torch) and the torch-free runtime: `export.runtime`
-checks and loads an export folder, `OnnxRecognizer` runs it (onnxruntime encoder, Numba
-decoder)."""
+"""ONNX export (`onnx_export`, needs torch) and the torch-free runtime: `runtime` checks and
+loads an export folder, `OnnxRecognizer` runs it (onnxruntime encoder, Numba decoder)."""
 
 from pathlib import Path
 
-from export.runtime import has_fp32_graphs
+from transducer.export.runtime import has_fp32_graphs
 from transducer.recognizer import EndpointConfig, Recognizer
 
 
