@@ -15,7 +15,7 @@ WORD_LM := transducer/pretrained/words.npz
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[synth,demo,dev]'
+	$(PY) -m pip install --quiet -e '.[train,synth,demo,dev]'
 	touch $(STAMP)
 
 # System packages for speech synthesis and real speech (the Asterisk prompts, FOTAQ's voices);

@@ -54,12 +54,13 @@ def exported(tmp_path_factory):
 def test_export_checks_itself(exported, name):
     _, folder, report = exported[name]
     assert report["ok"] and report["runtime_tokens_equal"] and report["decoder_joiner_tokens_equal"]
+    assert report["numba_folder_tokens_equal"]  # encoder_weights.npz: the checkpoint's encoder
     assert report["encoder_max_abs_diff"] < 1e-4 and report["decoder_joiner_max_abs_diff"] < 1e-4
     assert report["n_tokens"] > 0
     for graph in ("encoder", "decoder", "joiner"):
         proto = onnx.load(str(folder / f"{graph}.onnx"))
         meta = {p.key: p.value for p in proto.metadata_props}
-        assert meta["graph"] == graph and meta["mode"] == name and meta["format_version"] == "2"
+        assert meta["graph"] == graph and meta["mode"] == name and meta["format_version"] == "3"
         assert proto.opset_import[0].version >= 17
         assert all(i.name.startswith("cached_") or i.name in ("x", "y", "query", "frames",
                    "mask", "new_block") for i in proto.graph.input)  # fmt: skip
@@ -170,14 +171,26 @@ def test_refuses_files_that_do_not_belong_together(exported, tmp_path):
     with pytest.raises(ExportError, match=r"decoder_weights\.npz: its arrays differ"):
         load_export(bad)
     shutil.copy(folder / "decoder_weights.npz", bad / "decoder_weights.npz")
+    with np.load(folder / "encoder_weights.npz") as npz:
+        enc = {k: npz[k] for k in npz.files}
+    np.savez(bad / "encoder_weights.npz", **{**enc, "out_b": enc["out_b"] + 1})
+    with pytest.raises(ExportError, match=r"encoder_weights\.npz: its arrays differ"):
+        load_export(bad, "numba")
+    (bad / "encoder_weights.npz").unlink()
+    with pytest.raises(ExportError, match=r"encoder_weights\.npz: file missing"):
+        load_export(bad, "numba-int8")
+    assert load_export(bad, "onnx")  # the onnx backends do without it
     other = save_random(tmp_path / "other.pt", mode="fullsum", attention="dot", conv_channels=4,
                         n_res_layers=1, seed=4)  # fmt: skip
     export(other, bad)  # fp32 only: the int8 graphs of the first model are removed
     assert not list(bad.glob("*.int8.onnx")) and load_export(bad)
     for graph in ("encoder", "decoder", "joiner"):  # put them back: stale beside the new files
         shutil.copy(folder / f"{graph}.int8.onnx", bad / f"{graph}.int8.onnx")
-    with pytest.raises(ExportError, match=r"metadata key 'weights_sha256' is"):
-        load_export(bad, int8=True)
+    with pytest.raises(ExportError, match=r"npz: metadata key 'decoder_sha256' is"):
+        load_export(bad, "onnx-int8")
+    shutil.copy(folder / "encoder_weights.npz", bad / "encoder_weights.npz")  # stale too
+    with pytest.raises(ExportError, match=r"encoder_weights\.npz: metadata key 'decoder_sha256'"):
+        load_export(bad, "numba")
     (tmp_path / "file").write_text("")
     with pytest.raises(ValueError, match="file: exists and is not a folder"):
         export(model, tmp_path / "file")

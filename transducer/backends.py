@@ -1,7 +1,7 @@
 """Backends: the parts a `Recognizer` runs, from a checkpoint (Numba or torch) or from an ONNX
-export folder (onnxruntime encoder, Numba decoder; `transducer.export.runtime`). The recognizer asks
-`load_parts`; the export runtime returns Parts' fields as a plain tuple, so it imports neither
-this module nor the recognizer."""
+export folder (onnxruntime or Numba encoder, Numba decoder; `transducer.export.runtime`). The
+recognizer asks `load_parts`; the export runtime returns Parts' fields as a plain tuple, so it
+imports neither this module nor the recognizer."""
 
 from pathlib import Path
 from typing import NamedTuple
@@ -42,11 +42,11 @@ class TorchEncoder:
 
 def load_parts(model: str | Path, backend: str) -> Parts:
     """The parts of `backend` ("numba", "numba-int8", "torch", "onnx", "onnx-int8") for a
-    checkpoint or, for the onnx backends, an export folder."""
-    if backend.startswith("onnx"):
+    checkpoint (numba, torch) or an export folder (numba, onnx: no torch imported)."""
+    if backend.startswith("onnx") or (backend != "torch" and Path(model).is_dir()):
         from transducer.export.runtime import load_export
 
-        return Parts(*load_export(model, int8=backend == "onnx-int8"))
+        return Parts(*load_export(model, backend))
     return _load_torch(model, backend)
 
 

@@ -100,7 +100,7 @@ def _eval(args: argparse.Namespace) -> None:
             raise SystemExit(
                 "transducer eval: the offline backend uses an LM only if --lm names it"
             )
-        model, tokenizer, stats, features = load_model(args.model or default_model())
+        model, tokenizer, stats, features = load_model(args.model or default_model("torch"))
         lm = None
         if args.lm and args.lm_weight != 0:
             lm = load_lm(args.lm, args.lm_weight, args.lm_bonus, tokenizer, args.word_lm,
@@ -220,7 +220,7 @@ def _export(args: argparse.Namespace) -> None:
     from transducer.export.onnx_export import export
     from transducer.recognizer import default_model
 
-    model = args.model or default_model()
+    model = args.model or default_model("torch")
     print(json.dumps(export(model, args.out, args.int8, args.check_manifest), indent=1))
 
 
@@ -241,6 +241,26 @@ def _decode_ready(rec, stream, partial_for) -> list[dict]:
         if partial_for is not None:
             print(json.dumps({"file": str(partial_for), "partial": True, **result}), flush=True)
     return ended
+
+
+def train_arguments(parser: argparse.ArgumentParser) -> None:
+    """`transducer train` and `python -m transducer.train` (here, so that the CLI imports no
+    torch until it trains)."""
+    parser.add_argument(
+        "--config", required=True, help="JSON: {'model': {...}, 'train': {...}, 'features': {...}}"
+    )
+    parser.add_argument("--train", required=True, nargs="+", help="training manifests (.jsonl)")
+    parser.add_argument("--dev", required=True, help="dev manifest (.jsonl)")
+    parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics, plots")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--init", help="start from this checkpoint's weights (not its optimiser)")
+    parser.add_argument("--max-minutes", type=float, help="wall-clock budget of this invocation")
+    parser.add_argument("--seed", type=int, help="replaces the config's train.seed")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="replaces a config key, e.g. model.dropout=0.25; repeatable",
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -309,9 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_import)
 
     p = commands.add_parser("train", help="train a model (DDP: torchrun -m transducer.train)")
-    from transducer.train import add_arguments
-
-    add_arguments(p)
+    train_arguments(p)
     p.set_defaults(func=_train)
 
     p = commands.add_parser("eval", help="WER/CER/RTF of a model on a manifest")

@@ -54,13 +54,14 @@ DEFAULT_WORD_LM = PRETRAINED / "words.npz"  # its word LM, built by `make` (tran
 
 
 def default_model(backend: str = "numba") -> Path:
-    """The shipped model for `backend`: its checkpoint, or (onnx-int8) its int8 export."""
+    """The shipped model for `backend`: its checkpoint (torch) or its export folder (numba,
+    numba-int8, onnx-int8: int8 graphs and the Numba kernels' weights; no torch needed)."""
     if backend == "onnx":
         raise ValueError(
             "the shipped model has int8 ONNX graphs only: use --backend onnx-int8, or write "
             "fp32 graphs with `transducer export --out DIR` and pass --model DIR"
         )
-    path = DEFAULT_EXPORT if backend == "onnx-int8" else DEFAULT_MODEL
+    path = DEFAULT_MODEL if backend == "torch" else DEFAULT_EXPORT
     if not path.exists():
         raise FileNotFoundError(f"no default model at {path}: pass a model")
     return path
@@ -183,11 +184,12 @@ class Recognizer:
                  lm_weight: float | None = None, lm_bonus: float | None = None,
                  word_lm: str | Path | None = None,
                  word_lm_weight: float | None = None):  # fmt: skip
-        """model: a checkpoint (numba, torch) or an export folder (onnx), by default the
-        shipped one. backend: "numba" (compiled on first use, then cached), "torch" (the
-        reference searches) or "onnx", which give the same tokens, or "numba-int8" /
-        "onnx-int8" (int8 weights: faster, a few tokens differ). beam and
-        block_width: by default the model's own (its config's `beam`, `block_width`).
+        """model: a checkpoint (numba, torch) or an export folder (numba, onnx; no torch), by
+        default the shipped one (its export folder; its checkpoint for torch). backend:
+        "numba" (compiled on first use, then cached), "torch" (the reference searches) or
+        "onnx", which give the same tokens, or "numba-int8" / "onnx-int8" (int8 weights:
+        faster, a few tokens differ). beam and block_width: by default the model's own (its
+        config's `beam`, `block_width`).
         lm: a character LM (`transducer lm`) fused into beam search, by default the shipped
         one with the shipped model; lm_weight: by default the LM's own, 0 turns it off;
         lm_bonus (added per label with the LM on): by default the LM's own. word_lm: a word

@@ -25,7 +25,7 @@ from transducer.export.onnx_export import export
 from transducer.recognizer import DEFAULT_EXPORT, DEFAULT_LM, DEFAULT_MODEL
 
 KEEP = ("encoder.int8.onnx", "decoder.int8.onnx", "joiner.int8.onnx", "tokens.txt",
-        "decoder_weights.npz")  # fmt: skip
+        "decoder_weights.npz", "encoder_weights.npz")  # fmt: skip
 WORDS = Path("/usr/share/dict/american-english-large")  # Debian's wamerican-large
 
 
@@ -43,7 +43,9 @@ def ship(run: Path, block_width: int | None = None, beam: int | None = None) -> 
     DEFAULT_MODEL.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.save_atomic(shipped, DEFAULT_MODEL)
     with tempfile.TemporaryDirectory() as tmp:
-        export(DEFAULT_MODEL, tmp, int8=True)  # checks itself against torch
+        report = export(DEFAULT_MODEL, tmp, int8=True)  # checks itself against torch
+        if not report["ok"]:
+            raise SystemExit(f"the export's self-check failed: {report}")
         shutil.rmtree(DEFAULT_EXPORT, ignore_errors=True)
         DEFAULT_EXPORT.mkdir()
         for name in KEEP:

@@ -653,28 +653,32 @@ def quantize_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pack_encoder(model, int8: bool = False) -> EncoderWeights:
-    """int8: the LSTM weight matrices (nearly all of the weights, and of the time, since each
-    frame reads W_hh whole from memory) as int8 rows with float32 scales, a quarter of the
-    bytes; inputs, states and sums stay float32 (weight-only quantisation)."""
+    """A `NeuralTransducer`'s encoder as float32 arrays (int8: then `quantize_encoder`)."""
     enc = model.encoder
     lstms = [(enc.lstm, k) for k in range(enc.lstm.num_layers)] + [(r.lstm, 0) for r in enc.res]
     layer = lambda name: np.stack([_a(getattr(m, f"{name}_l{k}")) for m, k in lstms])  # noqa: E731
     D = enc.proj.weight.shape[0]
     res = [r.proj for r in enc.res]
     w_ih, w_hh = layer("weight_ih"), layer("weight_hh")
-    if int8:
-        (w_ih, s_ih), (w_hh, s_hh) = quantize_rows(w_ih), quantize_rows(w_hh)
-    else:
-        s_ih, s_hh = np.ones(w_ih.shape[:2], F32), np.ones(w_hh.shape[:2], F32)
-    return EncoderWeights(
+    e = EncoderWeights(
         stack=enc.stack, proj=_a(enc.proj.weight), proj_b=_a(enc.proj.bias),
         in_g=_a(enc.in_norm.weight), in_b=_a(enc.in_norm.bias),
-        w_ih=w_ih, w_hh=w_hh, s_ih=s_ih, s_hh=s_hh, b=layer("bias_ih") + layer("bias_hh"),
+        w_ih=w_ih, w_hh=w_hh, s_ih=np.ones(w_ih.shape[:2], F32), s_hh=np.ones(w_hh.shape[:2], F32),
+        b=layer("bias_ih") + layer("bias_hh"),
         res_w=np.stack([_a(p.weight) for p in res]) if res else _empty(0, D, D),
         res_b=np.stack([_a(p.bias) for p in res]) if res else _empty(0, D),
         out_g=_a(enc.norm.weight), out_b=_a(enc.norm.bias), eps=float(enc.norm.eps),
         **_pack_conv(enc),
     )  # fmt: skip
+    return quantize_encoder(e) if int8 else e
+
+
+def quantize_encoder(e: EncoderWeights) -> EncoderWeights:
+    """The LSTM weight matrices (nearly all of the weights, and of the time, since each frame
+    reads W_hh whole from memory) as int8 rows with float32 scales, a quarter of the bytes;
+    inputs, states and sums stay float32 (weight-only quantisation)."""
+    (w_ih, s_ih), (w_hh, s_hh) = quantize_rows(e.w_ih), quantize_rows(e.w_hh)
+    return e._replace(w_ih=w_ih, w_hh=w_hh, s_ih=s_ih, s_hh=s_hh)
 
 
 def _pack_conv(enc) -> dict:

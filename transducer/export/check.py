@@ -130,15 +130,19 @@ def check(model_path: str | Path, folder: str | Path, audio: str | Path = SAMPLE
     )
     report["decoder_joiner_tokens_equal"] = onnx_tokens == ref_tokens
     results = {}
-    for backend, target in (("torch", model_path), ("onnx", folder)):
+    runs = {"torch": ("torch", model_path), "onnx": ("onnx", folder),
+            "numba": ("numba", model_path), "numba-folder": ("numba", folder)}  # fmt: skip
+    for name, (backend, target) in runs.items():
         rec = Recognizer(target, endpoint=EndpointConfig(1e9, 1e9, 1e9), backend=backend)
         s = rec.create_stream()
         s.accept_waveform(16000, samples)
         s.input_finished()
         while rec.is_ready(s):
             rec.decode_stream(s)
-        results[backend] = rec.get_result(s)
+        results[name] = rec.get_result(s)
     report["runtime_tokens_equal"] = results["onnx"]["tokens"] == results["torch"]["tokens"]
+    # the folder's Numba encoder (encoder_weights.npz) against the checkpoint's: exactly equal
+    report["numba_folder_tokens_equal"] = results["numba-folder"] == results["numba"]
     report["n_tokens"] = len(results["torch"]["tokens"])
     if manifest is not None:  # token-exactness over a whole manifest
         from transducer.data.manifest import read_manifest
@@ -157,6 +161,6 @@ def check(model_path: str | Path, folder: str | Path, audio: str | Path = SAMPLE
     report["audio"] = str(audio)
     report["ok"] = bool(
         report["runtime_tokens_equal"] and report["decoder_joiner_tokens_equal"]
-        and report["encoder_max_abs_diff"] < 1e-3
+        and report["numba_folder_tokens_equal"] and report["encoder_max_abs_diff"] < 1e-3
     )  # fmt: skip
     return report

@@ -1,5 +1,6 @@
 """`transducer export`: a checkpoint -> encoder.onnx, decoder.onnx, joiner.onnx, tokens.txt and
-the Numba decoder's packed weights (decoder_weights.npz), then a self-check.
+the Numba kernels' packed weights (decoder_weights.npz, encoder_weights.npz: the folder then
+runs on the numba backends too, without torch), then a self-check.
 
 Graphs (opset 17, dynamic batch axis N, states as `cached_*` inputs and `new_cached_*` outputs):
 - encoder: x (N, T, F) normalised features, cached_h/cached_c (layers, N, D)
@@ -23,16 +24,23 @@ import torch
 from torch import nn
 
 from transducer.checkpoint import load_model
-from transducer.decode.fast import DECODER_MATRICES, halve, pack, require_lstm_prediction
+from transducer.decode.fast import (
+    DECODER_MATRICES,
+    halve,
+    pack,
+    pack_encoder,
+    require_lstm_prediction,
+)
 from transducer.export.runtime import FORMAT_VERSION, GRAPHS, digest, tokens_digest
 
 OPSET = 17
 
 
-def metadata(model, tokenizer, stats, features, decoder_arrays: dict) -> dict[str, str]:
+def metadata(model, tokenizer, stats, features, decoder_arrays: dict,
+             encoder_arrays: dict) -> dict[str, str]:  # fmt: skip
     """Every setting the runtime needs, as strings (ONNX metadata is string -> string), and
     content hashes that tie the files of one export together: of the model's weights, of its
-    tokens and of the Numba decoder's arrays (with their shapes)."""
+    tokens and of the Numba decoder's arrays (with their shapes) and encoder's arrays."""
     cfg = model.cfg
     keys = ("mode", "attention", "vocab_size", "block_width", "stack", "lookback",
             "max_symbols_per_block", "d_model", "n_enc_layers", "d_dec", "n_dec_layers",
@@ -51,6 +59,7 @@ def metadata(model, tokenizer, stats, features, decoder_arrays: dict) -> dict[st
         tokens_sha256=tokens_digest(tokenizer.symbols),
         decoder_sha256=digest(decoder_arrays),
         decoder_shapes=json.dumps({k: list(a.shape) for k, a in decoder_arrays.items()}),
+        encoder_sha256=digest(encoder_arrays),
     )
     return meta
 
@@ -227,6 +236,18 @@ def decoder_weights(model) -> tuple[dict[str, np.ndarray], dict]:
     return arrays, scalars
 
 
+def encoder_weights(model) -> tuple[dict[str, np.ndarray], dict]:
+    """The Numba encoder's float32 arrays, each as float16 where that is exact (weights saved
+    in half), and its scalars."""
+    e = pack_encoder(model)
+    arrays = {k: v for k, v in e._asdict().items() if isinstance(v, np.ndarray)}
+    for k, a in arrays.items():
+        if np.array_equal(a.astype(np.float16).astype(np.float32), a):
+            arrays[k] = a.astype(np.float16)
+    scalars = {k: v for k, v in e._asdict().items() if not isinstance(v, np.ndarray)}
+    return arrays, scalars
+
+
 def quantize(out: Path) -> dict[str, str]:
     """Dynamically quantised int8 copies: NAME.int8.onnx."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -254,11 +275,14 @@ def export(model_path: str | Path, out: str | Path, int8: bool = False,
         raise ValueError(f"{out}: exists and is not a folder; --out names the folder to write")
     out.mkdir(parents=True, exist_ok=True)
     arrays, scalars = decoder_weights(model)
-    meta = metadata(model, tokenizer, stats, features, arrays)
+    enc_arrays, enc_scalars = encoder_weights(model)
+    meta = metadata(model, tokenizer, stats, features, arrays, enc_arrays)
     with torch.no_grad():
         for graph in GRAPHS:
             export_graph(model, graph, out / f"{graph}.onnx", meta)
     np.savez(out / "decoder_weights.npz", **arrays, scalars=json.dumps(scalars),
+             metadata=json.dumps(meta))  # fmt: skip
+    np.savez(out / "encoder_weights.npz", **enc_arrays, scalars=json.dumps(enc_scalars),
              metadata=json.dumps(meta))  # fmt: skip
     tokenizer.save(out / "tokens.txt")
     report = {"out": str(out), "sizes_mb": {}}
@@ -267,7 +291,7 @@ def export(model_path: str | Path, out: str | Path, int8: bool = False,
     else:  # int8 graphs of an earlier export would not match these files
         for graph in GRAPHS:
             (out / f"{graph}.int8.onnx").unlink(missing_ok=True)
-    for path in sorted(out.glob("*.onnx")) + [out / "decoder_weights.npz"]:
+    for path in sorted(out.glob("*.onnx")) + sorted(out.glob("*_weights.npz")):
         report["sizes_mb"][path.name] = round(path.stat().st_size / 2**20, 3)
     from transducer.export.check import check
 

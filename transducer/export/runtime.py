@@ -1,11 +1,13 @@
 """The torch-free runtime: `OnnxRecognizer`, the `Recognizer`/`Stream` API on an export folder.
 
-NumPy features, the onnxruntime encoder (`encoder.onnx`) and the Numba decoder on its frames
-(weights from `decoder_weights.npz`). Only NumPy, onnxruntime, Numba and soundfile are imported.
+NumPy features, the encoder on onnxruntime (`encoder.onnx`; backends onnx, onnx-int8) or on
+Numba (`encoder_weights.npz`; backends numba, numba-int8) and the Numba decoder on its frames
+(`decoder_weights.npz`). Only NumPy, onnxruntime, Numba and soundfile are imported.
 Every file's metadata is checked against the others before anything runs: a missing file, a
 corrupt file, a missing key or a mismatched value is an `ExportError` naming the file and key.
 
     recognizer = OnnxRecognizer("exp/export")      # or Recognizer(folder, backend="onnx")
+    recognizer = Recognizer("exp/export", backend="numba")  # the same tokens as the checkpoint
 """
 
 import hashlib
@@ -18,12 +20,13 @@ from transducer.config import FeatureConfig, ModelConfig
 from transducer.features import FeatureStats
 from transducer.text import CharTokenizer
 
-FORMAT_VERSION = "2"  # 2: content hashes of the weights and tokens, decoder array shapes
+FORMAT_VERSION = "3"  # 2: content hashes of weights, tokens, decoder arrays; 3: encoder arrays
 GRAPHS = ("encoder", "decoder", "joiner")
 REQUIRED = ("format_version", "model_type", "graph", "mode", "attention", "vocab_size",
             "blank_id", "block_width", "stack", "lookback", "d_model", "n_enc_layers",
             "model_config", "features", "stats_mean", "stats_std", "state_shapes",
-            "weights_sha256", "tokens_sha256", "decoder_sha256", "decoder_shapes")  # fmt: skip
+            "weights_sha256", "tokens_sha256", "decoder_sha256", "decoder_shapes",
+            "encoder_sha256")  # fmt: skip
 
 
 def digest(arrays: dict[str, np.ndarray]) -> str:
@@ -60,8 +63,13 @@ def open_session(path: Path, threads: int = 1):
 
 
 def read_metadata(path: Path, session) -> dict[str, str]:
-    meta = dict(session.get_modelmeta().custom_metadata_map)
-    for key in REQUIRED:
+    return _checked(path, dict(session.get_modelmeta().custom_metadata_map))
+
+
+def _checked(path: Path, meta: dict[str, str]) -> dict[str, str]:
+    """`meta` if it has every key this runtime reads (a graph's name: graphs only), in its
+    format version."""
+    for key in REQUIRED if path.suffix == ".onnx" else set(REQUIRED) - {"graph"}:
         if key not in meta:
             raise ExportError(f"{path}: metadata key {key!r} missing")
     if meta["format_version"] != FORMAT_VERSION:
@@ -75,7 +83,7 @@ def read_metadata(path: Path, session) -> dict[str, str]:
 def _agree(reference: dict, ref_path: Path, meta: dict, path: Path) -> None:
     """Every setting must equal the reference file's (not 'graph', nor the 'onnx.*' keys
     that tools such as the quantiser add)."""
-    for key, value in reference.items():
+    for key, value in sorted(reference.items()):
         if key != "graph" and not key.startswith("onnx") and meta.get(key) != value:
             raise ExportError(
                 f"{path}: metadata key {key!r} is {meta.get(key)!r} but {ref_path.name} says "
@@ -103,43 +111,26 @@ def has_fp32_graphs(folder: str | Path) -> bool:
     return any((Path(folder) / f"{graph}.onnx").exists() for graph in GRAPHS)
 
 
-def load_export(folder: str | Path, int8: bool = False, threads: int = 1) -> tuple:
+def load_export(folder: str | Path, backend: str = "onnx", threads: int = 1) -> tuple:
     """The parts a `Recognizer` runs (`backends.Parts`' fields but the torch model), from an
-    export folder, checked: every file's metadata agrees (graphs of another model or another
-    export are refused), and decoder_weights.npz and tokens.txt match the shapes and content
-    hashes the metadata records."""
-    from transducer.decode.fast import FastDecoder, Weights
+    export folder, checked: every file's metadata agrees (files of another model or another
+    export are refused), and the .npz files and tokens.txt match the shapes and content hashes
+    the metadata records. backend: "onnx" / "onnx-int8" (the fp32 or int8 encoder graph on
+    onnxruntime) or "numba" / "numba-int8" (the Numba encoder; int8: its LSTM rows quantised
+    here, as `fast.pack_encoder` does)."""
+    from transducer.decode.fast import FastDecoder, NumbaEncoder, Weights, quantize_encoder
 
     folder = Path(folder)
     if not folder.is_dir():
         raise ExportError(f"{folder}: not an export folder (run `transducer export --out DIR`)")
-    suffix = ".int8.onnx" if int8 else ".onnx"
-    if not int8 and not has_fp32_graphs(folder) and (folder / "encoder.int8.onnx").exists():
-        raise ExportError(f"{folder}: int8 graphs only (as the shipped export): use "
-                          "backend onnx-int8, or `transducer export` for fp32 graphs")  # fmt: skip
-    sessions, metas = {}, {}
-    for graph in GRAPHS:
-        path = folder / f"{graph}{suffix}"
-        sessions[graph] = open_session(path, threads)
-        metas[graph] = read_metadata(path, sessions[graph])
-        if metas[graph]["graph"] != graph:
-            raise ExportError(f"{path}: metadata key 'graph' is {metas[graph]['graph']!r}")
-    ref_path, ref = folder / f"encoder{suffix}", metas["encoder"]
-    for graph in GRAPHS[1:]:
-        _agree(ref, ref_path, metas[graph], folder / f"{graph}{suffix}")
     weights_path = folder / "decoder_weights.npz"
-    try:
-        with np.load(weights_path) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except FileNotFoundError as e:
-        raise ExportError(f"{weights_path}: file missing (run `transducer export`)") from e
-    except Exception as e:
-        raise ExportError(f"{weights_path}: not a readable .npz ({e})") from e
-    for key in ("metadata", "scalars"):
-        if key not in arrays:
-            raise ExportError(f"{weights_path}: entry {key!r} missing")
-    _agree(ref, ref_path, json.loads(str(arrays.pop("metadata"))), weights_path)
-    scalars = json.loads(str(arrays.pop("scalars")))
+    if backend.startswith("onnx"):
+        sessions, ref_path, ref = _open_graphs(folder, backend == "onnx-int8", threads)
+        arrays, meta, scalars = _read_npz(weights_path)
+        _agree(ref, ref_path, meta, weights_path)
+    else:
+        arrays, meta, scalars = _read_npz(weights_path)
+        ref_path, ref = weights_path, _checked(weights_path, meta)
     expected = set(Weights._fields) - set(scalars)
     w = Weights(**scalars, **_decoder_arrays(arrays, expected, ref, weights_path))
     cfg = ModelConfig(**_tuples(json.loads(ref["model_config"])))
@@ -158,9 +149,66 @@ def load_export(folder: str | Path, int8: bool = False, threads: int = 1) -> tup
                           "'tokens_sha256'): not this export's tokens.txt")  # fmt: skip
     stats = FeatureStats(tuple(json.loads(ref["stats_mean"])), tuple(json.loads(ref["stats_std"])))
     features = FeatureConfig(**json.loads(ref["features"]))
-    encoder = OnnxEncoder(sessions["encoder"], cfg.n_enc_layers, cfg.d_model)
+    if backend.startswith("onnx"):
+        encoder = OnnxEncoder(sessions["encoder"], cfg.n_enc_layers, cfg.d_model)
+    else:
+        e = _encoder_weights(folder / "encoder_weights.npz", ref, ref_path)
+        encoder = NumbaEncoder(quantize_encoder(e) if backend == "numba-int8" else e)
     decoder = FastDecoder(w, (cfg.lookback + 1) * cfg.block_width)
     return cfg, tokenizer, stats, features, encoder, decoder
+
+
+def _open_graphs(folder: Path, int8: bool, threads: int) -> tuple[dict, Path, dict]:
+    """The three graphs' sessions, checked to agree; the encoder's path and metadata."""
+    suffix = ".int8.onnx" if int8 else ".onnx"
+    if not int8 and not has_fp32_graphs(folder) and (folder / "encoder.int8.onnx").exists():
+        raise ExportError(f"{folder}: int8 graphs only (as the shipped export): use "
+                          "backend onnx-int8, or `transducer export` for fp32 graphs")  # fmt: skip
+    sessions, metas = {}, {}
+    for graph in GRAPHS:
+        path = folder / f"{graph}{suffix}"
+        sessions[graph] = open_session(path, threads)
+        metas[graph] = read_metadata(path, sessions[graph])
+        if metas[graph]["graph"] != graph:
+            raise ExportError(f"{path}: metadata key 'graph' is {metas[graph]['graph']!r}")
+    ref_path, ref = folder / f"encoder{suffix}", metas["encoder"]
+    for graph in GRAPHS[1:]:
+        _agree(ref, ref_path, metas[graph], folder / f"{graph}{suffix}")
+    return sessions, ref_path, ref
+
+
+def _read_npz(path: Path) -> tuple[dict, dict, dict]:
+    """A weights file's arrays, metadata and scalars."""
+    try:
+        with np.load(path) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except FileNotFoundError as e:
+        raise ExportError(f"{path}: file missing (run `transducer export`)") from e
+    except Exception as e:
+        raise ExportError(f"{path}: not a readable .npz ({e})") from e
+    for key in ("metadata", "scalars"):
+        if key not in arrays:
+            raise ExportError(f"{path}: entry {key!r} missing")
+    return arrays, json.loads(str(arrays.pop("metadata"))), json.loads(str(arrays.pop("scalars")))
+
+
+def _encoder_weights(path: Path, ref: dict, ref_path: Path):
+    """encoder_weights.npz as float32 `EncoderWeights`, checked against the metadata."""
+    from transducer.decode.fast import EncoderWeights
+
+    arrays, meta, scalars = _read_npz(path)
+    _agree(ref, ref_path, meta, path)
+    expected = set(EncoderWeights._fields) - set(scalars)
+    if set(arrays) != expected:
+        missing, extra = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
+        raise ExportError(f"{path}: entries missing {missing}, unexpected {extra}")
+    for key, a in arrays.items():
+        if a.dtype not in (np.float16, np.float32):
+            raise ExportError(f"{path}: entry {key!r} is {a.dtype}, not float16 or float32")
+    if digest(arrays) != ref["encoder_sha256"]:
+        raise ExportError(f"{path}: its arrays differ from those exported (metadata key "
+                          "'encoder_sha256'): damaged, or from another export")  # fmt: skip
+    return EncoderWeights(**scalars, **{k: a.astype(np.float32) for k, a in arrays.items()})
 
 
 def _check_contents(arrays: dict, meta: dict, path: Path) -> None:
