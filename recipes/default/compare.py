@@ -57,9 +57,9 @@ def score(utts: list, hyps: list[str], seconds: float, elapsed: float) -> dict:
 
 
 def transducer(utts, model, backend: str, W: int | None = None, beam: int | None = None,
-               lm_weight: float | None = None, lm=None) -> dict:  # fmt: skip
+               lm_weight: float | None = None, lm=None, word_lm=None) -> dict:  # fmt: skip
     never = EndpointConfig(1e9, 1e9, 1e9)  # whole utterances, as the other systems see them
-    rec = Recognizer(model, beam, W, never, backend, lm=lm, lm_weight=lm_weight)
+    rec = Recognizer(model, beam, W, never, backend, lm=lm, lm_weight=lm_weight, word_lm=word_lm)
     evaluate_recognizer(rec, utts[:2])  # compile / warm up outside the timing
     result = evaluate_recognizer(rec, utts)
     scores = score(utts, result["hypotheses"], result["audio_seconds"],

@@ -5,7 +5,8 @@
         [--out docs/results/real]
 
 Every system reads the same utterances on one CPU thread (see compare.py): each model through
-the streaming Recognizer (Numba decoder, its default search, the shipped character LM),
+the streaming Recognizer (Numba decoder, its default search, the shipped character and word
+LMs),
 Whisper tiny.en and base (faster-whisper, int8, beam 5) and PocketSphinx (en-us). The sets come
 from `transducer data import asterisk` (Debian's Asterisk prompts, without those with digits),
 `... fotaq` (the game's three held-out characters), `... pyannote` (a phone call) and
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from compare import pocketsphinx, read_manifest, transducer, whisper
 
-from transducer.recognizer import DEFAULT_LM
+from transducer.recognizer import DEFAULT_LM, DEFAULT_WORD_LM
 
 SETS = (
     "data/asterisk/nodigits.jsonl",
@@ -45,10 +46,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/results/real"))
     args = parser.parse_args()
     results, lines = {}, []
+    word_lm = DEFAULT_WORD_LM if DEFAULT_WORD_LM.exists() else None  # as the shipped decoding
     for manifest in args.sets:
         utts = read_manifest(manifest)
         runs = {f"transducer {m}": transducer(utts, None if m == "shipped" else m, "numba",
-                                              args.block_width, args.beam, lm=DEFAULT_LM)
+                                              args.block_width, args.beam, lm=DEFAULT_LM,
+                                              word_lm=word_lm)
                 for m in args.model}  # fmt: skip
         for peer in args.peers:
             name = "PocketSphinx (en-us)" if peer == "pocketsphinx" else f"Whisper {peer} (int8)"
@@ -62,7 +65,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     args.out.with_suffix(".md").write_text(
-        "# Real speech, one run, one thread\n" + "\n".join(lines) + "\n"
+        "# One run, one thread per process (real.py)\n" + "\n".join(lines) + "\n"
     )
 
 

