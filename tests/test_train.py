@@ -401,6 +401,7 @@ def test_runinfo_separates_ctc_pretraining(tmp_path):
             "has 1 NaN or Inf values",
         ),
         (lambda c: c["model"].pop(next(iter(c["model"]))), "weights do not fit"),
+        (lambda c: c.update(format_version=2), "format_version 2; this transducer reads up to 1"),
     ],
 )
 def test_damaged_checkpoint_is_refused_by_name(tmp_path, damage, says):
@@ -428,6 +429,7 @@ def test_checkpoint_without_mel_floor_keeps_kaldi_floor(tmp_path):
     model = NeuralTransducer(ModelConfig(d_model=8, n_enc_layers=1, d_dec=8, d_joint=8))
     old = checkpoint.bundle(model, CharTokenizer.english(), stats, FeatureConfig())
     del old["config"]["features"]["mel_floor"]  # as written before the field existed
+    del old["format_version"]  # likewise
     checkpoint.save_atomic(old, tmp_path / "old.pt")
     assert load_model(tmp_path / "old.pt")[3].mel_floor == EPSILON
 

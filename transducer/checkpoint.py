@@ -1,6 +1,6 @@
 """Checkpoints: written atomically, carrying their config, loaded with weights_only=True.
 
-{"config": {"model": ..., "train": ..., "features": ...}, "tokens": [...],
+{"format_version": 1, "config": {"model": ..., "train": ..., "features": ...}, "tokens": [...],
  "stats": {"mean": [...], "std": [...]}, "model": state_dict, ...training state}
 """
 
@@ -20,6 +20,8 @@ from transducer.config import (
 from transducer.features import EPSILON, FeatureStats
 from transducer.model.transducer import NeuralTransducer
 from transducer.text import CharTokenizer
+
+FORMAT_VERSION = 1  # checkpoints without the key are of format 1 too
 
 
 def save_atomic(obj: dict, path: str | Path) -> None:
@@ -45,6 +47,7 @@ def bundle(
     if train is not None:
         config["train"] = asdict(train)
     return {
+        "format_version": FORMAT_VERSION,
         "config": config,
         "tokens": list(tokenizer.symbols),
         "stats": {"mean": list(stats.mean), "std": list(stats.std)},
@@ -65,6 +68,10 @@ def load(path: str | Path) -> dict:
 def load_model(path: str | Path):
     """-> (model in eval mode, tokenizer, stats, feature config)."""
     ckpt = load(path)
+    version = ckpt.setdefault("format_version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(f"{path}: checkpoint format_version {version!r}; this transducer reads "
+                         f"up to {FORMAT_VERSION} (a newer release wrote it?)")  # fmt: skip
     for key in ("config", "tokens", "stats", "model"):
         if key not in ckpt:
             raise ValueError(f"{path}: checkpoint has no {key!r} entry")
@@ -122,7 +129,13 @@ def average(paths: list[str | Path]) -> dict:
             total = sum(c["model"][key].double() for c in ckpts)
             value = (total / len(ckpts)).to(value.dtype)
         weights[key] = value  # integer buffers (counters) are the last one's
-    return {k: last[k] for k in ("config", "tokens", "stats")} | {"model": weights}
+    return weights_only(last, weights)
+
+
+def weights_only(ckpt: dict, weights: dict) -> dict:
+    """What inference needs of `ckpt` (no training state), with `weights` as its model."""
+    kept = {k: ckpt[k] for k in ("config", "tokens", "stats")}
+    return {"format_version": FORMAT_VERSION, **kept, "model": weights}
 
 
 def _architecture(ckpt: dict) -> dict:

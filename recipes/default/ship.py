@@ -32,7 +32,7 @@ WORDS = Path("/usr/share/dict/american-english-large")  # Debian's wamerican-lar
 def ship(run: Path, block_width: int | None = None, beam: int | None = None) -> dict:
     ckpt = checkpoint.load(run)
     weights = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
-    shipped = {k: ckpt[k] for k in ("config", "tokens", "stats")} | {"model": weights}
+    shipped = checkpoint.weights_only(ckpt, weights)
     if block_width:
         trained = ckpt["config"].get("train", {}).get("block_widths") or ()
         if block_width not in trained:
