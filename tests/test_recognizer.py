@@ -324,6 +324,12 @@ def test_endpoints_split_at_long_pauses(trained, backend):
     assert [r["segment"] for r in ended] == [0, 1] and all(r["is_final"] for r in ended)
     assert last["segment"] == 2 and last["is_final"]
     assert ended[1]["timestamps"][0] > ended[0]["timestamps"][-1] + 1.2  # stream-wide times
+    # Recognizer.transcribe runs the same loop: the same segments, in any chunking
+    for chunk_seconds in (0.1, 0.37, 0.0):
+        partials = []
+        note = lambda result, closed, seen=partials: seen.append(closed)  # noqa: E731
+        segments = rec.transcribe(audio, chunk_seconds=chunk_seconds, on_result=note)
+        assert segments == [*ended, last] and sum(partials) == 2 and len(partials) > 10
 
 
 @pytest.mark.parametrize("cmn", [False, True])

@@ -159,15 +159,9 @@ def _transcribe(args: argparse.Namespace) -> None:
             print(f"transducer: error: {e}", file=sys.stderr, flush=True)
             failed += 1
             continue
-        stream, segments = rec.create_stream(), []
         start = time.perf_counter()
-        chunk = max(1, rate // 10)  # 100 ms pieces, as a live source would deliver them
-        for i in range(0, len(samples), chunk):
-            stream.accept_waveform(rate, samples[i : i + chunk])
-            segments += _decode_ready(rec, stream, path if args.stream else None)
-        stream.input_finished()
-        segments += _decode_ready(rec, stream, path if args.stream else None)
-        segments += rec.open_segment(stream)
+        show = _partial_printer(path) if args.stream else None
+        segments = rec.transcribe(samples, rate, chunk_seconds=0.1, on_result=show)  # as if live
         rtf = (time.perf_counter() - start) / (len(samples) / rate)
         spoken = [{k: r[k] for k in SEGMENT_KEYS} for r in segments if r["text"]]
         line = {"file": str(path), "text": transcript(segments), "segments": spoken,
@@ -231,16 +225,11 @@ def _bench(args: argparse.Namespace) -> None:
     print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
 
 
-def _decode_ready(rec, stream, partial_for) -> list[dict]:
-    """Decode every ready block; return the segments that ended. With --stream print each
-    partial (and ended segment)."""
-    ended = []
-    for result, closed in rec.decode_ready(stream):
-        if closed:
-            ended.append(result)
-        if partial_for is not None:
-            print(json.dumps({"file": str(partial_for), "partial": True, **result}), flush=True)
-    return ended
+def _partial_printer(path):
+    """--stream: print each block's result (partial, or the segment that just ended)."""
+    return lambda result, closed: print(
+        json.dumps({"file": str(path), "partial": True, **result}), flush=True
+    )
 
 
 def train_arguments(parser: argparse.ArgumentParser) -> None:

@@ -70,13 +70,15 @@ def evaluate(
 
 
 def transcribe(recognizer, samples: np.ndarray) -> dict:
-    """One utterance through a streaming `Recognizer` (all audio at once, no endpointing)."""
-    stream = recognizer.create_stream()
-    stream.accept_waveform(16000, samples)
-    stream.input_finished()
-    while recognizer.is_ready(stream):
-        recognizer.decode_stream(stream)
-    return recognizer.get_result(stream)
+    """One utterance through a streaming `Recognizer` (all audio at once), its segments joined:
+    "text", "tokens" and "timestamps" (the space between two segments timed at the second's
+    first token)."""
+    segments = [r for r in recognizer.transcribe(samples) if r["tokens"]]
+    tokens, times = [], []
+    for r in segments:
+        tokens += ([" "] if tokens else []) + r["tokens"]
+        times += ([r["timestamps"][0]] if times else []) + r["timestamps"]
+    return {"text": " ".join(r["text"] for r in segments), "tokens": tokens, "timestamps": times}
 
 
 def evaluate_recognizer(recognizer, utts) -> dict:

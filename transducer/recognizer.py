@@ -278,6 +278,30 @@ class Recognizer:
         """True right after the block that ended a segment (until the next decode_stream)."""
         return stream._ended is not None
 
+    def transcribe(self, samples, sample_rate: int = SAMPLE_RATE, chunk_seconds: float = 0.0,
+                   on_result=None) -> list[dict]:  # fmt: skip
+        """A whole recording through a new stream: its segments' final results, in order (one
+        segment unless an endpoint rule fires). chunk_seconds: feed it in pieces of that
+        length, as a live source would (0: all at once; the tokens are the same). on_result:
+        called with (result, closed) after each block, for partial results."""
+        stream, segments = self.create_stream(), []
+        whole = max(len(samples), 1)
+        step = max(1, round(chunk_seconds * sample_rate)) if chunk_seconds > 0 else whole
+        for i in range(0, len(samples), step):
+            stream.accept_waveform(sample_rate, samples[i : i + step])
+            segments += self._collect(stream, on_result)
+        stream.input_finished()
+        return segments + self._collect(stream, on_result) + self.open_segment(stream)
+
+    def _collect(self, stream: Stream, on_result) -> list[dict]:
+        ended = []
+        for result, closed in self.decode_ready(stream):
+            if closed:
+                ended.append(result)
+            if on_result is not None:
+                on_result(result, closed)
+        return ended
+
     def open_segment(self, stream: Stream) -> list[dict]:
         """After the last block: the segment still open, as a list of one final result, or []
         when that block closed it. Closed segments plus this are the whole transcript."""

@@ -19,11 +19,7 @@ from transducer.recognizer import Recognizer, transcript
 
 
 def stream_text(rec: Recognizer, samples: np.ndarray) -> str:
-    s = rec.create_stream()
-    s.accept_waveform(SAMPLE_RATE, samples)
-    s.input_finished()
-    ended = [result for result, closed in rec.decode_ready(s) if closed]
-    return transcript(ended + rec.open_segment(s))
+    return transcript(rec.transcribe(samples, SAMPLE_RATE))
 
 
 def main() -> None:
