@@ -327,9 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam", type=int, help="beam width (0/1: greedy; default: the model's)")
     p.add_argument("--block-width", type=int, default=None, help="W to decode with")
     p.add_argument("--backend", choices=["offline", *BACKENDS],
-                   default="offline", help="offline: torch, whole utterances (default; an LM "
-                   "only if --lm names one); others stream through the Recognizer (onnx*: "
-                   "--model is an export dir)")  # fmt: skip
+                   default="numba", help="as transcribe (default numba: the same decoding); "
+                   "offline: the torch searches on whole utterances, an LM only if --lm "
+                   "names one")  # fmt: skip
     _lm_arguments(p)
     p.add_argument("--by", choices=["engine", "speaker"],
                    help="also score each engine (espeak/...) or speaker apart")  # fmt: skip
