@@ -79,9 +79,9 @@ def _import(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from transducer.train import run_from_args
+    from transducer.train import main as train  # torch is imported only now
 
-    run_from_args(args)
+    train(args.args, prog="transducer train")
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -232,26 +232,6 @@ def _partial_printer(path):
     )
 
 
-def train_arguments(parser: argparse.ArgumentParser) -> None:
-    """`transducer train` and `python -m transducer.train` (here, so that the CLI imports no
-    torch until it trains)."""
-    parser.add_argument(
-        "--config", required=True, help="JSON: {'model': {...}, 'train': {...}, 'features': {...}}"
-    )
-    parser.add_argument("--train", required=True, nargs="+", help="training manifests (.jsonl)")
-    parser.add_argument("--dev", required=True, help="dev manifest (.jsonl)")
-    parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics, plots")
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--init", help="start from this checkpoint's weights (not its optimiser)")
-    parser.add_argument("--max-minutes", type=float, help="wall-clock budget of this invocation")
-    parser.add_argument("--seed", type=int, help="replaces the config's train.seed")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-        help="replaces a config key, e.g. model.dropout=0.25; repeatable",
-    )  # fmt: skip
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="transducer", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -317,8 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="asterisk, fotaq, bass: only the first N clips")
     p.set_defaults(func=_import)
 
-    p = commands.add_parser("train", help="train a model (DDP: torchrun -m transducer.train)")
-    train_arguments(p)
+    p = commands.add_parser("train", add_help=False,  # its options: transducer/train.py
+                            help="train a model (DDP: torchrun -m transducer.train)")  # fmt: skip
     p.set_defaults(func=_train)
 
     p = commands.add_parser("eval", help="WER/CER/RTF of a model on a manifest")
@@ -405,9 +385,20 @@ def _lm_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.func is _train:  # train parses its own options (transducer/train.py)
+        args.args = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         args.func(args)
+    except ModuleNotFoundError as e:
+        if e.name not in ("torch", "torchaudio", "onnx", "jiwer", "tqdm", "matplotlib"):
+            raise
+        print(f"transducer: error: this command needs the [train] extra (no module {e.name!r}): "
+              "pip install 'transducer[train]'", file=sys.stderr)  # fmt: skip
+        sys.exit(1)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         # Errors the user caused (bad input, missing engine) already say what is wrong.
         print(f"transducer: error: {e}", file=sys.stderr)

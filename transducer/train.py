@@ -557,11 +557,27 @@ def run_from_args(args: argparse.Namespace) -> None:
         dist.destroy_process_group()
 
 
-def main(argv: list[str] | None = None) -> None:
-    from transducer.cli import train_arguments
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", required=True, help="JSON: {'model': {...}, 'train': {...}, 'features': {...}}"
+    )
+    parser.add_argument("--train", required=True, nargs="+", help="training manifests (.jsonl)")
+    parser.add_argument("--dev", required=True, help="dev manifest (.jsonl)")
+    parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics, plots")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--init", help="start from this checkpoint's weights (not its optimiser)")
+    parser.add_argument("--max-minutes", type=float, help="wall-clock budget of this invocation")
+    parser.add_argument("--seed", type=int, help="replaces the config's train.seed")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="replaces a config key, e.g. model.dropout=0.25; repeatable",
+    )  # fmt: skip
 
-    parser = argparse.ArgumentParser(prog="python -m transducer.train", description=__doc__)
-    train_arguments(parser)
+
+def main(argv: list[str] | None = None, prog: str = "python -m transducer.train") -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    add_arguments(parser)
     run_from_args(parser.parse_args(argv))
 
 
