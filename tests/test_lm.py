@@ -190,7 +190,7 @@ def test_recognizer_lm_options(trained, tmp_path, capsys):
         cer[backend, bonus] = json.loads(capsys.readouterr().out)["cer"]
     assert cer["offline", "0.9"] == cer["torch", "0.9"] < cer["offline", "20"]  # the LM is used
     with pytest.raises(SystemExit, match="only if --lm"):
-        main([*args[:-2], "--lm-bonus", "0.9"])
+        main([*args[:-2], "--lm-bonus", "0.9", "--backend", "offline"])
     assert Recognizer(paths["fullsum"], beam=3).lm is None  # a named model: no LM unless asked
     train(["a bad cab"], SMALL, order=2).save(tmp_path / "small.npz")
     with pytest.raises(ValueError, match="symbols differ"):

@@ -421,9 +421,12 @@ def test_default_model_is_named_when_missing(monkeypatch, tmp_path):
 
     with pytest.raises(ValueError, match="int8 ONNX graphs only"):
         Recognizer(backend="onnx")  # the shipped export has no fp32 graphs
+    monkeypatch.setattr(recognizer, "DEFAULT_EXPORT", tmp_path / "onnx")
+    with pytest.raises(FileNotFoundError, match=r"no default model at .*onnx"):
+        Recognizer()
     monkeypatch.setattr(recognizer, "DEFAULT_MODEL", tmp_path / "model.pt")
     with pytest.raises(FileNotFoundError, match=r"no default model at .*model\.pt"):
-        Recognizer()
+        Recognizer(backend="torch")
 
 
 def test_the_model_config_sets_the_default_beam(trained, tmp_path):
