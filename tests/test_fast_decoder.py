@@ -9,7 +9,8 @@ import torch
 from transducer.audio import read_audio
 from transducer.config import ModelConfig
 from transducer.decode import Hypothesis, Stepper, beam_block, greedy_block
-from transducer.decode.fast import HALF, HALF_IN_HARDWARE, FastDecoder
+from transducer.decode.fast import FastDecoder
+from transducer.decode.kernels import HALF, HALF_IN_HARDWARE
 from transducer.evaluate import transcribe
 from transducer.model.transducer import NeuralTransducer
 from transducer.recognizer import DEFAULT_MODEL, Recognizer
@@ -30,7 +31,7 @@ CASES = [
 def random_model(mode: str, attention: str, lookback: int, n_dec_layers: int = 2,
                  half: bool = False):  # fmt: skip
     """half: every weight rounded to a float16 value (as a checkpoint saved in half): the
-    Numba decoder then keeps its matrices as half bits (`fast.halve`)."""
+    Numba decoder then keeps its matrices as half bits (`kernels.halve`)."""
     # crc32, not hash(): Python salts str hashes per process, and tests of what a search finds
     # need the same model on every run
     torch.manual_seed(zlib.crc32(f"{mode} {attention} {lookback}".encode()) % 1000)
@@ -119,7 +120,7 @@ def test_numba_encoder_equals_torch(conv_channels, n_res_layers, half):
     with and without the convolutional front-end and residual layers (their zero-initialised
     outputs made random). half: weights rounded to float16 values, which the encoder keeps as
     half bits, giving exactly the frames of its float32 arrays."""
-    from transducer.decode.fast import NumbaEncoder, _encode, pack_encoder
+    from transducer.decode.numba_encoder import NumbaEncoder, _encode, pack_encoder
 
     torch.manual_seed(5)
     sizes = {**SIZES, "n_enc_layers": 1 + n_res_layers}
@@ -156,7 +157,8 @@ def test_numba_encoder_equals_torch(conv_channels, n_res_layers, half):
 def test_int8_encoder_is_close_to_float32():
     """Weight-only int8 LSTM weights (`numba-int8`): every weight within half a step of its
     float32 value, and the encoder's frames, over carried state, within a few per cent."""
-    from transducer.decode.fast import NumbaEncoder, quantize_rows
+    from transducer.decode.kernels import quantize_rows
+    from transducer.decode.numba_encoder import NumbaEncoder
 
     w = np.random.default_rng(0).standard_normal((3, 8, 40)).astype(np.float32)
     q, scale = quantize_rows(w)
@@ -188,7 +190,7 @@ def test_int8_backend_transcribes_the_sample_like_float32():
 
 def test_tanh_and_sigmoid_approximations():
     """The kernels' rational tanh (and the sigmoid made from it) stay within float32 noise."""
-    from transducer.decode.fast import _sigmoid, _tanh
+    from transducer.decode.kernels import _sigmoid, _tanh
 
     x = np.linspace(-30, 30, 20001, dtype=np.float32)
     tanh = np.array([_tanh(v) for v in x])

@@ -56,7 +56,8 @@ def _load_torch(path: str | Path, backend: str) -> Parts:
 
     model, tokenizer, stats, features = load_model(path)
     if backend.startswith("numba"):
-        from transducer.decode.fast import FastDecoder, NumbaEncoder
+        from transducer.decode.fast import FastDecoder
+        from transducer.decode.numba_encoder import NumbaEncoder
 
         encoder = NumbaEncoder.from_model(model, int8=backend == "numba-int8")
         decoder = FastDecoder.from_model(model)

@@ -11,7 +11,7 @@ With no model named it uses the shipped default model, its character LM and its 
 (`rtf_numba_no_lm`: without either, `rtf_numba_char_lm`: without the word LM, `rtf_word_lm`:
 the difference), or where there is none a randomly initialised model of the default configuration
 (speed does not depend on the weights). Where the model's matrices are kept as half bits
-(`fast.halve`: weights saved in half, as the shipped model's), `rtf_numba_float32` is the same
+(`kernels.halve`: weights saved in half, as the shipped model's), `rtf_numba_float32` is the same
 Numba backend with them in float32, as before that (the same tokens).
 
 The audio is cut into `rounds` pieces, and each round streams one piece through every backend
@@ -31,7 +31,9 @@ from transducer.audio import read_audio
 from transducer.checkpoint import bundle, save_atomic
 from transducer.config import FeatureConfig, ModelConfig
 from transducer.decode import Hypothesis, TorchDecoder
-from transducer.decode.fast import HALF, FastDecoder, NumbaEncoder, pack, pack_encoder
+from transducer.decode.fast import FastDecoder, pack
+from transducer.decode.kernels import HALF
+from transducer.decode.numba_encoder import NumbaEncoder, pack_encoder
 from transducer.decode.search import encode_blocks
 from transducer.evaluate import features
 from transducer.features import FeatureStats

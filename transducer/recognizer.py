@@ -20,8 +20,8 @@ The block arithmetic lives in `Stream._take_block` only.
 
 Beam search can be fused with a character LM (`transducer.lm`; the shipped model's by default).
 Backends: "numba" (encoder and decoder as Numba kernels), "numba-int8" (the same with the
-encoder's LSTM weights in int8, `fast.pack_encoder`), "torch" (the reference) and "onnx"
-(`transducer.export.runtime`: onnxruntime encoder, Numba decoder), built by
+encoder's LSTM weights in int8, `numba_encoder.quantize_encoder`), "torch" (the reference) and
+"onnx" (`transducer.export.runtime`: onnxruntime encoder, Numba decoder), built by
 `backends.load_parts`. Streams are NumPy throughout; this module imports torch only when a
 torch checkpoint is loaded.
 """

@@ -24,13 +24,9 @@ import torch
 from torch import nn
 
 from transducer.checkpoint import load_model
-from transducer.decode.fast import (
-    DECODER_MATRICES,
-    halve,
-    pack,
-    pack_encoder,
-    require_lstm_prediction,
-)
+from transducer.decode.fast import DECODER_MATRICES, pack, require_lstm_prediction
+from transducer.decode.kernels import halve
+from transducer.decode.numba_encoder import pack_encoder
 from transducer.export.runtime import FORMAT_VERSION, GRAPHS, digest, tokens_digest
 
 OPSET = 17
@@ -228,7 +224,7 @@ def export_graph(model, graph: str, path: Path, meta: dict[str, str]) -> None:
 
 def decoder_weights(model) -> tuple[dict[str, np.ndarray], dict]:
     """The Numba decoder's packed float32 arrays and its scalars; the matrices as half bits
-    where that is lossless (`fast.halve`: weights saved in half)."""
+    where that is lossless (`kernels.halve`: weights saved in half)."""
     w = pack(model)
     arrays = {k: v for k, v in w._asdict().items() if isinstance(v, np.ndarray)}
     arrays.update(halve({k: arrays[k] for k in DECODER_MATRICES}))

@@ -117,8 +117,9 @@ def load_export(folder: str | Path, backend: str = "onnx", threads: int = 1) -> 
     export are refused), and the .npz files and tokens.txt match the shapes and content hashes
     the metadata records. backend: "onnx" / "onnx-int8" (the fp32 or int8 encoder graph on
     onnxruntime) or "numba" / "numba-int8" (the Numba encoder; int8: its LSTM rows quantised
-    here, as `fast.pack_encoder` does)."""
-    from transducer.decode.fast import FastDecoder, NumbaEncoder, Weights, quantize_encoder
+    here, as `numba_encoder.pack_encoder` does)."""
+    from transducer.decode.fast import FastDecoder, Weights
+    from transducer.decode.numba_encoder import NumbaEncoder, quantize_encoder
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -194,7 +195,7 @@ def _read_npz(path: Path) -> tuple[dict, dict, dict]:
 
 def _encoder_weights(path: Path, ref: dict, ref_path: Path):
     """encoder_weights.npz as float32 `EncoderWeights`, checked against the metadata."""
-    from transducer.decode.fast import EncoderWeights
+    from transducer.decode.numba_encoder import EncoderWeights
 
     arrays, meta, scalars = _read_npz(path)
     _agree(ref, ref_path, meta, path)
@@ -225,9 +226,10 @@ def _check_contents(arrays: dict, meta: dict, path: Path) -> None:
 
 def _decoder_arrays(arrays: dict, expected: set, meta: dict, path: Path) -> dict:
     """decoder_weights.npz's arrays, checked: each entry `Weights` needs, float32, or half bits
-    (uint16) for the matrices `fast.halve` may keep so, with the shapes and content the
+    (uint16) for the matrices `kernels.halve` may keep so, with the shapes and content the
     metadata records; half bits are widened here where the CPU cannot use them."""
-    from transducer.decode.fast import DECODER_MATRICES, HALF, HALF_IN_HARDWARE
+    from transducer.decode.fast import DECODER_MATRICES
+    from transducer.decode.kernels import HALF, HALF_IN_HARDWARE
 
     if set(arrays) != expected:
         missing, extra = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
