@@ -16,6 +16,7 @@ Writes OUT.json and OUT.md.
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from compare import pocketsphinx, read_manifest, transducer, whisper
@@ -65,7 +66,11 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     args.out.with_suffix(".md").write_text(
-        "# One run, one thread per process (real.py)\n" + "\n".join(lines) + "\n"
+        "# One run, one thread per process\n\n`python "
+        + " ".join(sys.argv)
+        + "`\n"
+        + "\n".join(lines)
+        + "\n"
     )
 
 
