@@ -261,7 +261,7 @@ def test_endpoint_rules(models):
     def reached(seconds, tokens=(), last_frame=0, segment_start=0.0):
         hyp = Hypothesis(tokens=list(tokens), frames=[last_frame] * len(tokens))
         stream = SimpleNamespace(
-            n_blocks=round(seconds / block), _segment_start=segment_start, _hyps=[hyp]
+            n_blocks=round(seconds / block), segment_start=segment_start, hyps=[hyp]
         )
         return rec._endpoint(stream)
 
@@ -354,7 +354,7 @@ def test_a_pause_restarts_the_encoder(trained, tmp_path, cmn):
     s = rec.create_stream()
     s.accept_waveform(16000, audio)
     s.input_finished()
-    ended = [(r, s._segment_start) for r, closed in rec.decode_ready(s) if closed]
+    ended = [(r, s.segment_start) for r, closed in rec.decode_ready(s) if closed]
     [(first, start)] = ended
     fresh = rec.create_stream()
     fresh.accept_waveform(16000, audio[round(start * 16000) :])
@@ -380,7 +380,7 @@ def test_digital_silence_after_a_pause_is_skipped(trained):
     s = rec.create_stream()
     s.accept_waveform(16000, audio)
     s.input_finished()
-    [(first, start)] = [(r, s._segment_start) for r, closed in rec.decode_ready(s) if closed]
+    [(first, start)] = [(r, s.segment_start) for r, closed in rec.decode_ready(s) if closed]
     n = rec.frames_per_block
     sound = np.flatnonzero(~(fbank(audio) <= 1e-4).all(axis=1))  # frames not all at the floor
     b0 = sound[sound >= round(start * 100)][0] // n  # the first block with sound after it

@@ -16,7 +16,7 @@ the same LM) on the whole file. An endpoint starts the next segment with a new h
 reached in a pause (not by the segment-length limit) also restarts the encoder, so the next
 segment is decoded as a new stream starting there would be (at its first block of sound, if
 digital silence follows).
-The block arithmetic lives in `Stream._take_block` only.
+The block arithmetic lives in `Stream.take_block` only.
 
 Beam search can be fused with a character LM (`transducer.lm`; the shipped model's by default).
 Backends: "numba" (encoder and decoder as Numba kernels), "numba-int8" (the same with the
@@ -77,7 +77,9 @@ class EndpointConfig:
 
 
 class Stream:
-    """One utterance's state. Create with `Recognizer.create_stream()`."""
+    """One utterance's state. Create with `Recognizer.create_stream()`. A recognizer reads
+    and sets only its public part: the beam `hyps`, `segment`, `segment_start`, `ended`,
+    `n_blocks`, `finished`, and `ready`, `take_block` and `end_segment`."""
 
     def __init__(self, recognizer: "Recognizer"):
         self._rec = recognizer
@@ -91,13 +93,13 @@ class Stream:
         self._fbank = StreamingFbank(rec.features)
         self._feats = np.zeros((0, rec.features.n_mels), np.float32)  # globally normalised
         self._silent = np.zeros(0, bool)  # per buffered frame: digital silence (all zeros)
-        self._finished = False
+        self.finished = False
         self._restart_encoder()
         self.n_blocks = 0  # blocks decoded since the stream began
         self.segment = 0
-        self._segment_start = 0.0
-        self._hyps = [Hypothesis(state=rec.decoder.initial())]
-        self._ended: dict | None = None  # the final result of a segment that just ended
+        self.segment_start = 0.0
+        self.hyps = [Hypothesis(state=rec.decoder.initial())]
+        self.ended: dict | None = None  # the final result of a segment that just ended
 
     def _restart_encoder(self, at_pause: bool = False) -> None:
         """Encode what follows as the start of a new utterance (used at a pause): the model
@@ -115,7 +117,7 @@ class Stream:
 
     def accept_waveform(self, sample_rate: int, samples) -> None:
         """Append audio: samples (T,) or (T, channels), float in [-1, 1] or int16."""
-        if self._finished:
+        if self.finished:
             raise AudioError("accept_waveform after input_finished(); call reset() first")
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
             raise AudioError(f"sample_rate must be an integer (Hz), got {sample_rate!r}")
@@ -134,9 +136,9 @@ class Stream:
 
     def input_finished(self) -> None:
         """No more audio: what is buffered becomes the last (possibly partial) block."""
-        if self._resampler is not None and not self._finished:
+        if self._resampler is not None and not self.finished:
             self._add(self._resampler.flush())
-        self._finished = True
+        self.finished = True
 
     def _add(self, samples: np.ndarray) -> None:
         feats = self._fbank.accept(samples)
@@ -145,12 +147,23 @@ class Stream:
             self._silent = np.concatenate([self._silent, (feats <= floor).all(axis=1)])
             self._feats = np.concatenate([self._feats, self._rec.stats.normalize(feats)])
 
-    def _ready(self) -> bool:
+    def end_segment(self, result: dict, now: float, restart_encoder: bool) -> None:
+        """Close the segment with its final `result`; the next starts at `now` (s) with a new
+        hypothesis and, after a pause, a new encoder (`_restart_encoder`)."""
+        self.ended = result
+        self.segment += 1
+        self.segment_start = now
+        self.hyps = [Hypothesis(state=self._rec.decoder.initial())]
+        if restart_encoder:
+            self._restart_encoder(at_pause=True)
+
+    def ready(self) -> bool:
+        """A whole block (or, after input_finished, the last part) is buffered."""
         return len(self._feats) >= self._rec.frames_per_block or (
-            self._finished and len(self._feats) > 0
+            self.finished and len(self._feats) > 0
         )
 
-    def _take_block(self):
+    def take_block(self):
         """Encode the next block: frames (1, L, D) with look-back, mask (1, L), block index;
         frames and mask are None for a block of silence skipped after a pause."""
         n, b = self._rec.frames_per_block, self.n_blocks
@@ -222,33 +235,29 @@ class Recognizer:
 
     def is_ready(self, stream: Stream) -> bool:
         """True when a whole block (or, after input_finished, the last part) can be decoded."""
-        return stream._ready()
+        return stream.ready()
 
     def decode_stream(self, stream: Stream) -> None:
         """Decode one block; then apply the endpoint rules."""
-        if not stream._ready():
+        if not stream.ready():
             return
-        stream._ended = None
-        block, mask, b = stream._take_block()
+        stream.ended = None
+        block, mask, b = stream.take_block()
         K, lookback = self.cfg.max_symbols_per_block, self.cfg.lookback
         if block is None:
             pass  # silence skipped after a pause
         elif self.beam > 1:
-            stream._hyps = self.decoder.beam_block(
-                stream._hyps, block, mask, b, K, self.W, self.beam, lookback, self.lm
+            stream.hyps = self.decoder.beam_block(
+                stream.hyps, block, mask, b, K, self.W, self.beam, lookback, self.lm
             )
         else:
-            stream._hyps = [
-                self.decoder.greedy_block(stream._hyps[0], block, mask, b, K, self.W, lookback)
+            stream.hyps = [
+                self.decoder.greedy_block(stream.hyps[0], block, mask, b, K, self.W, lookback)
             ]
         rule = self._endpoint(stream)
         if rule:
-            stream._ended = self._result(stream, is_final=True)
-            stream.segment += 1
-            stream._segment_start = self._now(stream)
-            stream._hyps = [Hypothesis(state=self.decoder.initial())]
-            if rule != "max_segment":
-                stream._restart_encoder(at_pause=True)
+            stream.end_segment(self._result(stream, is_final=True), self._now(stream),
+                               restart_encoder=rule != "max_segment")  # fmt: skip
 
     def decode_ready(self, stream: Stream):
         """Decode every ready block, yielding (result, closed) after each; `closed`: the block
@@ -264,19 +273,19 @@ class Recognizer:
     def _endpoint(self, stream: Stream) -> str | None:
         """The rule that ends the segment after this block, if any."""
         now = self._now(stream)
-        hyp, rules = stream._hyps[0], self.endpoint
-        if now - stream._segment_start >= rules.max_segment:
+        hyp, rules = stream.hyps[0], self.endpoint
+        if now - stream.segment_start >= rules.max_segment:
             return "max_segment"
         if not hyp.tokens:
-            silent = now - stream._segment_start >= rules.silence_no_speech
+            silent = now - stream.segment_start >= rules.silence_no_speech
             return "silence_no_speech" if silent else None
         last = (hyp.frames[-1] + 1) * self.frame_seconds
-        silent = now - max(last, stream._segment_start) >= rules.silence_after_speech
+        silent = now - max(last, stream.segment_start) >= rules.silence_after_speech
         return "silence_after_speech" if silent else None
 
     def is_endpoint(self, stream: Stream) -> bool:
         """True right after the block that ended a segment (until the next decode_stream)."""
-        return stream._ended is not None
+        return stream.ended is not None
 
     def transcribe(self, samples, sample_rate: int = SAMPLE_RATE, chunk_seconds: float = 0.0,
                    on_result=None) -> list[dict]:  # fmt: skip
@@ -311,12 +320,12 @@ class Recognizer:
         """{"text", "tokens", "timestamps" (s), "blocks", "is_final", "segment"} of the current
         segment, or of the segment that just ended when `is_endpoint` is true. Times and block
         numbers count from the start of the stream; "blocks" says which block emitted each token."""
-        if stream._ended is not None:
-            return stream._ended
-        return self._result(stream, is_final=stream._finished and not stream._ready())
+        if stream.ended is not None:
+            return stream.ended
+        return self._result(stream, is_final=stream.finished and not stream.ready())
 
     def _result(self, stream: Stream, is_final: bool) -> dict:
-        hyp = stream._hyps[0]
+        hyp = stream.hyps[0]
         return {
             "text": self.tokenizer.decode(hyp.tokens),
             "tokens": [self.tokenizer.symbols[t] for t in hyp.tokens],
