@@ -11,7 +11,8 @@ import queue
 import sys
 
 from demo.stream import CHUNK_SECONDS, LiveText
-from transducer.recognizer import BACKENDS, Recognizer
+from transducer.config import BACKEND_NAMES
+from transducer.recognizer import Recognizer
 
 
 class MicrophoneError(RuntimeError):
@@ -64,7 +65,7 @@ def run(recognizer: Recognizer, device=None, seconds: float | None = None, out=s
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="checkpoint or export folder (default: the shipped model)")
-    parser.add_argument("--backend", choices=BACKENDS, default="numba")
+    parser.add_argument("--backend", choices=BACKEND_NAMES, default="numba")
     parser.add_argument("--device", help="input device number or name (default: the system's)")
     parser.add_argument("--seconds", type=float, help="stop after this much audio")
     args = parser.parse_args(argv)

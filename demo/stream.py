@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from transducer.audio import read_audio_raw
-from transducer.recognizer import BACKENDS, SAMPLE, Recognizer
+from transducer.config import BACKEND_NAMES
+from transducer.recognizer import SAMPLE, Recognizer
 
 CHUNK_SECONDS = 0.1
 
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", nargs="?", type=Path, default=SAMPLE)
     parser.add_argument("--model", help="checkpoint or export folder (default: the shipped model)")
-    parser.add_argument("--backend", choices=BACKENDS, default="numba")
+    parser.add_argument("--backend", choices=BACKEND_NAMES, default="numba")
     parser.add_argument("--realtime", action="store_true", help="feed audio at real-time pace")
     args = parser.parse_args(argv)
     run(args.file, Recognizer(args.model, backend=args.backend), args.realtime)

@@ -38,7 +38,8 @@ import numpy as np
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from transducer.recognizer import BACKENDS, Recognizer, transcript
+from transducer.config import BACKEND_NAMES
+from transducer.recognizer import Recognizer, transcript
 
 STATIC = Path(__file__).with_name("static")
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
@@ -293,7 +294,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: local only)")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--model", help="checkpoint or export folder (default: the shipped model)")
-    parser.add_argument("--backend", choices=BACKENDS, default="numba")
+    parser.add_argument("--backend", choices=BACKEND_NAMES, default="numba")
     parser.add_argument("--max-streams", type=int, default=Limits.max_streams)
     parser.add_argument("--max-frame-bytes", type=int, default=Limits.max_frame_bytes)
     parser.add_argument("--window-seconds", type=float, default=Limits.window_seconds,

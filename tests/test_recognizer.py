@@ -441,3 +441,17 @@ def test_the_model_config_sets_the_default_beam(trained, tmp_path):
     assert rec.beam == 3 and Recognizer(paths["fullsum"]).beam == 0
     assert stream_tokens(rec, audio)["tokens"] == offline(rec, audio, beam=3)[0]
     assert Recognizer(tmp_path / "beam3.pt", beam=0).beam == 0
+
+
+def test_backend_and_precision_are_separate_options(models):
+    from transducer.config import backend_kind
+
+    assert backend_kind("numba", int8=True) == backend_kind("numba-int8") == "numba-int8"
+    assert backend_kind("onnx") == "onnx" and backend_kind("onnx-int8", int8=True) == "onnx-int8"
+    with pytest.raises(ValueError, match="not torch"):
+        Recognizer(models["fullsum"], backend="torch", int8=True)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        backend_kind("cuda")
+    apart = Recognizer(models["fullsum"], backend="numba", int8=True)
+    short = Recognizer(models["fullsum"], backend="numba-int8")
+    assert stream_tokens(apart, AUDIO) == stream_tokens(short, AUDIO)

@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from transducer.config import BACKENDS  # light: the CLI imports the rest only when it runs
+from transducer.config import BACKEND_NAMES  # light: the CLI imports the rest only when it runs
 
 
 def _synth(args: argparse.Namespace) -> None:
@@ -96,6 +96,8 @@ def _eval(args: argparse.Namespace) -> None:
     if args.backend == "offline":
         from transducer.recognizer import default_model, load_lm
 
+        if args.int8:
+            raise SystemExit("transducer eval: --int8 needs the numba or onnx backend")
         if not args.lm and (args.lm_weight or args.lm_bonus is not None):
             raise SystemExit(
                 "transducer eval: the offline backend uses an LM only if --lm names it"
@@ -112,8 +114,8 @@ def _eval(args: argparse.Namespace) -> None:
 
         never = EndpointConfig(1e9, 1e9, 1e9)
         rec = Recognizer(args.model, args.beam, args.block_width, never, args.backend, args.lm,
-                         args.lm_weight, args.lm_bonus, args.word_lm,
-                         args.word_lm_weight)  # fmt: skip
+                         args.lm_weight, args.lm_bonus, args.word_lm, args.word_lm_weight,
+                         args.int8)  # fmt: skip
         result = evaluate_recognizer(rec, utts)
     hyps = result.pop("hypotheses")
     result.pop("tokens")
@@ -150,7 +152,7 @@ def _transcribe(args: argparse.Namespace) -> None:
 
     rec = Recognizer(args.model, args.beam, args.block_width, backend=args.backend, lm=args.lm,
                      lm_weight=args.lm_weight, lm_bonus=args.lm_bonus, word_lm=args.word_lm,
-                     word_lm_weight=args.word_lm_weight)  # fmt: skip
+                     word_lm_weight=args.word_lm_weight, int8=args.int8)  # fmt: skip
     failed = 0
     for path in args.files:
         try:
@@ -306,10 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", required=True)
     p.add_argument("--beam", type=int, help="beam width (0/1: greedy; default: the model's)")
     p.add_argument("--block-width", type=int, default=None, help="W to decode with")
-    p.add_argument("--backend", choices=["offline", *BACKENDS],
+    p.add_argument("--backend", choices=["offline", *BACKEND_NAMES],
                    default="numba", help="as transcribe (default numba: the same decoding); "
                    "offline: the torch searches on whole utterances, an LM only if --lm "
                    "names one")  # fmt: skip
+    _int8_argument(p)
     _lm_arguments(p)
     p.add_argument("--by", choices=["engine", "speaker"],
                    help="also score each engine (espeak/...) or speaker apart")  # fmt: skip
@@ -321,9 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="checkpoint or export folder (default: the shipped model)")
     p.add_argument("--beam", type=int, help="beam width (0/1: greedy; default: the model's)")
     p.add_argument("--block-width", type=int, default=None, help="W to decode with")
-    p.add_argument("--backend", choices=BACKENDS, default="numba",
-                   help="numba (default), numba-int8 (int8 encoder weights), torch (reference), "
-                        "onnx / onnx-int8 (--model is an export folder; no torch)")  # fmt: skip
+    p.add_argument("--backend", choices=BACKEND_NAMES, default="numba",
+                   help="numba (default), torch (the reference; a checkpoint), onnx (an export "
+                        "folder); numba-int8, onnx-int8: the same as --int8")  # fmt: skip
+    _int8_argument(p)
     _lm_arguments(p)
     p.add_argument("--json", action="store_true", help="one JSON line per file")
     p.add_argument("--stream", action="store_true", help="print partial results per block")
@@ -372,6 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=_bench)
     return parser
+
+
+def _int8_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--int8", action="store_true", help="int8 weights (numba: the encoder's LSTM "
+                   "rows; onnx: the int8 graphs): faster, a few tokens differ")  # fmt: skip
 
 
 def _lm_arguments(p: argparse.ArgumentParser) -> None:

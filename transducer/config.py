@@ -86,7 +86,22 @@ BLANK = 0  # id of <e>: the end-of-block symbol, blank of the full-sum loss, fir
 UNK = 1  # id of <unk>: what the tokenizers map unknown text to
 ATTENTIONS = ("none", "dot", "mlp", "lstm")
 MODES = ("fullsum", "paper")
-BACKENDS = ("numba", "numba-int8", "torch", "onnx", "onnx-int8")  # the Recognizer's (its doc)
+BACKENDS = ("numba", "torch", "onnx")  # what runs a Recognizer's model (its doc)
+BACKEND_NAMES = (*BACKENDS, "numba-int8", "onnx-int8")  # with int8 weights, for short
+
+
+def backend_kind(backend: str, int8: bool = False) -> str:
+    """A backend and a precision as the one name the loaders take: "numba", "torch", "onnx",
+    or with int8 weights "numba-int8", "onnx-int8" (also accepted as `backend`)."""
+    if backend not in BACKEND_NAMES:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend.endswith("-int8"):
+        backend, int8 = backend.removesuffix("-int8"), True
+    if int8 and backend == "torch":
+        raise ValueError("int8 weights run on the numba and onnx backends, not torch")
+    return f"{backend}-int8" if int8 else backend
+
+
 # training's real channels (`transducer.data.channel.apply`)
 CHANNELS = ("room", "mulaw", "alaw", "amr", "g722", "mp3", "opus", "clip")
 

@@ -41,7 +41,7 @@ from transducer.audio import (
     to_mono,
 )
 from transducer.backends import load_parts
-from transducer.config import BACKENDS
+from transducer.config import backend_kind
 from transducer.decode.hypothesis import Hypothesis
 from transducer.features import OnlineCMN, StreamingFbank
 
@@ -196,21 +196,20 @@ class Recognizer:
                  backend: str = "numba", lm: str | Path | None = None,
                  lm_weight: float | None = None, lm_bonus: float | None = None,
                  word_lm: str | Path | None = None,
-                 word_lm_weight: float | None = None):  # fmt: skip
+                 word_lm_weight: float | None = None, int8: bool = False):  # fmt: skip
         """model: a checkpoint (numba, torch) or an export folder (numba, onnx; no torch), by
         default the shipped one (its export folder; its checkpoint for torch). backend:
         "numba" (compiled on first use, then cached), "torch" (the reference searches) or
-        "onnx", which give the same tokens, or "numba-int8" / "onnx-int8" (int8 weights:
-        faster, a few tokens differ). beam and block_width: by default the model's own (its
-        config's `beam`, `block_width`).
+        "onnx", which give the same tokens; int8: int8 weights on numba or onnx (faster, a few
+        tokens differ; backend "numba-int8" / "onnx-int8" for short). beam and block_width:
+        by default the model's own (its config's `beam`, `block_width`).
         lm: a character LM (`transducer lm`) fused into beam search, by default the shipped
         one with the shipped model; lm_weight: by default the LM's own, 0 turns it off;
         lm_bonus (added per label with the LM on): by default the LM's own. word_lm: a word
         LM (`transducer lm --from-sphinx`) scoring each word the beam ends, on top of the
         character LM, by default the shipped one (if built) with the shipped model;
         word_lm_weight: by default its own, 0 turns it off."""
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        backend = backend_kind(backend, int8)
         if lm is None and model is None and DEFAULT_LM.exists():
             lm = DEFAULT_LM
         if word_lm is None and model is None and DEFAULT_WORD_LM.exists() and lm_weight != 0:
