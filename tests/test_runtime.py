@@ -86,7 +86,8 @@ def test_base_install_in_a_fresh_venv(tmp_path):
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     pip = subprocess.run([py, "-m", "pip", "install", "--quiet", str(ROOT)], capture_output=True,
                          text=True, env=env, timeout=900)  # fmt: skip
-    shutil.rmtree(ROOT / "build" / "lib", ignore_errors=True)  # pip's in-tree build
+    for built in [ROOT / "build" / "lib", *ROOT.glob("build/bdist.*")]:  # pip's in-tree build
+        shutil.rmtree(built, ignore_errors=True)
     if pip.returncode != 0:
         if "Could not find a version" in pip.stderr or "NewConnectionError" in pip.stderr:
             pytest.skip(f"PyPI not reachable: {pip.stderr[-300:]}")
