@@ -225,23 +225,25 @@ def export_graph(model, graph: str, path: Path, meta: dict[str, str]) -> None:
 def decoder_weights(model) -> tuple[dict[str, np.ndarray], dict]:
     """The Numba decoder's packed float32 arrays and its scalars; the matrices as half bits
     where that is lossless (`kernels.halve`: weights saved in half)."""
-    w = pack(model)
-    arrays = {k: v for k, v in w._asdict().items() if isinstance(v, np.ndarray)}
-    arrays.update(halve({k: arrays[k] for k in DECODER_MATRICES}))
-    scalars = {k: v for k, v in w._asdict().items() if not isinstance(v, np.ndarray)}
-    return arrays, scalars
+    arrays, scalars = _split(pack(model))
+    return arrays | halve({k: arrays[k] for k in DECODER_MATRICES}), scalars
 
 
 def encoder_weights(model) -> tuple[dict[str, np.ndarray], dict]:
     """The Numba encoder's float32 arrays, each as float16 where that is exact (weights saved
     in half), and its scalars."""
-    e = pack_encoder(model)
-    arrays = {k: v for k, v in e._asdict().items() if isinstance(v, np.ndarray)}
+    arrays, scalars = _split(pack_encoder(model))
     for k, a in arrays.items():
         if np.array_equal(a.astype(np.float16).astype(np.float32), a):
             arrays[k] = a.astype(np.float16)
-    scalars = {k: v for k, v in e._asdict().items() if not isinstance(v, np.ndarray)}
     return arrays, scalars
+
+
+def _split(weights) -> tuple[dict[str, np.ndarray], dict]:
+    """A packed-weights NamedTuple's arrays and its scalars (ints, floats, flags)."""
+    fields = weights._asdict()
+    arrays = {k: v for k, v in fields.items() if isinstance(v, np.ndarray)}
+    return arrays, {k: v for k, v in fields.items() if k not in arrays}
 
 
 def quantize(out: Path) -> dict[str, str]:

@@ -199,16 +199,11 @@ def _encoder_weights(path: Path, ref: dict, ref_path: Path):
 
     arrays, meta, scalars = _read_npz(path)
     _agree(ref, ref_path, meta, path)
-    expected = set(EncoderWeights._fields) - set(scalars)
-    if set(arrays) != expected:
-        missing, extra = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
-        raise ExportError(f"{path}: entries missing {missing}, unexpected {extra}")
+    _check_entries(arrays, set(EncoderWeights._fields) - set(scalars), path)
     for key, a in arrays.items():
         if a.dtype not in (np.float16, np.float32):
             raise ExportError(f"{path}: entry {key!r} is {a.dtype}, not float16 or float32")
-    if digest(arrays) != ref["encoder_sha256"]:
-        raise ExportError(f"{path}: its arrays differ from those exported (metadata key "
-                          "'encoder_sha256'): damaged, or from another export")  # fmt: skip
+    _check_digest(arrays, ref, "encoder_sha256", path)
     return EncoderWeights(**scalars, **{k: a.astype(np.float32) for k, a in arrays.items()})
 
 
@@ -219,9 +214,19 @@ def _check_contents(arrays: dict, meta: dict, path: Path) -> None:
         if key in shapes and list(a.shape) != shapes[key]:
             raise ExportError(f"{path}: entry {key!r} has shape {list(a.shape)}, but metadata "
                               f"key 'decoder_shapes' says {shapes[key]}")  # fmt: skip
-    if digest(arrays) != meta["decoder_sha256"]:
+    _check_digest(arrays, meta, "decoder_sha256", path)
+
+
+def _check_entries(arrays: dict, expected: set, path: Path) -> None:
+    if set(arrays) != expected:
+        missing, extra = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
+        raise ExportError(f"{path}: entries missing {missing}, unexpected {extra}")
+
+
+def _check_digest(arrays: dict, meta: dict, key: str, path: Path) -> None:
+    if digest(arrays) != meta[key]:
         raise ExportError(f"{path}: its arrays differ from those exported (metadata key "
-                          "'decoder_sha256'): damaged, or from another export")  # fmt: skip
+                          f"{key!r}): damaged, or from another export")  # fmt: skip
 
 
 def _decoder_arrays(arrays: dict, expected: set, meta: dict, path: Path) -> dict:
@@ -231,9 +236,7 @@ def _decoder_arrays(arrays: dict, expected: set, meta: dict, path: Path) -> dict
     from transducer.decode.fast import DECODER_MATRICES
     from transducer.decode.kernels import HALF, HALF_IN_HARDWARE
 
-    if set(arrays) != expected:
-        missing, extra = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
-        raise ExportError(f"{path}: entries missing {missing}, unexpected {extra}")
+    _check_entries(arrays, expected, path)
     for key, a in arrays.items():
         if a.dtype != np.float32 and not (key in DECODER_MATRICES and a.dtype == HALF):
             allowed = "float32 or uint16 (half bits)" if key in DECODER_MATRICES else "float32"
