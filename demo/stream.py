@@ -15,15 +15,15 @@ from pathlib import Path
 
 from transducer.audio import read_audio_raw
 from transducer.config import BACKEND_NAMES
-from transducer.recognizer import SAMPLE, Recognizer
+from transducer.recognizer import SAMPLE, Recognizer, Result
 
 CHUNK_SECONDS = 0.1
 
 
-def segment_line(result: dict) -> str:
-    times = result["timestamps"]
+def segment_line(result: Result) -> str:
+    times = result.timestamps
     span = f"{times[0]:6.2f} - {times[-1]:6.2f} s" if times else "      (silence)   "
-    return f"[{span}] {result['text']}"
+    return f"[{span}] {result.text}"
 
 
 class LiveText:
@@ -43,9 +43,9 @@ class LiveText:
             if closed:
                 self._draw(segment_line(result), "\n")
             else:
-                self._draw(result["text"][-100:])
+                self._draw(result.text[-100:])
 
-    def finish(self) -> dict:
+    def finish(self) -> Result:
         """After input_finished(): decode the rest, print the last segment, return it."""
         self.update()
         final = self.rec.get_result(self.stream)
@@ -74,7 +74,7 @@ def run(path: Path, recognizer: Recognizer, realtime: bool = False, out=sys.stdo
     busy += time.perf_counter() - began
     rtf = busy / (len(samples) / rate)
     out.write(f"real-time factor {rtf:.4f} ({len(samples) / rate:.1f} s of audio)\n")
-    return {**final, "rtf": rtf}
+    return {**final.to_dict(), "rtf": rtf}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -39,12 +39,11 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from transducer.config import BACKEND_NAMES
-from transducer.recognizer import Recognizer, transcript
+from transducer.recognizer import Recognizer, Result, transcript
 
 STATIC = Path(__file__).with_name("static")
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 log = logging.getLogger("demo.web")
-RESULT_KEYS = ("text", "tokens", "timestamps", "blocks", "segment", "is_final")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,7 +205,7 @@ class TranscriptionServer:
         done = {
             "type": "done",
             "text": transcript(segments),
-            "segments": [_public(r) for r in segments if r["text"]],
+            "segments": [r.to_dict() for r in segments if r.text],
             "audio_seconds": received / rate,
             "truncated": truncated,
         }
@@ -214,12 +213,12 @@ class TranscriptionServer:
         await ws.close()
         log.info("%s: %.2f s at %d Hz, %r", ws.remote_address, received / rate, rate, done["text"])
 
-    async def _decode(self, ws: ServerConnection, stream, rate: int, samples) -> list[dict]:
+    async def _decode(self, ws: ServerConnection, stream, rate: int, samples) -> list[Result]:
         """Feed `samples` and decode the ready blocks on a worker thread, then send a result for
         each block; returns the segments that ended. `samples` None: the input is finished,
         and the segment still open is returned too (not sent: "done" carries it)."""
 
-        def work() -> tuple[list[tuple[dict, bool]], list[dict]]:
+        def work() -> tuple[list[tuple[Result, bool]], list[Result]]:
             if samples is None:
                 stream.input_finished()
             else:
@@ -233,12 +232,8 @@ class TranscriptionServer:
             raise ClientError(str(e)) from None
         for result, closed in results:
             kind = "segment" if closed else "partial"
-            await ws.send(json.dumps({"type": kind, **_public(result)}))
+            await ws.send(json.dumps({"type": kind, **result.to_dict()}))
         return [result for result, closed in results if closed] + still_open
-
-
-def _public(result: dict) -> dict:
-    return {k: result[k] for k in RESULT_KEYS}
 
 
 async def _close_with_error(ws: ServerConnection, error: ClientError) -> None:

@@ -76,8 +76,8 @@ def test_int8_graphs_load_and_transcribe(exported):
 
     fp32, int8 = (transcribe(Recognizer(folder, backend=b), read_audio(SAMPLE))
                   for b in ("onnx", "onnx-int8"))  # fmt: skip
-    assert int8["tokens"] and len(int8["timestamps"]) == len(int8["tokens"])
-    assert abs(len(int8["tokens"]) - len(fp32["tokens"])) <= len(fp32["tokens"]) // 2
+    assert int8.tokens and len(int8.timestamps) == len(int8.tokens)
+    assert abs(len(int8.tokens) - len(fp32.tokens)) <= len(fp32.tokens) // 2
 
 
 def test_runtime_never_imports_torch(exported):
@@ -93,7 +93,7 @@ s.accept_waveform(16000, read_audio({str(SAMPLE)!r}))
 s.input_finished()
 while rec.is_ready(s):
     rec.decode_stream(s)
-assert rec.get_result(s)["tokens"]
+assert rec.get_result(s).tokens
 assert "torch" not in sys.modules, "torch was imported"
 print("ok")
 """
@@ -216,7 +216,7 @@ def test_onnx_recognizer_loads_the_shipped_int8_folder():
 
     if not DEFAULT_EXPORT.exists():
         pytest.skip("no default model shipped")
-    text = transcribe(OnnxRecognizer(DEFAULT_EXPORT), read_audio(SAMPLE))["text"]
+    text = transcribe(OnnxRecognizer(DEFAULT_EXPORT), read_audio(SAMPLE)).text
     assert text == SAMPLE.with_suffix(".txt").read_text().strip()
 
 

@@ -184,7 +184,7 @@ def test_int8_backend_transcribes_the_sample_like_float32():
     """The shipped model on the int8 Numba encoder reads the bundled sample as it does in
     float32."""
     audio = read_audio(SAMPLE)
-    fp32, int8 = (transcribe(Recognizer(backend=b), audio)["text"] for b in ("numba", "numba-int8"))
+    fp32, int8 = (transcribe(Recognizer(backend=b), audio).text for b in ("numba", "numba-int8"))
     assert int8 == fp32 and len(fp32) > 50
 
 

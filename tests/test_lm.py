@@ -177,7 +177,7 @@ def test_recognizer_lm_options(trained, tmp_path, capsys):
     streamed = stream_tokens(rec, audio, chunks=(1600,))
     assert streamed == stream_tokens(reference, audio)
     hyp = beam_search(rec.model, features(audio, rec.stats, rec.features), 3, lm=rec.lm)
-    assert streamed["tokens"] == [rec.tokenizer.symbols[t] for t in hyp.tokens]
+    assert streamed.tokens == tuple(rec.tokenizer.symbols[t] for t in hyp.tokens)
     assert Recognizer(paths["fullsum"], beam=3, lm=tmp_path / "lm.npz", lm_weight=0).lm is None
     bonus = Recognizer(paths["fullsum"], beam=3, lm=tmp_path / "lm.npz", lm_bonus=0.9).lm
     assert (bonus.weight, bonus.bonus) == (lm.weight, 0.9) and lm.bonus != 0.9

@@ -53,10 +53,10 @@ def _alternating(rec: Recognizer, gap: np.ndarray, repeats: int) -> list[str]:
     for _ in range(repeats):
         for i in range(0, len(audio), 1600):
             stream.accept_waveform(16000, audio[i : i + 1600])
-            texts += [r["text"] for r, closed in rec.decode_ready(stream) if closed]
+            texts += [r.text for r, closed in rec.decode_ready(stream) if closed]
     stream.input_finished()
-    texts += [r["text"] for r, closed in rec.decode_ready(stream) if closed]
-    return [t for t in texts + [r["text"] for r in rec.open_segment(stream)] if t]
+    texts += [r.text for r, closed in rec.decode_ready(stream) if closed]
+    return [t for t in texts + [r.text for r in rec.open_segment(stream)] if t]
 
 
 @pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no default model shipped")

@@ -46,7 +46,7 @@ def test_python_examples_run(capsys):
         scope = {"samples": samples, "sample_rate": sample_rate}
         exec(compile(block, "README.md", "exec"), scope)
     text = SAMPLE.with_suffix(".txt").read_text().strip()
-    assert [s["text"] for s in scope["segments"]] == [text]
+    assert [s.text for s in scope["segments"]] == [text]
 
 
 def test_command_lines_parse():

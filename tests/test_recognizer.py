@@ -58,14 +58,15 @@ def stream_tokens(rec: Recognizer, samples, sample_rate=16000, chunks=(10**9,)):
     while rec.is_ready(s):
         rec.decode_stream(s)
     result = rec.get_result(s)
-    assert result["is_final"]
+    assert result.is_final
     return result
 
 
 def offline(rec: Recognizer, samples, beam=0):
     feats = features(samples, rec.stats, rec.features)
     hyp = beam_search(rec.model, feats, beam=beam) if beam > 1 else greedy_search(rec.model, feats)
-    return [rec.tokenizer.symbols[t] for t in hyp.tokens], [round(f * 0.04, 3) for f in hyp.frames]
+    return (tuple(rec.tokenizer.symbols[t] for t in hyp.tokens),
+            tuple(round(f * 0.04, 3) for f in hyp.frames))  # fmt: skip
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])
@@ -78,8 +79,8 @@ def test_streaming_greedy_equals_offline(models, mode, backend):
     assert len(tokens) > 5  # a random model still says plenty
     for chunks in [(1,), (37,), (1600,), (10**9,)]:
         result = stream_tokens(rec, AUDIO, chunks=chunks)
-        assert (result["tokens"], result["timestamps"]) == (tokens, times), chunks
-        assert result["timestamps"] == sorted(result["timestamps"])
+        assert (result.tokens, result.timestamps) == (tokens, times), chunks
+        assert list(result.timestamps) == sorted(result.timestamps)
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])
@@ -91,7 +92,7 @@ def test_streaming_beam_equals_offline(trained, mode, backend):
     assert len(tokens) >= 3
     for chunks in [(37,), (1600,), (10**9,)]:
         result = stream_tokens(rec, audio, chunks=chunks)
-        assert (result["tokens"], result["timestamps"]) == (tokens, times), chunks
+        assert (result.tokens, result.timestamps) == (tokens, times), chunks
 
 
 def test_stream_features_are_the_offline_features(models):
@@ -148,7 +149,7 @@ def test_rates_channels_and_int16(models):
         x = resample(AUDIO, 16000, rate)
         tokens, times = offline(rec, resample(x, rate, 16000))
         result = stream_tokens(rec, x, sample_rate=rate, chunks=chunks)
-        assert (result["tokens"], result["timestamps"]) == (tokens, times)
+        assert (result.tokens, result.timestamps) == (tokens, times)
 
 
 def test_bad_input_raises(models):
@@ -284,14 +285,12 @@ def test_segments_follow_endpoints(models):
         if rec.is_endpoint(s):
             ended.append(rec.get_result(s))
             assert rec.open_segment(s) == []  # the block closed the segment: none is open
-    assert [r["segment"] for r in ended] == [0, 1]  # 1.08 s of audio: two whole 0.36 s segments
-    assert all(r["is_final"] for r in ended)
-    assert all(
-        0.36 * r["segment"] <= t < 0.36 * (r["segment"] + 1) for r in ended for t in r["timestamps"]
-    )
-    assert rec.get_result(s)["segment"] == len(ended)  # the next segment is under way
+    assert [r.segment for r in ended] == [0, 1]  # 1.08 s of audio: two whole 0.36 s segments
+    assert all(r.is_final for r in ended)
+    assert all(0.36 * r.segment <= t < 0.36 * (r.segment + 1) for r in ended for t in r.timestamps)
+    assert rec.get_result(s).segment == len(ended)  # the next segment is under way
     rec.reset(s)
-    assert rec.get_result(s)["segment"] == 0 and s.n_blocks == 0
+    assert rec.get_result(s).segment == 0 and s.n_blocks == 0
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])
@@ -320,10 +319,10 @@ def test_endpoints_split_at_long_pauses(trained, backend):
     while rec.is_ready(s):
         rec.decode_stream(s)
     [last] = rec.open_segment(s)
-    assert ended[0]["text"] == "abc" and ended[1]["text"] and last["text"]
-    assert [r["segment"] for r in ended] == [0, 1] and all(r["is_final"] for r in ended)
-    assert last["segment"] == 2 and last["is_final"]
-    assert ended[1]["timestamps"][0] > ended[0]["timestamps"][-1] + 1.2  # stream-wide times
+    assert ended[0].text == "abc" and ended[1].text and last.text
+    assert [r.segment for r in ended] == [0, 1] and all(r.is_final for r in ended)
+    assert last.segment == 2 and last.is_final
+    assert ended[1].timestamps[0] > ended[0].timestamps[-1] + 1.2  # stream-wide times
     # Recognizer.transcribe runs the same loop: the same segments, in any chunking
     for chunk_seconds in (0.1, 0.37, 0.0):
         partials = []
@@ -362,8 +361,8 @@ def test_a_pause_restarts_the_encoder(trained, tmp_path, cmn):
     for _ in rec.decode_ready(fresh):
         pass
     last, alone = rec.get_result(s), rec.get_result(fresh)
-    assert first["text"] == "abc" and last["text"] == alone["text"] != ""
-    assert last["timestamps"] == pytest.approx([t + start for t in alone["timestamps"]])
+    assert first.text == "abc" and last.text == alone.text != ""
+    assert last.timestamps == pytest.approx([t + start for t in alone.timestamps])
 
 
 def test_digital_silence_after_a_pause_is_skipped(trained):
@@ -391,8 +390,8 @@ def test_digital_silence_after_a_pause_is_skipped(trained):
     for _ in rec.decode_ready(fresh):
         pass
     last, alone = rec.get_result(s), rec.get_result(fresh)
-    assert first["text"] == "abc" and last["text"] == alone["text"] != ""
-    assert last["timestamps"] == pytest.approx([t + b0 * n / 100 for t in alone["timestamps"]])
+    assert first.text == "abc" and last.text == alone.text != ""
+    assert last.timestamps == pytest.approx([t + b0 * n / 100 for t in alone.timestamps])
 
 
 def test_demo_stream_prints_partials_segments_and_rtf(trained, tmp_path):
@@ -439,7 +438,7 @@ def test_the_model_config_sets_the_default_beam(trained, tmp_path):
     save_atomic(ckpt, tmp_path / "beam3.pt")
     rec = Recognizer(tmp_path / "beam3.pt", endpoint=_no_endpoints())
     assert rec.beam == 3 and Recognizer(paths["fullsum"]).beam == 0
-    assert stream_tokens(rec, audio)["tokens"] == offline(rec, audio, beam=3)[0]
+    assert stream_tokens(rec, audio).tokens == offline(rec, audio, beam=3)[0]
     assert Recognizer(tmp_path / "beam3.pt", beam=0).beam == 0
 
 

@@ -60,7 +60,7 @@ def tokens(model=None):
     stream.input_finished()
     while rec.is_ready(stream):
         rec.decode_stream(stream)
-    return rec.get_result(stream)["tokens"]
+    return rec.get_result(stream).tokens
 """
 
 

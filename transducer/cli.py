@@ -165,7 +165,7 @@ def _transcribe(args: argparse.Namespace) -> None:
         show = _partial_printer(path) if args.stream else None
         segments = rec.transcribe(samples, rate, chunk_seconds=0.1, on_result=show)  # as if live
         rtf = (time.perf_counter() - start) / (len(samples) / rate)
-        spoken = [{k: r[k] for k in SEGMENT_KEYS} for r in segments if r["text"]]
+        spoken = [{k: r.to_dict()[k] for k in SEGMENT_KEYS} for r in segments if r.text]
         line = {"file": str(path), "text": transcript(segments), "segments": spoken,
                 "rtf": round(rtf, 4)}  # fmt: skip
         print(json.dumps(line) if args.json else f"{path}: {line['text']}", flush=True)
@@ -230,7 +230,7 @@ def _bench(args: argparse.Namespace) -> None:
 def _partial_printer(path):
     """--stream: print each block's result (partial, or the segment that just ended)."""
     return lambda result, closed: print(
-        json.dumps({"file": str(path), "partial": True, **result}), flush=True
+        json.dumps({"file": str(path), "partial": True, **result.to_dict()}), flush=True
     )
 
 

@@ -69,16 +69,20 @@ def evaluate(
     return score(utts, decode_one)
 
 
-def transcribe(recognizer, samples: np.ndarray) -> dict:
-    """One utterance through a streaming `Recognizer` (all audio at once), its segments joined:
-    "text", "tokens" and "timestamps" (the space between two segments timed at the second's
+def transcribe(recognizer, samples: np.ndarray):
+    """One utterance through a streaming `Recognizer` (all audio at once): its segments joined
+    into one final `Result` (the space between two segments timed and blocked at the second's
     first token)."""
-    segments = [r for r in recognizer.transcribe(samples) if r["tokens"]]
-    tokens, times = [], []
+    from transducer.recognizer import Result
+
+    segments = [r for r in recognizer.transcribe(samples) if r.tokens]
+    tokens, times, blocks = (), (), ()
     for r in segments:
-        tokens += ([" "] if tokens else []) + r["tokens"]
-        times += ([r["timestamps"][0]] if times else []) + r["timestamps"]
-    return {"text": " ".join(r["text"] for r in segments), "tokens": tokens, "timestamps": times}
+        tokens += ((" ",) if tokens else ()) + r.tokens
+        times += (r.timestamps[:1] if times else ()) + r.timestamps
+        blocks += (r.blocks[:1] if blocks else ()) + r.blocks
+    text = " ".join(r.text for r in segments)
+    return Result(text, tokens, times, blocks, is_final=True, segment=0)
 
 
 def evaluate_recognizer(recognizer, utts) -> dict:
@@ -86,7 +90,7 @@ def evaluate_recognizer(recognizer, utts) -> dict:
 
     def decode_one(samples: np.ndarray) -> tuple[str, list[str]]:
         result = transcribe(recognizer, samples)
-        return result["text"], result["tokens"]
+        return result.text, list(result.tokens)
 
     return score(utts, decode_one)
 

@@ -6,7 +6,7 @@
     while recognizer.is_ready(stream):
         recognizer.decode_stream(stream)              # one block
         if recognizer.is_endpoint(stream):            # a segment just ended
-            print(recognizer.get_result(stream))      # {"text", ..., "is_final": True}
+            print(recognizer.get_result(stream).text)  # a `Result`; is_final: True
     stream.input_finished()                           # then decode the last, partial block
 
 Audio flows resampler -> streaming fbank -> normalisation -> (stack * W frames) -> encoder with
@@ -26,7 +26,7 @@ encoder's LSTM weights in int8, `numba_encoder.quantize_encoder`), "torch" (the 
 torch checkpoint is loaded.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +76,24 @@ class EndpointConfig:
     max_segment: float = 20.0  # a segment never grows longer than this
 
 
+@dataclass(frozen=True)
+class Result:
+    """A segment's text as decoded so far, or its final text (`is_final`): what
+    `get_result` returns, and `transcribe` for each segment. Times count from the stream's
+    start; `to_dict()` gives the JSON of the CLI and the websocket server."""
+
+    text: str
+    tokens: tuple[str, ...]  # the model's symbols, " " between words
+    timestamps: tuple[float, ...]  # s: the encoder frame each token attended most
+    blocks: tuple[int, ...]  # the block that emitted each token
+    is_final: bool  # the segment is over (an endpoint, or the end of the input)
+    segment: int  # 0, 1, ... in the stream
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
 class Stream:
     """One utterance's state. Create with `Recognizer.create_stream()`. A recognizer reads
     and sets only its public part: the beam `hyps`, `segment`, `segment_start`, `ended`,
@@ -99,7 +117,7 @@ class Stream:
         self.segment = 0
         self.segment_start = 0.0
         self.hyps = [Hypothesis(state=rec.decoder.initial())]
-        self.ended: dict | None = None  # the final result of a segment that just ended
+        self.ended: Result | None = None  # the final result of a segment that just ended
 
     def _restart_encoder(self, at_pause: bool = False) -> None:
         """Encode what follows as the start of a new utterance (used at a pause): the model
@@ -147,7 +165,7 @@ class Stream:
             self._silent = np.concatenate([self._silent, (feats <= floor).all(axis=1)])
             self._feats = np.concatenate([self._feats, self._rec.stats.normalize(feats)])
 
-    def end_segment(self, result: dict, now: float, restart_encoder: bool) -> None:
+    def end_segment(self, result: Result, now: float, restart_encoder: bool) -> None:
         """Close the segment with its final `result`; the next starts at `now` (s) with a new
         hypothesis and, after a pause, a new encoder (`_restart_encoder`)."""
         self.ended = result
@@ -287,7 +305,7 @@ class Recognizer:
         return stream.ended is not None
 
     def transcribe(self, samples, sample_rate: int = SAMPLE_RATE, chunk_seconds: float = 0.0,
-                   on_result=None) -> list[dict]:  # fmt: skip
+                   on_result=None) -> list[Result]:  # fmt: skip
         """A whole recording through a new stream: its segments' final results, in order (one
         segment unless an endpoint rule fires). chunk_seconds: feed it in pieces of that
         length, as a live source would (0: all at once; the tokens are the same). on_result:
@@ -301,7 +319,7 @@ class Recognizer:
         stream.input_finished()
         return segments + self._collect(stream, on_result) + self.open_segment(stream)
 
-    def _collect(self, stream: Stream, on_result) -> list[dict]:
+    def _collect(self, stream: Stream, on_result) -> list[Result]:
         ended = []
         for result, closed in self.decode_ready(stream):
             if closed:
@@ -310,37 +328,36 @@ class Recognizer:
                 on_result(result, closed)
         return ended
 
-    def open_segment(self, stream: Stream) -> list[dict]:
+    def open_segment(self, stream: Stream) -> list[Result]:
         """After the last block: the segment still open, as a list of one final result, or []
         when that block closed it. Closed segments plus this are the whole transcript."""
         return [] if self.is_endpoint(stream) else [self.get_result(stream)]
 
-    def get_result(self, stream: Stream) -> dict:
-        """{"text", "tokens", "timestamps" (s), "blocks", "is_final", "segment"} of the current
-        segment, or of the segment that just ended when `is_endpoint` is true. Times and block
-        numbers count from the start of the stream; "blocks" says which block emitted each token."""
+    def get_result(self, stream: Stream) -> Result:
+        """The current segment's `Result`, or the final one of the segment that just ended when
+        `is_endpoint` is true."""
         if stream.ended is not None:
             return stream.ended
         return self._result(stream, is_final=stream.finished and not stream.ready())
 
-    def _result(self, stream: Stream, is_final: bool) -> dict:
+    def _result(self, stream: Stream, is_final: bool) -> Result:
         hyp = stream.hyps[0]
-        return {
-            "text": self.tokenizer.decode(hyp.tokens),
-            "tokens": [self.tokenizer.symbols[t] for t in hyp.tokens],
-            "timestamps": [round(f * self.frame_seconds, 3) for f in hyp.frames],
-            "blocks": list(hyp.blocks),
-            "is_final": is_final,
-            "segment": stream.segment,
-        }
+        return Result(
+            text=self.tokenizer.decode(hyp.tokens),
+            tokens=tuple(self.tokenizer.symbols[t] for t in hyp.tokens),
+            timestamps=tuple(round(f * self.frame_seconds, 3) for f in hyp.frames),
+            blocks=tuple(hyp.blocks),
+            is_final=is_final,
+            segment=stream.segment,
+        )
 
     def reset(self, stream: Stream) -> None:
         stream.reset()
 
 
-def transcript(segments: list[dict]) -> str:
+def transcript(segments: list[Result]) -> str:
     """A stream's whole text: its segments' texts in order, empty ones left out."""
-    return " ".join(r["text"] for r in segments if r["text"])
+    return " ".join(r.text for r in segments if r.text)
 
 
 def load_lm(path: str | Path, weight: float | None, bonus: float | None, tokenizer,

@@ -76,7 +76,7 @@ def main() -> None:
         hyps = []
         for out in said:  # 0.3 s of silence either side, at a level of -25 dB, as the test set
             samples = np.pad(out[name].astype(np.float32), int(0.3 * SAMPLE_RATE))
-            hyps.append(transcribe(recognizer, corrupt.set_level(samples, -25.0))["text"])
+            hyps.append(transcribe(recognizer, corrupt.set_level(samples, -25.0)).text)
         results[name] = {k: round(v, 4) for k, v in error_rates(refs, hyps).items()}
     khz = len(fixed) * 1000 // (SAMPLE_RATE // 2)  # bins per kHz
     gains_db = fixed * 20 / np.log(10)  # log magnitude to dB

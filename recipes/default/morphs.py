@@ -64,7 +64,7 @@ def main() -> None:
         for out in said:  # 0.3 s of silence either side, at a level of -25 dB, as the test set
             samples = np.pad(out[alpha].astype(np.float32), int(0.3 * SAMPLE_RATE))
             samples = corrupt.set_level(samples, -25.0)
-            ours.append(normalize(transcribe(recognizer, samples)["text"]))
+            ours.append(normalize(transcribe(recognizer, samples).text))
             segments, _ = whisper.transcribe(samples, language="en",
                                              condition_on_previous_text=False)  # fmt: skip
             theirs.append(normalize(" ".join(s.text for s in segments)))

@@ -56,10 +56,10 @@ def main() -> None:
     for utt in utts:
         samples = read_utterance(utt)
         feats = stats.normalize(fbank(samples, features))
-        count(counts, "alone", wrong_words(utt.text, transcribe(recognizer, samples)["text"]))
+        count(counts, "alone", wrong_words(utt.text, transcribe(recognizer, samples).text))
         if previous is not None:
             prev_samples, prev_text, prev_feats = previous
-            hyp = transcribe(recognizer, np.concatenate([prev_samples, samples]))["text"]
+            hyp = transcribe(recognizer, np.concatenate([prev_samples, samples])).text
             n = len(utt.text.split())
             count(counts, "after", wrong_words(f"{prev_text} {utt.text}", hyp)[-n:])
             tail = prev_feats[-features.cmn_window :]

@@ -48,7 +48,7 @@ def main() -> None:
             for i, clip in enumerate(clips):
                 rng = np.random.default_rng([i, CHANNELS.index(kind) if kind in CHANNELS else 99])
                 audio = clip if kind == "none" else apply(clip, kind, rng, rooms)
-                hyps.append(transcribe(rec, audio)["text"])
+                hyps.append(transcribe(rec, audio).text)
             r = error_rates(refs, hyps)
             results.setdefault(manifest, {})[kind] = r
             print(f"| {kind} | {100 * r['wer']:.1f} % | {100 * r['cer']:.1f} % |", flush=True)

@@ -135,10 +135,10 @@ def check(model_path: str | Path, folder: str | Path, audio: str | Path = SAMPLE
     for name, (backend, target) in runs.items():
         rec = Recognizer(target, endpoint=EndpointConfig(1e9, 1e9, 1e9), backend=backend)
         (results[name],) = rec.transcribe(samples)  # one segment: no endpoints
-    report["runtime_tokens_equal"] = results["onnx"]["tokens"] == results["torch"]["tokens"]
+    report["runtime_tokens_equal"] = results["onnx"].tokens == results["torch"].tokens
     # the folder's Numba encoder (encoder_weights.npz) against the checkpoint's: exactly equal
     report["numba_folder_tokens_equal"] = results["numba-folder"] == results["numba"]
-    report["n_tokens"] = len(results["torch"]["tokens"])
+    report["n_tokens"] = len(results["torch"].tokens)
     if manifest is not None:  # token-exactness over a whole manifest
         from transducer.data.manifest import read_manifest
         from transducer.evaluate import evaluate_recognizer
