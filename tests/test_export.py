@@ -12,7 +12,7 @@ import torch
 
 from transducer.checkpoint import bundle, save_atomic
 from transducer.cli import main
-from transducer.config import FeatureConfig, ModelConfig
+from transducer.config import DecodingConfig, FeatureConfig, ModelConfig
 from transducer.export.onnx_export import export
 from transducer.export.runtime import ExportError, load_export
 from transducer.features import FeatureStats
@@ -24,7 +24,7 @@ SIZES = dict(d_model=32, n_enc_layers=2, d_dec=24, d_joint=20, d_att=12, d_att_l
              vocab_size=30, dropout=0.0)  # fmt: skip
 
 
-def save_random(path, seed=3, **cfg):
+def save_random(path, seed=3, decoding=None, **cfg):
     torch.manual_seed(seed)
     model = NeuralTransducer(ModelConfig(**SIZES, **cfg))
     for layer in model.encoder.res:  # make the residual layers' zero projections count
@@ -32,7 +32,8 @@ def save_random(path, seed=3, **cfg):
     if model.encoder.conv is not None:  # make the front-end's zero-initialised output count
         torch.nn.init.normal_(model.encoder.conv[-1].weight, std=0.1)
     stats = FeatureStats(tuple([12.0] * 80), tuple([4.0] * 80))
-    save_atomic(bundle(model, CharTokenizer.english(), stats, FeatureConfig()), path)
+    tokenizer = CharTokenizer.english()
+    save_atomic(bundle(model, tokenizer, stats, FeatureConfig(), decoding=decoding), path)
     return path
 
 
@@ -65,6 +66,18 @@ def test_export_checks_itself(exported, name):
         assert all(i.name.startswith("cached_") or i.name in ("x", "y", "query", "frames",
                    "mask", "new_block") for i in proto.graph.input)  # fmt: skip
     assert (folder / "tokens.txt").read_text().splitlines()[0] == "<e> 0"
+
+
+def test_the_export_keeps_the_decoding_config(exported, tmp_path):
+    from transducer.recognizer import Recognizer
+
+    model = save_random(tmp_path / "m.pt", decoding=DecodingConfig(beam=3, block_width=4))
+    folder = tmp_path / "export"
+    export(model, folder)
+    for target, backend in ((model, "torch"), (folder, "onnx"), (folder, "numba")):
+        rec = Recognizer(target, backend=backend)
+        assert (rec.beam, rec.W) == (3, 4)
+    assert Recognizer(exported["paper"][1], backend="onnx").beam == 0
 
 
 def test_int8_graphs_load_and_transcribe(exported):

@@ -428,18 +428,24 @@ def test_default_model_is_named_when_missing(monkeypatch, tmp_path):
         Recognizer(backend="torch")
 
 
-def test_the_model_config_sets_the_default_beam(trained, tmp_path):
-    """A checkpoint whose config says beam=3 decodes with beam 3 unless told otherwise."""
+def test_the_decoding_config_sets_the_default_beam(trained, tmp_path):
+    """A checkpoint whose decoding config says beam=3 decodes with beam 3 unless told
+    otherwise; so does one from before decoding configs that said it in its model config."""
     from transducer import checkpoint
 
     paths, audio = trained
     ckpt = checkpoint.load(paths["fullsum"])
+    assert "decoding" not in ckpt["config"] and "beam" not in ckpt["config"]["model"]
+    save_atomic({**ckpt, "config": {**ckpt["config"], "decoding": {"beam": 3, "block_width": 4}}},
+                tmp_path / "beam3.pt")  # fmt: skip
     ckpt["config"]["model"]["beam"] = 3
-    save_atomic(ckpt, tmp_path / "beam3.pt")
+    save_atomic(ckpt, tmp_path / "old.pt")
     rec = Recognizer(tmp_path / "beam3.pt", endpoint=_no_endpoints())
-    assert rec.beam == 3 and Recognizer(paths["fullsum"]).beam == 0
-    assert stream_tokens(rec, audio).tokens == offline(rec, audio, beam=3)[0]
+    assert (rec.beam, rec.W) == (3, 4) and Recognizer(paths["fullsum"]).beam == 0
+    assert Recognizer(tmp_path / "old.pt").beam == 3
     assert Recognizer(tmp_path / "beam3.pt", beam=0).beam == 0
+    rec = Recognizer(tmp_path / "old.pt", endpoint=_no_endpoints())
+    assert stream_tokens(rec, audio).tokens == offline(rec, audio, beam=3)[0]
 
 
 def test_backend_and_precision_are_separate_options(models):

@@ -49,7 +49,7 @@ def test_tiny_model_overfits(toy, tmp_path, capsys, mode, alignment, steps, pred
     )
     progress = train(config, toy, toy, tmp_path / "run", show_progress=False)
     assert progress.step == steps and progress.n_bad == 0
-    model, tok, stats, features = load_model(tmp_path / "run" / "best.pt")
+    model, tok, stats, features, _ = load_model(tmp_path / "run" / "best.pt")
     assert model.cfg.mode == mode
     for beam in (0, 4):  # greedy and beam search both read the memorised words
         result = evaluate(model, tok, stats, read_manifest(toy), features, beam=beam)
@@ -453,7 +453,7 @@ def test_average_of_checkpoints(tmp_path):
             checkpoint.bundle(model, CharTokenizer.english(), stats, FeatureConfig()), paths[-1]
         )
     main(["average", *map(str, paths), "--out", str(tmp_path / "avg.pt")])
-    averaged, _, _, _ = load_model(tmp_path / "avg.pt")
+    averaged = load_model(tmp_path / "avg.pt").model
     weights = [checkpoint.load(p)["model"] for p in paths]
     for key, value in averaged.state_dict().items():
         torch.testing.assert_close(value, sum(w[key] for w in weights) / 3)
@@ -470,7 +470,7 @@ def test_average_of_checkpoints(tmp_path):
     shipped["config"]["model"] |= {"beam": 8, "block_width": 4, "dropout": 0.25}
     checkpoint.save_atomic(shipped, tmp_path / "shipped.pt")
     both = checkpoint.average([tmp_path / "shipped.pt", paths[1]])
-    assert both["config"]["model"]["beam"] == 0 and both["config"]["model"]["dropout"] == 0.1
+    assert "beam" not in both["config"]["model"] and both["config"]["model"]["dropout"] == 0.1
 
 
 def test_max_minutes_overrides_the_config(toy, tmp_path, capsys):

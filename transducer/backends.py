@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from transducer.config import ModelConfig
+from transducer.config import DecodingConfig, ModelConfig
 
 
 class Parts(NamedTuple):
@@ -18,6 +18,7 @@ class Parts(NamedTuple):
     tokenizer: object  # CharTokenizer
     stats: object  # FeatureStats
     features: object  # FeatureConfig
+    decoding: DecodingConfig  # how the model decodes by default
     encoder: object  # initial_state() and (feats, state) -> (frames, state)
     decoder: object  # initial(), greedy_block(...), beam_block(...)
     model: object = None  # the torch model, when loaded from a checkpoint
@@ -54,7 +55,7 @@ def _load_torch(path: str | Path, backend: str) -> Parts:
     """A checkpoint's parts, with Numba or torch encoder and decoder."""
     from transducer.checkpoint import load_model
 
-    model, tokenizer, stats, features = load_model(path)
+    model, tokenizer, stats, features, decoding = load_model(path)
     if backend.startswith("numba"):
         from transducer.decode.fast import FastDecoder
         from transducer.decode.numba_encoder import NumbaEncoder
@@ -65,4 +66,4 @@ def _load_torch(path: str | Path, backend: str) -> Parts:
         from transducer.decode.search import TorchDecoder
 
         encoder, decoder = TorchEncoder(model), TorchDecoder(model)
-    return Parts(model.cfg, tokenizer, stats, features, encoder, decoder, model)
+    return Parts(model.cfg, tokenizer, stats, features, decoding, encoder, decoder, model)

@@ -1,18 +1,20 @@
 """Checkpoints: written atomically, carrying their config, loaded with weights_only=True.
 
-{"format_version": 1, "config": {"model": ..., "train": ..., "features": ...}, "tokens": [...],
- "stats": {"mean": [...], "std": [...]}, "model": state_dict, ...training state}
+{"format_version": 1, "config": {"model": ..., "train": ..., "features": ..., ["decoding": ...]},
+ "tokens": [...], "stats": {"mean": [...], "std": [...]}, "model": state_dict, ...training state}
 """
 
 import os
 from dataclasses import asdict
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
 from transducer.config import (
     DECODING_DEFAULTS,
     TRAINING_RATES,
+    DecodingConfig,
     FeatureConfig,
     ModelConfig,
     TrainConfig,
@@ -41,11 +43,14 @@ def bundle(
     stats: FeatureStats,
     features: FeatureConfig,
     train: TrainConfig | None = None,
+    decoding: DecodingConfig | None = None,
 ) -> dict:
     """What inference needs: config, tokenizer, normalisation statistics and weights."""
     config = {"model": asdict(model.cfg), "features": asdict(features)}
     if train is not None:
         config["train"] = asdict(train)
+    if decoding is not None:
+        config["decoding"] = asdict(decoding)
     return {
         "format_version": FORMAT_VERSION,
         "config": config,
@@ -65,8 +70,16 @@ def load(path: str | Path) -> dict:
         raise ValueError(f"{path}: not a readable checkpoint ({e})") from e
 
 
-def load_model(path: str | Path):
-    """-> (model in eval mode, tokenizer, stats, feature config)."""
+class Loaded(NamedTuple):
+    model: NeuralTransducer  # in eval mode
+    tokenizer: CharTokenizer
+    stats: FeatureStats
+    features: FeatureConfig
+    decoding: DecodingConfig  # how it decodes by default
+
+
+def load_model(path: str | Path) -> Loaded:
+    """A checkpoint's model and what decoding it needs."""
     ckpt = load(path)
     version = ckpt.setdefault("format_version", 1)
     if not isinstance(version, int) or version > FORMAT_VERSION:
@@ -79,6 +92,10 @@ def load_model(path: str | Path):
         if not isinstance(ckpt["config"].get(key), dict):
             raise ValueError(f"{path}: checkpoint config has no {key!r} section")
     cfg = _config(path, ModelConfig, ckpt["config"]["model"])
+    try:
+        decoding = DecodingConfig.of(ckpt["config"])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: DecodingConfig: {e}") from None
     model = NeuralTransducer(cfg)
     _check_finite(path, ckpt["model"])
     try:
@@ -88,17 +105,19 @@ def load_model(path: str | Path):
     stats = FeatureStats(tuple(ckpt["stats"]["mean"]), tuple(ckpt["stats"]["std"]))
     # Checkpoints from before `mel_floor` existed were trained with Kaldi's floor.
     features = _config(path, FeatureConfig, {"mel_floor": EPSILON, **ckpt["config"]["features"]})
-    return model.eval(), CharTokenizer(ckpt["tokens"]), stats, features
+    return Loaded(model.eval(), CharTokenizer(ckpt["tokens"]), stats, features, decoding)
 
 
 def _config(path, cls, d: dict):
-    """A config dataclass from a checkpoint's section; errors name the file."""
-    unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+    """A config dataclass from a checkpoint's section; errors name the file. A model section
+    may hold the beam of a checkpoint from before `DecodingConfig` (`DecodingConfig.of`)."""
+    legacy = {"beam"} if cls is ModelConfig else set()
+    unknown = sorted(set(d) - set(cls.__dataclass_fields__) - legacy)
     if unknown:
         raise ValueError(f"{path}: unknown {cls.__name__} keys {unknown} (newer or damaged?)")
     try:
-        return cls(**lists_to_tuples(d))  # validates the values
-    except (TypeError, ValueError) as e:
+        return cls(**lists_to_tuples({k: v for k, v in d.items() if k not in legacy}))
+    except (TypeError, ValueError) as e:  # validates the values
         raise ValueError(f"{path}: {cls.__name__}: {e}") from None
 
 

@@ -102,12 +102,16 @@ def _eval(args: argparse.Namespace) -> None:
             raise SystemExit(
                 "transducer eval: the offline backend uses an LM only if --lm names it"
             )
-        model, tokenizer, stats, features = load_model(args.model or default_model("torch"))
+        model, tokenizer, stats, features, decoding = load_model(
+            args.model or default_model("torch")
+        )
+        beam = decoding.beam if args.beam is None else args.beam
+        W = args.block_width or decoding.block_width or None
         lm = None
         if args.lm and args.lm_weight != 0:
             lm = load_lm(args.lm, args.lm_weight, args.lm_bonus, tokenizer, args.word_lm,
                          args.word_lm_weight)  # fmt: skip
-        result = evaluate(model, tokenizer, stats, utts, features, args.beam, args.block_width, lm)
+        result = evaluate(model, tokenizer, stats, utts, features, beam, W, lm)
     else:
         from transducer.evaluate import evaluate_recognizer
         from transducer.recognizer import EndpointConfig, Recognizer

@@ -106,7 +106,9 @@ def backend_kind(backend: str, int8: bool = False) -> str:
 CHANNELS = ("room", "mulaw", "alaw", "amr", "g722", "mp3", "opus", "clip")
 
 
-DECODING_DEFAULTS = ("block_width", "beam")  # ModelConfig fields that only set decoding
+# Keys of a model section that may differ between checkpoints of one model: a shipped one set
+# its decoding width there, and checkpoints from before DecodingConfig their beam too.
+DECODING_DEFAULTS = ("block_width", "beam")
 TRAINING_RATES = ("dropout", "label_dropout")  # ModelConfig fields that only act in training
 
 
@@ -135,9 +137,9 @@ class ModelConfig:
     d_att: int = 128  # additive attention width ("mlp")
     d_att_lstm: int = 32  # the small LSTM of LSTM-attention
     lookback: int = 0  # also attend to this many previous blocks (Sainath et al., 2018)
-    # Decoding defaults (DECODING_DEFAULTS): shipping sets them; the weights do not depend on them.
-    block_width: int = 8  # W: encoder frames per block at decoding time
-    beam: int = 0  # beam width at decoding time unless a caller says otherwise (0/1: greedy)
+    # W: encoder frames per block, in training unless train.block_widths says otherwise, and
+    # in decoding unless the decoding config says otherwise (`DecodingConfig`).
+    block_width: int = 8
     dropout: float = 0.1
     # Training only (fullsum): each prediction-network input label becomes `<unk>` with this
     # probability, so the decoder cannot lean on memorised sentences (word dropout of LMs).
@@ -171,9 +173,8 @@ class ModelConfig:
                 "paper mode has the paper's two transducer layers: "
                 f"set n_dec_layers=2, got {self.n_dec_layers}"
             )
-        if self.beam < 0 or self.conv_channels < 0:
-            raise ValueError(f"beam and conv_channels must be >= 0, got {self.beam}, "
-                             f"{self.conv_channels}")  # fmt: skip
+        if self.conv_channels < 0:
+            raise ValueError(f"conv_channels must be >= 0, got {self.conv_channels}")
         if not 0 <= self.n_res_layers < self.n_enc_layers:
             raise ValueError(f"need 0 <= n_res_layers < n_enc_layers, got {self.n_res_layers}")
         if self.lookback < 0 or not 0 <= self.ctc_weight <= 1 or not 0 <= self.dropout < 1:
@@ -189,6 +190,29 @@ class ModelConfig:
             # Paper mode feeds `<e>` back too and trains on one alignment: not implemented there.
             raise ValueError(f"label_dropout is for fullsum mode, got {self.label_dropout} "
                              "with mode 'paper'")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DecodingConfig:
+    """How a model decodes unless its caller says otherwise. Shipping sets it; the weights do
+    not depend on it. A checkpoint keeps it as config["decoding"], an export folder as its
+    "decoding" metadata, the shipped model as `pretrained/decoding.json`."""
+
+    beam: int = 0  # beam width (0/1: greedy)
+    block_width: int = 0  # W: encoder frames per block (0: the model's `block_width`)
+
+    def __post_init__(self) -> None:
+        if self.beam < 0 or self.block_width < 0:
+            raise ValueError(f"beam and block_width must be >= 0, got {self.beam}, "
+                             f"{self.block_width}")  # fmt: skip
+
+    @classmethod
+    def of(cls, config: dict) -> "DecodingConfig":
+        """A checkpoint's (or export's) decoding: its config's "decoding" section, or for one
+        written before that existed, the beam that its "model" section held."""
+        if "decoding" in config:
+            return cls(**config["decoding"])
+        return cls(beam=config.get("model", {}).get("beam", 0))
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,10 @@ def features(samples: np.ndarray, stats: FeatureStats, cfg: FeatureConfig) -> to
     return torch.from_numpy(online_cmn(stats.normalize(fbank(samples, cfg)), cfg))
 
 
-def decode(model, feats: torch.Tensor, beam: int | None = None, W: int | None = None,
+def decode(model, feats: torch.Tensor, beam: int = 0, W: int | None = None,
            lm=None) -> Hypothesis:  # fmt: skip
     """Greedy when beam <= 1, else block-synchronous beam search (fused with the character LM
-    `lm`, if any); beam None: the model's."""
-    beam = model.cfg.beam if beam is None else beam
+    `lm`, if any)."""
     if beam > 1:
         return beam_search(model, feats, beam=beam, W=W, lm=lm)
     return greedy_search(model, feats, W=W)
@@ -54,7 +53,7 @@ def evaluate(
     stats: FeatureStats,
     utts,
     features_cfg: FeatureConfig,
-    beam: int | None = None,
+    beam: int = 0,
     W: int | None = None,
     lm=None,
 ) -> dict:

@@ -26,6 +26,7 @@ encoder's LSTM weights in int8, `numba_encoder.quantize_encoder`), "torch" (the 
 torch checkpoint is loaded.
 """
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -41,7 +42,7 @@ from transducer.audio import (
     to_mono,
 )
 from transducer.backends import load_parts
-from transducer.config import backend_kind
+from transducer.config import DecodingConfig, backend_kind
 from transducer.decode.hypothesis import Hypothesis
 from transducer.features import OnlineCMN, StreamingFbank
 
@@ -51,6 +52,7 @@ DEFAULT_EXPORT = PRETRAINED / "onnx"  # its int8 graphs
 SAMPLE = PRETRAINED / "sample.wav"  # a short real recording and its text (SAMPLE.md)
 DEFAULT_LM = PRETRAINED / "lm.npz"  # its character LM for beam search
 DEFAULT_WORD_LM = PRETRAINED / "words.npz"  # its word LM, built by `make` (transducer.wordlm)
+DEFAULT_DECODING = PRETRAINED / "decoding.json"  # its beam and block width (DecodingConfig)
 
 
 def default_model(backend: str = "numba") -> Path:
@@ -220,7 +222,8 @@ class Recognizer:
         "numba" (compiled on first use, then cached), "torch" (the reference searches) or
         "onnx", which give the same tokens; int8: int8 weights on numba or onnx (faster, a few
         tokens differ; backend "numba-int8" / "onnx-int8" for short). beam and block_width:
-        by default the model's own (its config's `beam`, `block_width`).
+        by default the model's decoding config's (`DecodingConfig`; the shipped model's is
+        pretrained/decoding.json), its block width by default the model's.
         lm: a character LM (`transducer lm`) fused into beam search, by default the shipped
         one with the shipped model; lm_weight: by default the LM's own, 0 turns it off;
         lm_bonus (added per label with the LM on): by default the LM's own. word_lm: a word
@@ -232,12 +235,13 @@ class Recognizer:
             lm = DEFAULT_LM
         if word_lm is None and model is None and DEFAULT_WORD_LM.exists() and lm_weight != 0:
             word_lm = DEFAULT_WORD_LM  # the shipped model's, with its character LM
-        model = default_model(backend) if model is None else model
-        parts = load_parts(model, backend)
-        self.cfg, self.tokenizer, self.stats, self.features = parts[:4]
-        self.encoder, self.decoder, self.model = parts[4:]  # model: the torch one, if any
-        self.W = block_width or self.cfg.block_width
-        self.beam = self.cfg.beam if beam is None else beam
+        parts = load_parts(default_model(backend) if model is None else model, backend)
+        self.cfg, self.tokenizer, self.stats, self.features, decoding = parts[:5]
+        self.encoder, self.decoder, self.model = parts[5:]  # model: the torch one, if any
+        if model is None and DEFAULT_DECODING.exists():
+            decoding = DecodingConfig(**json.loads(DEFAULT_DECODING.read_text()))
+        self.W = block_width or decoding.block_width or self.cfg.block_width
+        self.beam = decoding.beam if beam is None else beam
         self.endpoint = endpoint
         self.lm = None
         if word_lm is not None and word_lm_weight != 0 and (lm is None or lm_weight == 0):

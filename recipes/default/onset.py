@@ -50,7 +50,7 @@ def main() -> None:
     torch.set_num_threads(1)
     utts = read_manifest(args.manifest)[: args.limit]
     recognizer = Recognizer(backend="numba")
-    model, tokenizer, stats, features = load_model(DEFAULT_MODEL)
+    model, tokenizer, stats, features, _ = load_model(DEFAULT_MODEL)
     counts, refs, cold, warm = {}, [], [], []
     previous = None
     for utt in utts:

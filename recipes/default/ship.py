@@ -8,21 +8,24 @@ decoder_weights.npz; the fp32 graphs are left out for size, `transducer export` 
 and lm.npz (`transducer lm --words /usr/share/dict/american-english-large`, from Debian's
 wamerican-large: the character LM fused into beam search, with its lexicon).
 `--block-width` sets the W the shipped model decodes with by default (one of the widths it was
-trained with, chosen on dev), `--beam` the beam width it decodes with by default. Prints the
-sizes.
+trained with, chosen on dev), `--beam` the beam width it decodes with by default: its decoding
+config, in model.pt, the export and decoding.json (which alone may be edited later, to change
+how the default model decodes without new weights). Prints the sizes.
 """
 
 import argparse
 import json
 import shutil
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from transducer import checkpoint, lm
+from transducer.config import DecodingConfig
 from transducer.export.onnx_export import export
-from transducer.recognizer import DEFAULT_EXPORT, DEFAULT_LM, DEFAULT_MODEL
+from transducer.recognizer import DEFAULT_DECODING, DEFAULT_EXPORT, DEFAULT_LM, DEFAULT_MODEL
 
 KEEP = ("encoder.int8.onnx", "decoder.int8.onnx", "joiner.int8.onnx", "tokens.txt",
         "decoder_weights.npz", "encoder_weights.npz")  # fmt: skip
@@ -37,11 +40,11 @@ def ship(run: Path, block_width: int | None = None, beam: int | None = None) -> 
         trained = ckpt["config"].get("train", {}).get("block_widths") or ()
         if block_width not in trained:
             raise SystemExit(f"{run} was trained with W in {trained}, not {block_width}")
-    decoding = {"block_width": block_width, "beam": beam}
-    model_cfg = shipped["config"]["model"] | {k: v for k, v in decoding.items() if v is not None}
-    shipped["config"] = {**shipped["config"], "model": model_cfg}
+    decoding = asdict(DecodingConfig(beam=beam or 0, block_width=block_width or 0))
+    shipped["config"] = {**shipped["config"], "decoding": decoding}
     DEFAULT_MODEL.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.save_atomic(shipped, DEFAULT_MODEL)
+    DEFAULT_DECODING.write_text(json.dumps(decoding) + "\n")
     with tempfile.TemporaryDirectory() as tmp:
         report = export(DEFAULT_MODEL, tmp, int8=True)  # checks itself against torch
         if not report["ok"]:
@@ -51,13 +54,13 @@ def ship(run: Path, block_width: int | None = None, beam: int | None = None) -> 
         for name in KEEP:
             shutil.copy(Path(tmp) / name, DEFAULT_EXPORT / name)
     lm.from_text(words_file=WORDS)[0].save(DEFAULT_LM)
-    files = [DEFAULT_MODEL, DEFAULT_LM, *sorted(DEFAULT_EXPORT.iterdir())]
+    files = [DEFAULT_MODEL, DEFAULT_LM, DEFAULT_DECODING, *sorted(DEFAULT_EXPORT.iterdir())]
     sizes = {
         str(p.relative_to(DEFAULT_MODEL.parent)): round(p.stat().st_size / 1e6, 2) for p in files
     }
     n_params = sum(v.numel() for v in weights.values() if v.is_floating_point())
-    return {"source": str(run), "block_width": model_cfg["block_width"],
-            "beam": model_cfg.get("beam", 0),
+    W = decoding["block_width"] or shipped["config"]["model"]["block_width"]
+    return {"source": str(run), "block_width": W, "beam": decoding["beam"],
             "n_params": n_params, "sizes_mb": sizes,
             "total_mb": round(sum(sizes.values()), 2)}  # fmt: skip
 

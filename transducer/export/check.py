@@ -115,7 +115,7 @@ def torch_greedy(model, blocks, mask) -> tuple[list[int], list[np.ndarray]]:
 def check(model_path: str | Path, folder: str | Path, audio: str | Path = SAMPLE,
           manifest: str | Path | None = None) -> dict:  # fmt: skip
     """The report; with `manifest`, also how many of its utterances give identical tokens."""
-    model, _, stats, feature_cfg = load_model(model_path)
+    model, _, stats, feature_cfg, _ = load_model(model_path)
     load_export(folder)  # the runtime's own checks of files and metadata
     sessions = {g: open_session(Path(folder) / f"{g}.onnx") for g in GRAPHS}
     samples = read_audio(audio)

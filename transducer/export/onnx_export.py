@@ -32,7 +32,7 @@ from transducer.export.runtime import FORMAT_VERSION, GRAPHS, digest, tokens_dig
 OPSET = 17
 
 
-def metadata(model, tokenizer, stats, features, decoder_arrays: dict,
+def metadata(model, tokenizer, stats, features, decoding, decoder_arrays: dict,
              encoder_arrays: dict) -> dict[str, str]:  # fmt: skip
     """Every setting the runtime needs, as strings (ONNX metadata is string -> string), and
     content hashes that tie the files of one export together: of the model's weights, of its
@@ -47,6 +47,7 @@ def metadata(model, tokenizer, stats, features, decoder_arrays: dict,
         model_type="neural-transducer",
         blank_id="0",
         model_config=json.dumps(asdict(cfg)),
+        decoding=json.dumps(asdict(decoding)),
         features=json.dumps(asdict(features)),
         stats_mean=json.dumps(list(stats.mean)),
         stats_std=json.dumps(list(stats.std)),
@@ -266,7 +267,7 @@ def quantize(out: Path) -> dict[str, str]:
 def export(model_path: str | Path, out: str | Path, int8: bool = False,
            check_manifest: str | Path | None = None) -> dict:  # fmt: skip
     """Write the export folder and check it; returns a JSON-able report."""
-    model, tokenizer, stats, features = load_model(model_path)
+    model, tokenizer, stats, features, decoding = load_model(model_path)
     require_lstm_prediction(model.cfg)  # before anything is written
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -274,7 +275,7 @@ def export(model_path: str | Path, out: str | Path, int8: bool = False,
     out.mkdir(parents=True, exist_ok=True)
     arrays, scalars = decoder_weights(model)
     enc_arrays, enc_scalars = encoder_weights(model)
-    meta = metadata(model, tokenizer, stats, features, arrays, enc_arrays)
+    meta = metadata(model, tokenizer, stats, features, decoding, arrays, enc_arrays)
     with torch.no_grad():
         for graph in GRAPHS:
             export_graph(model, graph, out / f"{graph}.onnx", meta)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from transducer.config import FeatureConfig, ModelConfig
+from transducer.config import DecodingConfig, FeatureConfig, ModelConfig
 from transducer.features import FeatureStats
 from transducer.text import CharTokenizer
 
@@ -134,7 +134,12 @@ def load_export(folder: str | Path, backend: str = "onnx", threads: int = 1) -> 
         ref_path, ref = weights_path, _checked(weights_path, meta)
     expected = set(Weights._fields) - set(scalars)
     w = Weights(**scalars, **_decoder_arrays(arrays, expected, ref, weights_path))
-    cfg = ModelConfig(**_tuples(json.loads(ref["model_config"])))
+    model_section = json.loads(ref["model_config"])  # with a beam if written before "decoding"
+    cfg = ModelConfig(**_tuples({k: v for k, v in model_section.items() if k != "beam"}))
+    sections = {"model": model_section}
+    if "decoding" in ref:
+        sections["decoding"] = json.loads(ref["decoding"])
+    decoding = DecodingConfig.of(sections)
     tokens_path = folder / "tokens.txt"
     try:
         tokenizer = CharTokenizer.load(tokens_path)
@@ -156,7 +161,7 @@ def load_export(folder: str | Path, backend: str = "onnx", threads: int = 1) -> 
         e = _encoder_weights(folder / "encoder_weights.npz", ref, ref_path)
         encoder = NumbaEncoder(quantize_encoder(e) if backend == "numba-int8" else e)
     decoder = FastDecoder(w, (cfg.lookback + 1) * cfg.block_width)
-    return cfg, tokenizer, stats, features, encoder, decoder
+    return cfg, tokenizer, stats, features, decoding, encoder, decoder
 
 
 def _open_graphs(folder: Path, int8: bool, threads: int) -> tuple[dict, Path, dict]:
