@@ -222,8 +222,8 @@ class Recognizer:
         "numba" (compiled on first use, then cached), "torch" (the reference searches) or
         "onnx", which give the same tokens; int8: int8 weights on numba or onnx (faster, a few
         tokens differ; backend "numba-int8" / "onnx-int8" for short). beam and block_width:
-        by default the model's decoding config's (`DecodingConfig`; the shipped model's is
-        pretrained/decoding.json), its block width by default the model's.
+        by default the model's decoding config's (`DecodingConfig`; for the shipped model's
+        files pretrained/decoding.json), its block width by default the model's.
         lm: a character LM (`transducer lm`) fused into beam search, by default the shipped
         one with the shipped model; lm_weight: by default the LM's own, 0 turns it off;
         lm_bonus (added per label with the LM on): by default the LM's own. word_lm: a word
@@ -235,10 +235,12 @@ class Recognizer:
             lm = DEFAULT_LM
         if word_lm is None and model is None and DEFAULT_WORD_LM.exists() and lm_weight != 0:
             word_lm = DEFAULT_WORD_LM  # the shipped model's, with its character LM
-        parts = load_parts(default_model(backend) if model is None else model, backend)
+        model = default_model(backend) if model is None else Path(model)
+        parts = load_parts(model, backend)
         self.cfg, self.tokenizer, self.stats, self.features, decoding = parts[:5]
         self.encoder, self.decoder, self.model = parts[5:]  # model: the torch one, if any
-        if model is None and DEFAULT_DECODING.exists():
+        shipped = model.resolve() in (DEFAULT_MODEL.resolve(), DEFAULT_EXPORT.resolve())
+        if shipped and DEFAULT_DECODING.exists():  # which may change without new weights
             decoding = DecodingConfig(**json.loads(DEFAULT_DECODING.read_text()))
         self.W = block_width or decoding.block_width or self.cfg.block_width
         self.beam = decoding.beam if beam is None else beam
