@@ -97,10 +97,10 @@ def test_add_channels_changes_the_chosen_share_and_keeps_padding(speech, rng):
 
 def test_train_config_checks_channels():
     with pytest.raises(ValueError, match="channels from"):
-        TrainConfig(channel_prob=0.5, channels=("gsm",))
+        TrainConfig.of(channel_prob=0.5, channels=("gsm",))
     with pytest.raises(ValueError, match="train.rooms"):
-        TrainConfig(channel_prob=0.5, channels=("room",))
-    TrainConfig(channel_prob=0.5, channels=("mulaw",))
+        TrainConfig.of(channel_prob=0.5, channels=("room",))
+    TrainConfig.of(channel_prob=0.5, channels=("mulaw",))
 
 
 @pytest.mark.parametrize("lag", [785, -22, 0])

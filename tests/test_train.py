@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -18,7 +18,7 @@ from tests.helpers import WORDS, make_corpus, write_config
 from transducer import checkpoint
 from transducer.checkpoint import load_model
 from transducer.cli import main
-from transducer.config import TrainConfig
+from transducer.config import OptimConfig, TrainConfig
 from transducer.data.augment import random_eq
 from transducer.data.dataset import BucketBatchSampler, collate
 from transducer.data.manifest import read_manifest
@@ -209,7 +209,7 @@ def test_cached_features_equal_fresh_ones(toy, tmp_path):
     assert len(run.feature_cache) == 2
     for noise in ({"noise_prob": 0.5}, {"noise_onset_prob": 0.5}):
         with pytest.raises(ValueError, match="cache_features needs noise_prob and noise_onset"):
-            TrainConfig(cache_features=True, **noise)
+            TrainConfig.of(cache_features=True, **noise)
 
 
 def test_random_filters_change_each_utterance_and_keep_the_padding(toy, tmp_path, monkeypatch):
@@ -234,7 +234,7 @@ def test_random_filters_change_each_utterance_and_keep_the_padding(toy, tmp_path
 
     filtered, feat_lens = features()
     again, _ = features()
-    run.cfg = replace(run.cfg, eq_db=0.0)
+    run.cfg = run.cfg.with_keys(eq_db=0.0)
     plain, _ = features()
     assert torch.equal(filtered, again)  # the filters come from the step's generator
     valid = torch.arange(plain.shape[1])[None] < feat_lens[:, None]
@@ -268,7 +268,7 @@ def test_non_finite_losses_are_skipped_then_stop(toy, tmp_path, monkeypatch):
 
 
 def test_lr_schedule():
-    cfg = TrainConfig(max_steps=1000, warmup_steps=100, lr=1e-3, final_lr_ratio=0.1)
+    cfg = OptimConfig(max_steps=1000, warmup_steps=100, lr=1e-3, final_lr_ratio=0.1)
     assert get_lr(0, cfg) == pytest.approx(1e-5)
     assert get_lr(99, cfg) == pytest.approx(1e-3)
     assert get_lr(1000, cfg) == pytest.approx(1e-4)
@@ -317,6 +317,21 @@ def test_config_file_errors(tmp_path):
             load_config(tmp_path / "c.json")
 
 
+def test_train_config_groups_flat_or_named():
+    """A "train" section may give keys flat or by group; a checkpoint's (grouped, lists for
+    tuples) reads back equal; an unknown key is named."""
+    flat = TrainConfig.of({"lr": 3e-4, "noise_prob": 0.5, "seed": 2, "block_widths": [4, 8]})
+    grouped = TrainConfig.of({"optim": {"lr": 3e-4, "block_widths": [4, 8]},
+                              "augment": {"noise_prob": 0.5}, "run": {"seed": 2}})  # fmt: skip
+    assert flat == grouped == TrainConfig.of(json.loads(json.dumps(asdict(flat))))
+    assert (flat.optim.lr, flat.augment.noise_prob, flat.run.seed) == (3e-4, 0.5, 2)
+    with pytest.raises(ValueError, match="no key 'learning_rate'"):
+        TrainConfig.of(learning_rate=1.0)
+    with pytest.raises(ValueError, match="run has no key 'lr'"):
+        TrainConfig.of({"run": {"lr": 1.0}})
+    assert TrainConfig.of({"optim": {"lr": 1.0}}, lr=2.0).optim.lr == 2.0  # flat keys win
+
+
 def test_settings_replace_config_keys(tmp_path):
     """`--set SECTION.KEY=VALUE`: VALUE as JSON where it parses, else a string; malformed
     settings and unknown keys are errors that name them."""
@@ -325,8 +340,8 @@ def test_settings_replace_config_keys(tmp_path):
     sets = ["model.dropout=0.25", "train.spec_augment=false", "model.attention=mlp",
             "train.block_widths=[4, 8]"]  # fmt: skip
     model, train_cfg, _ = load_config(path, sets)
-    assert (model.dropout, model.attention, train_cfg.lr) == (0.25, "mlp", 0.001)
-    assert train_cfg.spec_augment is False and train_cfg.block_widths == (4, 8)
+    assert (model.dropout, model.attention, train_cfg.optim.lr) == (0.25, "mlp", 0.001)
+    assert train_cfg.augment.spec_augment is False and train_cfg.optim.block_widths == (4, 8)
     for bad, message in [("model.dropout", "expected SECTION.KEY=VALUE"),
                          ("dropout=0.2", "expected SECTION.KEY=VALUE"),
                          ("modle.dropout=0.2", "expected SECTION.KEY=VALUE"),
@@ -495,7 +510,7 @@ def test_seed_overrides_the_config(toy, tmp_path, capsys):
               "--out", str(out), "--quiet", *flag])  # fmt: skip
         ckpt = checkpoint.load(out / "step-0000004.pt")
         seed = 7 if flag else config_seed
-        assert ckpt["config"]["train"]["seed"] == seed
+        assert ckpt["config"]["train"]["run"]["seed"] == seed
         assert json.loads((out / "config.json").read_text())["train"]["seed"] == seed
         weights[name] = torch.cat([w.flatten() for w in ckpt["model"].values()])
     capsys.readouterr()

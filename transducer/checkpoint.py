@@ -167,7 +167,3 @@ def _architecture(ckpt: dict) -> dict:
 def lists_to_tuples(d: dict) -> dict:
     """Lists back to tuples (dataclass fields are tuples; they round-trip as lists)."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-
-
-def train_config(d: dict) -> TrainConfig:
-    return TrainConfig(**lists_to_tuples(d))

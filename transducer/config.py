@@ -3,7 +3,7 @@
 Override with `dataclasses.replace(cfg, field=value)`; serialise with `dataclasses.asdict`.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
@@ -216,11 +216,10 @@ class DecodingConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation and bookkeeping; saved inside every checkpoint."""
+class OptimConfig:
+    """What a training step optimises and how: batches, learning rate, block widths."""
 
     max_steps: int = 20000
-    max_minutes: float = 0.0  # wall-clock budget for this run; 0 = none
     batch_seconds: float = 160.0  # padded audio per batch
     lr: float = 1e-3  # peak learning rate (AdamW)
     warmup_steps: int = 500
@@ -235,7 +234,26 @@ class TrainConfig:
     ctc_pretrain_steps: int = 0
     alignment: str = "search"  # paper mode: "search" (the paper's DP) or "ctc"
     sorted_first_epoch: bool = True  # SortaGrad: the first epoch from short to long
+
+    def __post_init__(self) -> None:
+        if self.alignment not in ("search", "ctc"):
+            raise ValueError(f"alignment must be 'search' or 'ctc', got {self.alignment!r}")
+        if self.block_widths and min(self.block_widths) < 1:
+            raise ValueError(f"block_widths must be positive, got {self.block_widths}")
+        if self.max_steps < 1 or self.lr <= 0 or self.batch_seconds <= 0:
+            raise ValueError("need max_steps >= 1, lr > 0 and batch_seconds > 0")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """What training does to its audio and features, new at every step."""
+
     spec_augment: bool = True
+    # SpecAugment starts at this step: masking from the first step keeps a model trained from
+    # scratch on the blank plateau far longer (measured on the 2-hour corpus: no progress in
+    # 1000 steps with it, progress from ~550 without).
+    spec_augment_from_step: int = 0
+    speed_perturb: tuple[float, ...] = (0.9, 1.0, 1.1)  # () disables it
     freq_warp: float = 0.0  # VTLP: warp each utterance's bins by a factor in 1 +- this; 0: off
     # A random fixed filter per utterance (`augment.random_eq`): gains at eq_points points over
     # the mel range, each drawn in +-eq_db times a strength drawn per utterance in [0, 1); 0: off.
@@ -248,11 +266,6 @@ class TrainConfig:
     formant_warp: float = 0.0
     formant_points: int = 5
     formant_warp_frames: int = 0
-    # SpecAugment starts at this step: masking from the first step keeps a model trained from
-    # scratch on the blank plateau far longer (measured on the 2-hour corpus: no progress in
-    # 1000 steps with it, progress from ~550 without).
-    spec_augment_from_step: int = 0
-    speed_perturb: tuple[float, ...] = (0.9, 1.0, 1.1)  # () disables it
     # Fresh noise each step (`augment.add_noise`) for this share of a batch's utterances, at an
     # SNR (dB) drawn from noise_snr; 0: off.
     noise_prob: float = 0.0
@@ -271,27 +284,8 @@ class TrainConfig:
     channel_prob: float = 0.0
     channels: tuple[str, ...] = CHANNELS
     rooms: str = ""
-    # Keep each batch's filterbank features (one copy per speed factor) in memory after their
-    # first use: a step then skips resampling and fbank (13 % of a small model's step, measured
-    # with the normalisation cached too; augmentation and normalisation run at every step). The
-    # features take 0.12 GB per hour of training audio and speed factor (100 frames x 80 float32
-    # a second); a run's process grew by ~0.28 GB per hour and factor. Needs noise_prob off
-    # (noise is added to the waveforms, new at every step).
-    cache_features: bool = False
-    seed: int = 0
-    log_every: int = 20  # steps between metric rows
-    eval_every: int = 500  # steps between dev evaluations and checkpoints
-    eval_utts: int = 100  # dev utterances per evaluation (0: all)
-    keep_last: int = 3  # step checkpoints kept besides best.pt
-    max_bad_steps: int = 50  # non-finite losses in a row before training stops
-    stats_utts: int = 1000  # training utterances for the feature mean/std
-    num_workers: int = 1  # data loading processes
 
     def __post_init__(self) -> None:
-        if self.alignment not in ("search", "ctc"):
-            raise ValueError(f"alignment must be 'search' or 'ctc', got {self.alignment!r}")
-        if self.block_widths and min(self.block_widths) < 1:
-            raise ValueError(f"block_widths must be positive, got {self.block_widths}")
         if not 0 <= self.noise_prob <= 1 or len(self.noise_snr) != 2:
             raise ValueError(f"need 0 <= noise_prob <= 1 and noise_snr (lo, hi) dB, got "
                              f"{self.noise_prob}, {self.noise_snr}")  # fmt: skip
@@ -310,9 +304,6 @@ class TrainConfig:
                              f"{self.channel_prob}, {self.channels}")  # fmt: skip
         if self.channel_prob and "room" in self.channels and not self.rooms:
             raise ValueError("the room channel needs train.rooms, a folder of impulse responses")
-        if self.cache_features and (self.noise_prob or self.noise_onset_prob):
-            raise ValueError("cache_features needs noise_prob and noise_onset_prob off: noise "
-                             "is added to the waveforms, new at every step")  # fmt: skip
         if not 0 <= self.formant_warp < 0.5 or self.formant_points < 1:
             raise ValueError(f"need 0 <= formant_warp < 0.5 and formant_points >= 1, got "
                              f"{self.formant_warp}, {self.formant_points}")  # fmt: skip
@@ -320,5 +311,74 @@ class TrainConfig:
             raise ValueError(f"formant_warp_frames must be >= 0, got {self.formant_warp_frames}")
         if self.eq_points < 2:
             raise ValueError(f"eq_points must be at least 2, got {self.eq_points}")
-        if self.max_steps < 1 or self.lr <= 0 or self.batch_seconds <= 0:
-            raise ValueError("need max_steps >= 1, lr > 0 and batch_seconds > 0")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How a run goes about it: time, seed, logging, checkpoints, data loading."""
+
+    max_minutes: float = 0.0  # wall-clock budget for this run; 0 = none
+    seed: int = 0
+    log_every: int = 20  # steps between metric rows
+    eval_every: int = 500  # steps between dev evaluations and checkpoints
+    eval_utts: int = 100  # dev utterances per evaluation (0: all)
+    keep_last: int = 3  # step checkpoints kept besides best.pt
+    max_bad_steps: int = 50  # non-finite losses in a row before training stops
+    stats_utts: int = 1000  # training utterances for the feature mean/std
+    num_workers: int = 1  # data loading processes
+    # Keep each batch's filterbank features (one copy per speed factor) in memory after their
+    # first use: a step then skips resampling and fbank (13 % of a small model's step, measured
+    # with the normalisation cached too; augmentation and normalisation run at every step). The
+    # features take 0.12 GB per hour of training audio and speed factor (100 frames x 80 float32
+    # a second); a run's process grew by ~0.28 GB per hour and factor. Needs the noise off
+    # (noise is added to the waveforms, new at every step).
+    cache_features: bool = False
+
+
+TRAIN_GROUPS = {"optim": OptimConfig, "augment": AugmentConfig, "run": RunConfig}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run's settings in three groups; saved inside every checkpoint. A config
+    file's "train" section may name the groups ({"optim": {...}, ...}) or give their keys
+    flat (every key belongs to one group): `TrainConfig.of`."""
+
+    optim: OptimConfig = OptimConfig()
+    augment: AugmentConfig = AugmentConfig()
+    run: RunConfig = RunConfig()
+
+    def __post_init__(self) -> None:
+        if self.run.cache_features and (self.augment.noise_prob or self.augment.noise_onset_prob):
+            raise ValueError("cache_features needs noise_prob and noise_onset_prob off: noise "
+                             "is added to the waveforms, new at every step")  # fmt: skip
+
+    @classmethod
+    def of(cls, d: dict | None = None, **keys) -> "TrainConfig":
+        """From a "train" section, grouped or flat (lists as tuples), and/or keyword keys of
+        any group: TrainConfig.of(lr=3e-4, seed=2). ValueError names an unknown key."""
+        d = {**(d or {}), **keys}
+        groups: dict[str, dict] = {name: {} for name in TRAIN_GROUPS}
+        for name, group in TRAIN_GROUPS.items():
+            for key, value in dict(d.pop(name, None) or {}).items():
+                if key not in group.__dataclass_fields__:
+                    raise ValueError(f"TrainConfig's {name} has no key {key!r}")
+                groups[name][key] = value
+        for key, value in d.items():  # flat keys, after the groups: they replace theirs
+            if train_group(key) is None:
+                raise ValueError(f"TrainConfig has no key {key!r}")
+            groups[train_group(key)][key] = value
+        tuples = lambda g: {k: tuple(v) if isinstance(v, list) else v for k, v in g.items()}  # noqa: E731
+        return cls(**{name: TRAIN_GROUPS[name](**tuples(g)) for name, g in groups.items()})
+
+    def with_keys(self, **keys) -> "TrainConfig":
+        """This config with keys of any group replaced: cfg.with_keys(lr=1e-4, seed=3)."""
+        return TrainConfig.of(asdict(self), **keys)
+
+
+def train_group(key: str) -> str | None:
+    """The group ("optim", "augment", "run") of a training key, None if none has it."""
+    for name, group in TRAIN_GROUPS.items():
+        if key in group.__dataclass_fields__:
+            return name
+    return None

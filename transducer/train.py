@@ -23,7 +23,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from transducer import checkpoint
-from transducer.config import FeatureConfig, ModelConfig, TrainConfig
+from transducer.config import FeatureConfig, ModelConfig, OptimConfig, TrainConfig, train_group
 from transducer.data import channel
 from transducer.data.augment import (
     SpecAugment,
@@ -45,7 +45,7 @@ from transducer.runinfo import read_csv
 from transducer.text import CharTokenizer
 
 
-def get_lr(step: int, cfg: TrainConfig) -> float:
+def get_lr(step: int, cfg: OptimConfig) -> float:
     """Linear warm-up to cfg.lr, then cosine decay to cfg.lr * final_lr_ratio at max_steps."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
@@ -135,12 +135,12 @@ class Run:
         manifests = [train_manifest] if isinstance(train_manifest, str | Path) else train_manifest
         self.utts = [utt for path in manifests for utt in read_manifest(path)]
         self.dev = read_manifest(dev_manifest)
-        if cfg.ctc_pretrain_steps and not model_cfg.ctc_weight:
+        if cfg.optim.ctc_pretrain_steps and not model_cfg.ctc_weight:
             raise ValueError("ctc_pretrain_steps needs the CTC head: set model ctc_weight > 0")
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(cfg.run.seed)
         self.model = NeuralTransducer(model_cfg)
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+            self.model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
         )
         self.progress = Progress()
         self.stats = None
@@ -152,7 +152,9 @@ class Run:
             self.stats = FeatureStats(tuple(ckpt["stats"]["mean"]), tuple(ckpt["stats"]["std"]))
         if self.stats is None:
             stats = (
-                compute_stats(self.utts, cfg.stats_utts, self.features) if self.rank == 0 else None
+                compute_stats(self.utts, cfg.run.stats_utts, self.features)
+                if self.rank == 0
+                else None
             )
             self.stats = _broadcast(stats, self.rank, self.world)
         self.mean = torch.tensor(self.stats.mean, dtype=torch.float32)
@@ -160,19 +162,19 @@ class Run:
         self.net = self.model
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(
-                self.model, find_unused_parameters=cfg.ctc_pretrain_steps > 0
+                self.model, find_unused_parameters=cfg.optim.ctc_pretrain_steps > 0
             )
         self.spec_augment = SpecAugment()
-        use_rooms = cfg.channel_prob and "room" in cfg.channels
-        self.rooms = channel.load_rooms(cfg.rooms) if use_rooms else []
+        use_rooms = cfg.augment.channel_prob and "room" in cfg.augment.channels
+        self.rooms = channel.load_rooms(cfg.augment.rooms) if use_rooms else []
         self.feature_cache = {}  # (utterance indices, speed factor) -> features, frame counts
         self.sampler = BucketBatchSampler(
             [u.duration for u in self.utts],
-            cfg.batch_seconds,
-            cfg.seed,
+            cfg.optim.batch_seconds,
+            cfg.run.seed,
             self.rank,
             self.world,
-            cfg.sorted_first_epoch,
+            cfg.optim.sorted_first_epoch,
         )
         phones = None
         if model_cfg.phone_ctc_weight > 0:
@@ -200,23 +202,23 @@ class Run:
         """Waveforms -> normalised, augmented features (N, T, F) and frame counts. `key` names
         the batch (its utterance indices) for `cache_features`, which keeps the filterbank
         features: the warps, filters and masks drawn after it are new at every step."""
-        factors = self.cfg.speed_perturb
+        factors = self.cfg.augment.speed_perturb
         factor = float(factors[rng.integers(len(factors))]) if factors else 1.0
-        if self.cfg.cache_features and key is not None:
+        if self.cfg.run.cache_features and key is not None:
             if (key, factor) not in self.feature_cache:
                 self.feature_cache[key, factor] = self._fbank(waves, wave_lens, factor, rng)
             feats, feat_lens = self.feature_cache[key, factor]
         else:
             feats, feat_lens = self._fbank(waves, wave_lens, factor, rng)
         feats = self._augment_and_normalise(feats, feat_lens, rng)
-        if self.cfg.spec_augment and step >= self.cfg.spec_augment_from_step:
+        if self.cfg.augment.spec_augment and step >= self.cfg.augment.spec_augment_from_step:
             feats = self.spec_augment.train()(feats)
         return feats, feat_lens
 
     def _fbank(self, waves, wave_lens, factor: float, rng: np.random.Generator):
         """Speed perturbation, noise and the filterbank features of one batch."""
         waves, wave_lens = speed_perturb(waves, wave_lens, factor, self.features.sample_rate)
-        cfg = self.cfg
+        cfg = self.cfg.augment
         if cfg.noise_prob:
             waves = add_noise(waves, wave_lens, cfg.noise_prob, cfg.noise_snr, rng)
         if cfg.noise_onset_prob:
@@ -231,7 +233,7 @@ class Run:
 
     def _augment_and_normalise(self, feats, feat_lens, rng: np.random.Generator):
         """VTLP, random filters, formant warps and normalisation of one batch's features."""
-        cfg = self.cfg
+        cfg = self.cfg.augment
         if cfg.freq_warp:
             alphas = 1 + cfg.freq_warp * (2 * rng.random(len(feats)) - 1)
             feats = freq_warp(feats, torch.from_numpy(alphas))
@@ -251,26 +253,28 @@ class Run:
 
     def train_step(self, batch, key=None) -> dict:
         step = self.progress.step
-        rng = np.random.default_rng([self.cfg.seed, step])
-        torch.manual_seed(self.cfg.seed * 1_000_003 + step)  # dropout, masks
+        rng = np.random.default_rng([self.cfg.run.seed, step])
+        torch.manual_seed(self.cfg.run.seed * 1_000_003 + step)  # dropout, masks
         waves, wave_lens, targets, target_lens, *phones = batch
         started = time.perf_counter()
-        lr = get_lr(step, self.cfg)
+        lr = get_lr(step, self.cfg.optim)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         feats, feat_lens = self.batch_features(waves, wave_lens, rng, step, key)
-        widths = self.cfg.block_widths or (self.model.cfg.block_width,)
+        widths = self.cfg.optim.block_widths or (self.model.cfg.block_width,)
         W = int(widths[rng.integers(len(widths))])
         self.net.train()
         loss, parts = self.net(
-            feats, feat_lens, targets, target_lens, W=W, alignment=self.cfg.alignment,
-            ctc_only=step < self.cfg.ctc_pretrain_steps, phones=tuple(phones) or None,
+            feats, feat_lens, targets, target_lens, W=W, alignment=self.cfg.optim.alignment,
+            ctc_only=step < self.cfg.optim.ctc_pretrain_steps, phones=tuple(phones) or None,
         )  # fmt: skip
         if not self._all_finite(loss):
             return self._bad_step(parts)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            self.model.parameters(), self.cfg.optim.grad_clip
+        )
         self.optimizer.step()
         seconds = float(wave_lens.sum()) / self.features.sample_rate * self.world
         elapsed = time.perf_counter() - started
@@ -298,7 +302,7 @@ class Run:
         self.optimizer.zero_grad(set_to_none=True)
         self.progress.bad_in_row += 1
         self.progress.n_bad += 1
-        if self.progress.bad_in_row >= self.cfg.max_bad_steps:
+        if self.progress.bad_in_row >= self.cfg.run.max_bad_steps:
             raise RuntimeError(
                 f"{self.progress.bad_in_row} non-finite losses in a row at step "
                 f"{self.progress.step} (last: {parts}); lower the learning rate or check the data"
@@ -309,28 +313,28 @@ class Run:
 
     def fit(self) -> Progress:
         cfg, p = self.cfg, self.progress
-        deadline = time.time() + cfg.max_minutes * 60 if cfg.max_minutes else float("inf")
-        bar = tqdm(total=cfg.max_steps, initial=p.step, disable=not self.show, unit="step")
-        while p.step < cfg.max_steps and time.time() < deadline:
+        deadline = time.time() + cfg.run.max_minutes * 60 if cfg.run.max_minutes else float("inf")
+        bar = tqdm(total=cfg.optim.max_steps, initial=p.step, disable=not self.show, unit="step")
+        while p.step < cfg.optim.max_steps and time.time() < deadline:
             self.sampler.set_position(p.epoch, p.batch_in_epoch)
             loader = torch.utils.data.DataLoader(
                 self.dataset,
                 batch_sampler=self.sampler,
                 collate_fn=collate,
-                num_workers=cfg.num_workers,
+                num_workers=cfg.run.num_workers,
                 persistent_workers=False,
             )
             for indices, batch in zip(self.sampler, loader, strict=True):  # the same batches
                 row = self.train_step(batch, key=tuple(indices))
                 p.step, p.batch_in_epoch = p.step + 1, p.batch_in_epoch + 1
                 self._log(row, bar)
-                if p.step % cfg.eval_every == 0:
+                if p.step % cfg.run.eval_every == 0:
                     self.evaluate_and_save()
-                if p.step >= cfg.max_steps or time.time() >= deadline:
+                if p.step >= cfg.optim.max_steps or time.time() >= deadline:
                     break
             else:
                 p.epoch, p.batch_in_epoch = p.epoch + 1, 0
-        if p.step % cfg.eval_every:  # the last steps since an evaluation
+        if p.step % cfg.run.eval_every:  # the last steps since an evaluation
             self.evaluate_and_save()
         bar.close()
         self._write_weight_checksums()
@@ -344,7 +348,7 @@ class Run:
             bar.set_postfix(
                 loss=f"{row['loss']:.3f}", lr=f"{row['lr']:.2e}", h_per_h=f"{hours_per_hour:.1f}"
             )
-        if self.rank == 0 and (p.step % self.cfg.log_every == 0 or p.step == 1):
+        if self.rank == 0 and (p.step % self.cfg.run.log_every == 0 or p.step == 1):
             row = {
                 "step": p.step,
                 "epoch": p.epoch,
@@ -364,7 +368,9 @@ class Run:
             bundle = checkpoint.bundle(
                 self.model, self.tokenizer, self.stats, self.features, self.cfg
             )
-            if self.progress.step > self.cfg.ctc_pretrain_steps:  # else the decoder is untrained
+            if (
+                self.progress.step > self.cfg.optim.ctc_pretrain_steps
+            ):  # else the decoder is untrained
                 self._evaluate(bundle)
             self._save_step(bundle)
         if self.world > 1:
@@ -374,8 +380,8 @@ class Run:
         """Dev CER/WER to dev.csv (and TensorBoard), best.pt, plots."""
         p = self.progress
         dev = (
-            self.dev[:: max(1, len(self.dev) // self.cfg.eval_utts)]
-            if self.cfg.eval_utts
+            self.dev[:: max(1, len(self.dev) // self.cfg.run.eval_utts)]
+            if self.cfg.run.eval_utts
             else self.dev
         )
         result = evaluate(self.model, self.tokenizer, self.stats, dev, self.features)
@@ -396,7 +402,7 @@ class Run:
         p = self.progress
         state = {**bundle, "optimizer": self.optimizer.state_dict(), "progress": asdict(p)}
         checkpoint.save_atomic(state, self.out / f"step-{p.step:07d}.pt")
-        for old in sorted(self.out.glob("step-*.pt"))[: -self.cfg.keep_last]:
+        for old in sorted(self.out.glob("step-*.pt"))[: -self.cfg.run.keep_last]:
             old.unlink()
 
     def _write_weight_checksums(self) -> None:
@@ -451,6 +457,10 @@ def _plots(run: Run, utt) -> None:
 SECTIONS = {"model": ModelConfig, "train": TrainConfig, "features": FeatureConfig}
 
 
+def fields_of(cls) -> set[str]:
+    return {f.name for f in fields(cls)}
+
+
 def config_dict(path: str | Path, settings: Sequence[str] = ()) -> dict:
     """A config file's dict with `settings` applied: "SECTION.KEY=VALUE", VALUE read as JSON
     where it parses (`train.lr=1e-4`, `train.spec_augment=true`), else as a string."""
@@ -461,7 +471,8 @@ def config_dict(path: str | Path, settings: Sequence[str] = ()) -> dict:
         if not (equals and dot) or section not in SECTIONS:
             raise ValueError(f"setting {setting!r}: expected SECTION.KEY=VALUE, SECTION one of "
                              f"{', '.join(SECTIONS)}")  # fmt: skip
-        if key not in {f.name for f in fields(SECTIONS[section])}:
+        known = train_group(key) if section == "train" else key in fields_of(SECTIONS[section])
+        if not known:
             raise ValueError(f"setting {setting!r}: {section} has no key {key!r}")
         try:
             value = json.loads(text)
@@ -488,7 +499,7 @@ def parse_config(d: dict, path: str | Path) -> tuple[ModelConfig, TrainConfig, F
         )
     model = ModelConfig(**checkpoint.lists_to_tuples(d.get("model", {})))
     features = FeatureConfig(**d.get("features", {}))
-    return model, checkpoint.train_config(d.get("train", {})), features
+    return model, TrainConfig.of(d.get("train", {})), features
 
 
 def train(
@@ -520,7 +531,7 @@ def train(
     d = config_dict(config, settings)
     model_cfg, train_cfg, features = parse_config(d, config)
     if max_minutes is not None:
-        train_cfg = replace(train_cfg, max_minutes=max_minutes)
+        train_cfg = train_cfg.with_keys(max_minutes=max_minutes)
     run = Run(model_cfg, train_cfg, train_manifest, dev_manifest, out, resume, show_progress, init,
               features)  # fmt: skip
     if run.rank == 0:

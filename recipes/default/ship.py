@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from transducer import checkpoint, lm
-from transducer.config import DecodingConfig
+from transducer.config import DecodingConfig, TrainConfig
 from transducer.export.onnx_export import export
 from transducer.recognizer import DEFAULT_DECODING, DEFAULT_EXPORT, DEFAULT_LM, DEFAULT_MODEL
 
@@ -37,7 +37,7 @@ def ship(run: Path, block_width: int | None = None, beam: int | None = None) -> 
     weights = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
     shipped = checkpoint.weights_only(ckpt, weights)
     if block_width:
-        trained = ckpt["config"].get("train", {}).get("block_widths") or ()
+        trained = TrainConfig.of(ckpt["config"].get("train", {})).optim.block_widths
         if block_width not in trained:
             raise SystemExit(f"{run} was trained with W in {trained}, not {block_width}")
     decoding = asdict(DecodingConfig(beam=beam or 0, block_width=block_width or 0))
