@@ -23,7 +23,7 @@ from transducer.data.augment import random_eq
 from transducer.data.dataset import BucketBatchSampler, collate
 from transducer.data.manifest import read_manifest
 from transducer.evaluate import error_rates_by, evaluate
-from transducer.train import Run, get_lr, load_config, train
+from transducer.train import Run, get_lr, load_config, resolve_device, train
 
 pytestmark = pytest.mark.integration
 
@@ -171,6 +171,40 @@ def test_ddp_two_processes_end_identical(toy, tmp_path):
     sums = json.loads((tmp_path / "ddp" / "weights.json").read_text())["rank_checksums"]
     assert len(sums) == 2 and sums[0] == sums[1]
     assert json.loads(done.stdout.splitlines()[-1])["step"] == 20
+
+
+@pytest.mark.parametrize("mode", ["fullsum", "paper"])
+def test_training_on_the_device_path(toy, tmp_path, capsys, mode):
+    """--device cpu runs the GPU's code path: the model, batches, losses and (paper mode)
+    alignments on the device, autocast and the gradient scaler. bf16 and fp16 train (other
+    numbers, all finite); checkpoints hold CPU tensors; a run resumes at another precision."""
+    model = {"mode": mode, "n_dec_layers": 1 if mode == "fullsum" else 2}
+    config = write_config(tmp_path / "c.json", model, {"max_steps": 2, "eval_every": 2})
+    weights = {}
+    for precision in ("fp32", "bf16", "fp16"):
+        out = tmp_path / precision
+        main(["train", "--config", str(config), "--train", str(toy), "--dev", str(toy), "--out",
+              str(out), "--quiet", "--device", "cpu", "--precision", precision])  # fmt: skip
+        ckpt = checkpoint.load(out / "step-0000002.pt")
+        assert ckpt["config"]["train"]["run"]["precision"] == precision
+        assert all(v.device.type == "cpu" and v.isfinite().all() for v in ckpt["model"].values())
+        assert ("scale" in ckpt["scaler"]) == (precision == "fp16")  # the scaler resumes too
+        weights[precision] = torch.cat([v.flatten() for v in ckpt["model"].values()])
+    assert not torch.equal(weights["bf16"], weights["fp32"])  # autocast took effect
+    assert not torch.equal(weights["fp16"], weights["fp32"])
+    main(["train", "--config", str(config), "--train", str(toy), "--dev", str(toy), "--out",
+          str(tmp_path / "fp16"), "--quiet", "--resume", "--precision", "fp32",
+          "--set", "train.max_steps=3"])  # fmt: skip
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["step"] == 3
+
+
+def test_devices_are_resolved_or_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="no CUDA device is visible"):
+        resolve_device("cuda")
+    with pytest.raises(ValueError, match="device in"):
+        TrainConfig.of(device="tpu")
 
 
 def test_cached_features_equal_fresh_ones(toy, tmp_path):

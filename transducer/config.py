@@ -313,6 +313,10 @@ class AugmentConfig:
             raise ValueError(f"eq_points must be at least 2, got {self.eq_points}")
 
 
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """How a run goes about it: time, seed, logging, checkpoints, data loading."""
@@ -333,6 +337,14 @@ class RunConfig:
     # a second); a run's process grew by ~0.28 GB per hour and factor. Needs the noise off
     # (noise is added to the waveforms, new at every step).
     cache_features: bool = False
+    device: str = "auto"  # "cpu", "cuda" (under torchrun: LOCAL_RANK's GPU) or "auto": cuda if any
+    # "fp32", or autocast to "bf16" or "fp16" (with a gradient scaler); the losses stay fp32
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES or self.precision not in PRECISIONS:
+            raise ValueError(f"need device in {DEVICES} and precision in {PRECISIONS}, got "
+                             f"{self.device!r}, {self.precision!r}")  # fmt: skip
 
 
 TRAIN_GROUPS = {"optim": OptimConfig, "augment": AugmentConfig, "run": RunConfig}

@@ -3,11 +3,19 @@
 Also `torchrun --nproc_per_node N -m transducer.train ...` for DDP (gloo on CPU, NCCL on GPU);
 only rank 0 writes checkpoints, metrics and plots.
 
+`--device` puts the model, the batches' features and targets, the losses and the alignments on
+a device (CUDA or the CPU: one code path), `--precision bf16|fp16` runs the model under
+autocast (fp16 with a gradient scaler; the transducer and CTC losses in fp32). Waveform
+augmentation and the filterbank run on the CPU in the loader's process. Checkpoints hold CPU
+tensors, so a run may resume on another device.
+
 Randomness (block width, speed factor, SpecAugment masks, dropout) is drawn from generators
 seeded by (seed, step), so a resumed run draws exactly what the uninterrupted run would have.
 """
 
 import argparse
+import contextlib
+import copy
 import csv
 import json
 import math
@@ -23,7 +31,15 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from transducer import checkpoint
-from transducer.config import FeatureConfig, ModelConfig, OptimConfig, TrainConfig, train_group
+from transducer.config import (
+    DEVICES,
+    PRECISIONS,
+    FeatureConfig,
+    ModelConfig,
+    OptimConfig,
+    TrainConfig,
+    train_group,
+)
 from transducer.data import channel
 from transducer.data.augment import (
     SpecAugment,
@@ -71,12 +87,29 @@ class Progress:
 # ------------------------------------------------------------------ set-up
 
 
-def init_distributed() -> tuple[int, int]:
-    """(rank, world_size); starts the process group under torchrun."""
+def resolve_device(name: str) -> torch.device:
+    """The device named "cpu", "cuda" or "auto" (cuda when one is visible); under torchrun a
+    CUDA process takes the GPU of its LOCAL_RANK."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ValueError("device 'cuda': no CUDA device is visible (use --device cpu)")
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    torch.cuda.set_device(device)
+    return device
+
+
+def init_distributed(device: torch.device) -> tuple[int, int]:
+    """(rank, world_size); starts the process group under torchrun: NCCL for CUDA, else gloo."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+AMP_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def compute_stats(utts, n: int, cfg: FeatureConfig) -> FeatureStats:
@@ -127,7 +160,10 @@ class Run:
         init: str | Path | None = None,
         features: FeatureConfig = FeatureConfig(),
     ):
-        self.rank, self.world = init_distributed()
+        self.device = resolve_device(cfg.run.device)
+        self.rank, self.world = init_distributed(self.device)
+        self.amp_dtype = AMP_DTYPES[cfg.run.precision]
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.run.precision == "fp16")
         self.cfg, self.out, self.show = cfg, Path(out), show_progress and self.rank == 0
         self.features = features
         self.tokenizer = CharTokenizer.english()
@@ -138,7 +174,7 @@ class Run:
         if cfg.optim.ctc_pretrain_steps and not model_cfg.ctc_weight:
             raise ValueError("ctc_pretrain_steps needs the CTC head: set model ctc_weight > 0")
         torch.manual_seed(cfg.run.seed)
-        self.model = NeuralTransducer(model_cfg)
+        self.model = NeuralTransducer(model_cfg).to(self.device)
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
         )
@@ -162,7 +198,9 @@ class Run:
         self.net = self.model
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(
-                self.model, find_unused_parameters=cfg.optim.ctc_pretrain_steps > 0
+                self.model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=cfg.optim.ctc_pretrain_steps > 0,
             )
         self.spec_augment = SpecAugment()
         use_rooms = cfg.augment.channel_prob and "room" in cfg.augment.channels
@@ -189,7 +227,9 @@ class Run:
     def _restore(self, path: Path) -> None:
         ckpt = checkpoint.load(path)
         self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])  # to the parameters' device
+        if "scaler" in ckpt:
+            self.scaler.load_state_dict(ckpt["scaler"])
         self.progress = Progress(**ckpt["progress"])
         self.stats = FeatureStats(tuple(ckpt["stats"]["mean"]), tuple(ckpt["stats"]["std"]))
         if self.rank == 0:  # rows logged after this checkpoint will be logged again
@@ -263,19 +303,26 @@ class Run:
         feats, feat_lens = self.batch_features(waves, wave_lens, rng, step, key)
         widths = self.cfg.optim.block_widths or (self.model.cfg.block_width,)
         W = int(widths[rng.integers(len(widths))])
+        to = lambda x: x.to(self.device, non_blocking=True)  # noqa: E731
+        feats, feat_lens, targets, target_lens = map(to, (feats, feat_lens, targets, target_lens))
         self.net.train()
-        loss, parts = self.net(
-            feats, feat_lens, targets, target_lens, W=W, alignment=self.cfg.optim.alignment,
-            ctc_only=step < self.cfg.optim.ctc_pretrain_steps, phones=tuple(phones) or None,
-        )  # fmt: skip
+        with self._autocast():
+            loss, parts = self.net(
+                feats, feat_lens, targets, target_lens, W=W, alignment=self.cfg.optim.alignment,
+                ctc_only=step < self.cfg.optim.ctc_pretrain_steps,
+                phones=tuple(map(to, phones)) or None,
+            )  # fmt: skip
+        loss = loss.float()
         if not self._all_finite(loss):
             return self._bad_step(parts)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()  # fp16: scaled, so small gradients stay finite
+        self.scaler.unscale_(self.optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(
             self.model.parameters(), self.cfg.optim.grad_clip
         )
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)  # fp16: skipped where the gradients are not finite
+        self.scaler.update()
         seconds = float(wave_lens.sum()) / self.features.sample_rate * self.world
         elapsed = time.perf_counter() - started
         self.progress.audio_seconds += seconds
@@ -291,9 +338,19 @@ class Run:
             "step_seconds": elapsed,
         }
 
+    def _autocast(self) -> contextlib.ExitStack:
+        """Autocast to bf16 or fp16 (fp32: nothing). On the CPU without oneDNN, whose LSTM
+        has no such kernel on CPUs without those instructions: the LSTMs then run in fp32."""
+        stack = contextlib.ExitStack()
+        if self.amp_dtype is not None:
+            stack.enter_context(torch.autocast(self.device.type, dtype=self.amp_dtype))
+            if self.device.type == "cpu":
+                stack.enter_context(torch.backends.mkldnn.flags(enabled=False))
+        return stack
+
     def _all_finite(self, loss: torch.Tensor) -> bool:
         """True when every rank's loss is finite (ranks must agree, or DDP would hang)."""
-        ok = torch.tensor([float(torch.isfinite(loss.detach()).all())])
+        ok = torch.tensor([float(torch.isfinite(loss.detach()).all())], device=self.device)
         if self.world > 1:
             dist.all_reduce(ok, op=dist.ReduceOp.MIN)
         return bool(ok.item())
@@ -323,6 +380,7 @@ class Run:
                 collate_fn=collate,
                 num_workers=cfg.run.num_workers,
                 persistent_workers=False,
+                pin_memory=self.device.type == "cuda",
             )
             for indices, batch in zip(self.sampler, loader, strict=True):  # the same batches
                 row = self.train_step(batch, key=tuple(indices))
@@ -364,19 +422,16 @@ class Run:
     def evaluate_and_save(self) -> None:
         """Rank 0: a step checkpoint (keep the last N); after CTC pre-training also dev
         CER/WER, plots and best.pt."""
-        if self.rank == 0:
-            bundle = checkpoint.bundle(
-                self.model, self.tokenizer, self.stats, self.features, self.cfg
-            )
-            if (
-                self.progress.step > self.cfg.optim.ctc_pretrain_steps
-            ):  # else the decoder is untrained
-                self._evaluate(bundle)
+        if self.rank == 0:  # checkpoints and the dev decoding on the CPU
+            on_cpu = self.model if self.device.type == "cpu" else copy.deepcopy(self.model).cpu()
+            bundle = checkpoint.bundle(on_cpu, self.tokenizer, self.stats, self.features, self.cfg)
+            if self.progress.step > self.cfg.optim.ctc_pretrain_steps:  # else no decoder yet
+                self._evaluate(bundle, on_cpu)
             self._save_step(bundle)
         if self.world > 1:
             dist.barrier()
 
-    def _evaluate(self, bundle: dict) -> None:
+    def _evaluate(self, bundle: dict, model: NeuralTransducer) -> None:
         """Dev CER/WER to dev.csv (and TensorBoard), best.pt, plots."""
         p = self.progress
         dev = (
@@ -384,7 +439,7 @@ class Run:
             if self.cfg.run.eval_utts
             else self.dev
         )
-        result = evaluate(self.model, self.tokenizer, self.stats, dev, self.features)
+        result = evaluate(model, self.tokenizer, self.stats, dev, self.features)
         if self.tensorboard is not None:
             self.tensorboard.add_scalar("dev/cer", result["cer"], p.step)
             self.tensorboard.add_scalar("dev/wer", result["wer"], p.step)
@@ -395,12 +450,13 @@ class Run:
         if result["cer"] <= p.best_cer:
             p.best_cer = result["cer"]
             checkpoint.save_atomic(bundle, self.out / "best.pt")  # weights only
-        _plots(self, dev[0])
+        _plots(self, model, dev[0])
 
     def _save_step(self, bundle: dict) -> None:
         """The resumable step checkpoint; only the last `keep_last` are kept."""
         p = self.progress
-        state = {**bundle, "optimizer": self.optimizer.state_dict(), "progress": asdict(p)}
+        state = {**bundle, "optimizer": self.optimizer.state_dict(), "progress": asdict(p),
+                 "scaler": self.scaler.state_dict()}  # fmt: skip
         checkpoint.save_atomic(state, self.out / f"step-{p.step:07d}.pt")
         for old in sorted(self.out.glob("step-*.pt"))[: -self.cfg.run.keep_last]:
             old.unlink()
@@ -442,7 +498,7 @@ def _truncate_csv(path: Path, last_step: int) -> None:
         _append_csv(path, row)
 
 
-def _plots(run: Run, utt) -> None:
+def _plots(run: Run, model: NeuralTransducer, utt) -> None:
     """Loss curves and, for one dev utterance, block-by-block emissions and attention."""
     try:
         from transducer import plots
@@ -450,7 +506,7 @@ def _plots(run: Run, utt) -> None:
         return
     plots.loss_curves(run.out / "metrics.csv", run.out / "dev.csv", run.out / "plots" / "loss.png")
     plots.emissions(
-        run.model, run.tokenizer, run.stats, run.features, utt, run.out / "plots" / "emissions.png"
+        model, run.tokenizer, run.stats, run.features, utt, run.out / "plots" / "emissions.png"
     )
 
 
@@ -513,6 +569,8 @@ def train(
     max_minutes: float | None = None,
     seed: int | None = None,
     settings: Sequence[str] = (),
+    device: str | None = None,
+    precision: str | None = None,
 ) -> Progress:
     """Train from a config file; importable entry point of `transducer train`.
 
@@ -524,10 +582,12 @@ def train(
     several sessions resumes with --resume each time).
     `seed`: the config's `train.seed` replaced, so that stages which differ only in their seed
     share one config file; `settings` ("SECTION.KEY=VALUE", `config_dict`) replace any key,
-    so that experiments which differ in a few keys share one too. The run folder's
+    so that experiments which differ in a few keys share one too. `device`, `precision`:
+    the config's replaced (a run may resume on another device). The run folder's
     config.json records the config as trained.
     """
-    settings = [*settings, *([f"train.seed={seed}"] if seed is not None else [])]
+    given = {"seed": seed, "device": device, "precision": precision}
+    settings = [*settings, *(f"train.{k}={v}" for k, v in given.items() if v is not None)]
     d = config_dict(config, settings)
     model_cfg, train_cfg, features = parse_config(d, config)
     if max_minutes is not None:
@@ -552,6 +612,8 @@ def run_from_args(args: argparse.Namespace) -> None:
         args.max_minutes,
         args.seed,
         args.set,
+        args.device,
+        args.precision,
     )
     if int(os.environ.get("RANK", "0")) == 0:
         summary = {
@@ -580,6 +642,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", help="start from this checkpoint's weights (not its optimiser)")
     parser.add_argument("--max-minutes", type=float, help="wall-clock budget of this invocation")
     parser.add_argument("--seed", type=int, help="replaces the config's train.seed")
+    parser.add_argument(
+        "--device", choices=DEVICES, help="replaces train.device (default auto: cuda when visible)"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="replaces train.precision (default fp32; bf16, fp16: autocast)",
+    )
     parser.add_argument(
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
         help="replaces a config key, e.g. model.dropout=0.25; repeatable",

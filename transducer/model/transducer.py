@@ -132,10 +132,11 @@ class NeuralTransducer(nn.Module):
             raise ValueError(f"alignment method must be 'search' or 'ctc', got {method!r}")
         training = self.decoder.training
         self.decoder.eval()  # no dropout while searching
-        step = decoder_step_fn(self.decoder, blocks, mask)
-        init = self.decoder.initial_state(blocks.shape[0])
-        K = self.cfg.max_symbols_per_block
-        counts, _ = search_alignment(step, init, n_blocks, targets, target_lens, K, beam)
+        with torch.autocast(blocks.device.type, enabled=False):  # in fp32 at any precision
+            step = decoder_step_fn(self.decoder, blocks.float(), mask)
+            init = self.decoder.initial_state(blocks.shape[0])
+            K = self.cfg.max_symbols_per_block
+            counts, _ = search_alignment(step, init, n_blocks, targets, target_lens, K, beam)
         self.decoder.train(training)
         return counts.to(blocks.device)
 
