@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,8 @@ def test_command_lines_parse():
         elif "-m" in argv:  # python -m MODULE, torchrun -m MODULE
             module = argv[argv.index("-m") + 1]
             assert importlib.util.find_spec(module) is not None, argv
+        elif argv[0] == "bash":  # a recipe: it parses
+            subprocess.run(["bash", "-n", str(ROOT / argv[1])], check=True)
         else:
             assert argv[0] == "make" and argv[1] in ("demo", "test"), argv
         for word in argv:
