@@ -338,7 +338,8 @@ class RunConfig:
     # (noise is added to the waveforms, new at every step).
     cache_features: bool = False
     device: str = "auto"  # "cpu", "cuda" (under torchrun: LOCAL_RANK's GPU) or "auto": cuda if any
-    # "fp32", or autocast to "bf16" or "fp16" (with a gradient scaler); the losses stay fp32
+    # "fp32", or autocast to "bf16" or "fp16" (with a gradient scaler); the losses stay fp32.
+    # For GPUs: on a CPU without bf16/fp16 instructions they run, 12x slower (006).
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
