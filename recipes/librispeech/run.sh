@@ -9,7 +9,9 @@
 # DIR holds LibriSpeech's parts (train-clean-100, ..., test-other). --size 100 trains on
 # train-clean-100 (100h.json), 960 on all three training parts (960h.json). --smoke makes a
 # tiny LibriSpeech-format corpus from synthetic speech (stage 0, espeak-ng and flite) and
-# trains smoke.json on it.
+# trains smoke.json on it. Several nodes: run stage 2's command under torchrun yourself, e.g.
+#   torchrun --nnodes 2 --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint HOST:29400 \
+#       -m transducer.train --config recipes/librispeech/960h.json --train ... --device cuda
 #   0 smoke corpus   1 import   2 train   3 average   4 decode   5 export
 set -euo pipefail
 cd "$(dirname "$0")/../.."
