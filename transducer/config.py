@@ -1,6 +1,7 @@
 """Frozen configuration dataclasses, validated once at construction.
 
-Override with `dataclasses.replace(cfg, field=value)`; serialise with `dataclasses.asdict`.
+Override with `dataclasses.replace(cfg, field=value)` (a TrainConfig's keys of any group with
+`cfg.with_keys(key=value)`); serialise with `dataclasses.asdict`.
 """
 
 from dataclasses import asdict, dataclass
