@@ -428,6 +428,17 @@ def test_default_model_is_named_when_missing(monkeypatch, tmp_path):
         Recognizer(backend="torch")
 
 
+def test_bad_decoding_settings_are_named(models, tmp_path):
+    from transducer.recognizer import read_decoding
+
+    for text in ("{", '{"beam": -1}', '{"beams": 8}', "[]"):
+        (tmp_path / "decoding.json").write_text(text)
+        with pytest.raises(ValueError, match="decoding.json: not a decoding config"):
+            read_decoding(tmp_path / "decoding.json")
+    with pytest.raises(ValueError, match="LSTM attention reads blocks of its own width 3, not 4"):
+        Recognizer(models["paper"], block_width=4)
+
+
 def test_the_decoding_config_sets_the_default_beam(trained, tmp_path):
     """A checkpoint whose decoding config says beam=3 decodes with beam 3 unless told
     otherwise; so does one from before decoding configs that said it in its model config."""

@@ -241,9 +241,12 @@ class Recognizer:
         self.encoder, self.decoder, self.model = parts[5:]  # model: the torch one, if any
         shipped = model.resolve() in (DEFAULT_MODEL.resolve(), DEFAULT_EXPORT.resolve())
         if shipped and DEFAULT_DECODING.exists():  # which may change without new weights
-            decoding = DecodingConfig(**json.loads(DEFAULT_DECODING.read_text()))
+            decoding = read_decoding(DEFAULT_DECODING)
         self.W = block_width or decoding.block_width or self.cfg.block_width
         self.beam = decoding.beam if beam is None else beam
+        if self.cfg.attention == "lstm" and self.cfg.block_width != self.W:
+            raise ValueError(f"this model's LSTM attention reads blocks of its own width "
+                             f"{self.cfg.block_width}, not {self.W}")  # fmt: skip
         self.endpoint = endpoint
         self.lm = None
         if word_lm is not None and word_lm_weight != 0 and (lm is None or lm_weight == 0):
@@ -359,6 +362,14 @@ class Recognizer:
 
     def reset(self, stream: Stream) -> None:
         stream.reset()
+
+
+def read_decoding(path: Path) -> DecodingConfig:
+    """A decoding.json: {"beam": N, "block_width": W}; ValueError naming the file."""
+    try:
+        return DecodingConfig(**json.loads(path.read_text()))
+    except (ValueError, TypeError) as e:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{path}: not a decoding config ({e})") from None
 
 
 def transcript(segments: list[Result]) -> str:
