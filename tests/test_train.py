@@ -23,7 +23,14 @@ from transducer.data.augment import random_eq
 from transducer.data.dataset import BucketBatchSampler, collate
 from transducer.data.manifest import read_manifest
 from transducer.evaluate import error_rates_by, evaluate
-from transducer.train import Run, get_lr, load_config, resolve_device, train
+from transducer.train import (
+    Run,
+    get_lr,
+    load_config,
+    resolve_device,
+    resolve_precision,
+    train,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -205,6 +212,8 @@ def test_devices_are_resolved_or_refused(monkeypatch):
         resolve_device("cuda")
     with pytest.raises(ValueError, match="device in"):
         TrainConfig.of(device="tpu")
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"  # autocast is slow on CPUs
+    assert resolve_precision("fp16", torch.device("cpu")) == "fp16"
 
 
 def test_cached_features_equal_fresh_ones(toy, tmp_path):

@@ -315,7 +315,7 @@ class AugmentConfig:
 
 
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
 @dataclass(frozen=True)
@@ -340,7 +340,8 @@ class RunConfig:
     cache_features: bool = False
     device: str = "auto"  # "cpu", "cuda" (under torchrun: LOCAL_RANK's GPU) or "auto": cuda if any
     # "fp32", or autocast to "bf16" or "fp16" (with a gradient scaler); the losses stay fp32.
-    # For GPUs: on a CPU without bf16/fp16 instructions they run, 12x slower (006).
+    # For GPUs: on a CPU without bf16/fp16 instructions they run, 12x slower (006). "auto": bf16
+    # on a GPU that has it, else fp32.
     precision: str = "fp32"
 
     def __post_init__(self) -> None:

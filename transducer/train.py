@@ -4,10 +4,10 @@ Also `torchrun --nproc_per_node N -m transducer.train ...` for DDP (gloo on CPU,
 only rank 0 writes checkpoints, metrics and plots.
 
 `--device` puts the model, the batches' features and targets, the losses and the alignments on
-a device (CUDA or the CPU: one code path), `--precision bf16|fp16` runs the model under
-autocast (fp16 with a gradient scaler; the transducer and CTC losses in fp32). Waveform
-augmentation and the filterbank run on the CPU in the loader's process. Checkpoints hold CPU
-tensors, so a run may resume on another device.
+a device (CUDA or the CPU: one code path); `--precision bf16|fp16` (auto: bf16 on a GPU that
+has it) runs the model under autocast (fp16 with a gradient scaler; the transducer and CTC
+losses in fp32). Waveform augmentation and the filterbank run on the CPU in the training
+process. Checkpoints hold CPU tensors, so a run may resume on another device.
 
 Randomness (block width, speed factor, SpecAugment masks, dropout) is drawn from generators
 seeded by (seed, step), so a resumed run draws exactly what the uninterrupted run would have.
@@ -112,6 +112,14 @@ def init_distributed(device: torch.device) -> tuple[int, int]:
 AMP_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def resolve_precision(name: str, device: torch.device) -> str:
+    """The precision named, "auto" as bf16 on a GPU that has it, else fp32 (autocast on a CPU
+    is slow: docs/experiments/006)."""
+    if name != "auto":
+        return name
+    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+
+
 def compute_stats(utts, n: int, cfg: FeatureConfig) -> FeatureStats:
     """Feature mean/std from an evenly spread subset of n training utterances."""
     pick = utts[:: max(1, len(utts) // n)][:n] if n else utts
@@ -162,8 +170,9 @@ class Run:
     ):
         self.device = resolve_device(cfg.run.device)
         self.rank, self.world = init_distributed(self.device)
-        self.amp_dtype = AMP_DTYPES[cfg.run.precision]
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.run.precision == "fp16")
+        self.precision = resolve_precision(cfg.run.precision, self.device)
+        self.amp_dtype = AMP_DTYPES[self.precision]
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.cfg, self.out, self.show = cfg, Path(out), show_progress and self.rank == 0
         self.features = features
         self.tokenizer = CharTokenizer.english()
@@ -648,7 +657,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--precision",
         choices=PRECISIONS,
-        help="replaces train.precision (default fp32; bf16, fp16: autocast)",
+        help="replaces train.precision (default fp32; bf16, fp16: autocast; auto: bf16 on a GPU)",
     )
     parser.add_argument(
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
