@@ -61,6 +61,10 @@ def test_librispeech_recipe_parses_and_names_its_configs():
     not (shutil.which("espeak-ng") and shutil.which("flite")),
     reason="espeak-ng and flite not installed (apt-get install espeak-ng flite)",
 )
+@pytest.mark.skipif(
+    not (RECIPES.parent / ".venv" / "bin" / "transducer").exists(),
+    reason="the recipes run .venv/bin/transducer: run `make test`",
+)
 def test_librispeech_smoke_recipe_runs_every_stage(tmp_path):
     """--smoke: a LibriSpeech-format corpus from synthetic speech through import, training (its
     loss falls), averaging, decoding of the three sets and a checked ONNX export, on the CPU."""
