@@ -6,8 +6,9 @@ only rank 0 writes checkpoints, metrics and plots.
 `--device` puts the model, the batches' features and targets, the losses and the alignments on
 a device (CUDA or the CPU: one code path); `--precision bf16|fp16` (auto: bf16 on a GPU that
 has it) runs the model under autocast (fp16 with a gradient scaler; the transducer and CTC
-losses in fp32). Waveform augmentation and the filterbank run on the CPU in the training
-process. Checkpoints hold CPU tensors, so a run may resume on another device.
+losses in fp32). Waveform augmentation (speed, noise, band limits, channels) runs on the CPU in
+the training process; the filterbank, the feature warps and filters, normalisation and
+SpecAugment on the device. Checkpoints hold CPU tensors, so a run may resume on another device.
 
 Randomness (block width, speed factor, SpecAugment masks, dropout) is drawn from generators
 seeded by (seed, step), so a resumed run draws exactly what the uninterrupted run would have.
@@ -202,8 +203,8 @@ class Run:
                 else None
             )
             self.stats = _broadcast(stats, self.rank, self.world)
-        self.mean = torch.tensor(self.stats.mean, dtype=torch.float32)
-        self.std = torch.tensor(self.stats.std, dtype=torch.float32)
+        self.mean = torch.tensor(self.stats.mean, dtype=torch.float32, device=self.device)
+        self.std = torch.tensor(self.stats.std, dtype=torch.float32, device=self.device)
         self.net = self.model
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(
@@ -278,14 +279,15 @@ class Run:
                             self.features.sample_rate)  # fmt: skip
         if cfg.channel_prob:
             waves = add_channels(waves, wave_lens, cfg.channel_prob, cfg.channels, rng, self.rooms)
-        return fbank_torch(waves, wave_lens, self.features)
+        to = lambda x: x.to(self.device, non_blocking=True)  # noqa: E731
+        return fbank_torch(to(waves), to(wave_lens), self.features)
 
     def _augment_and_normalise(self, feats, feat_lens, rng: np.random.Generator):
         """VTLP, random filters, formant warps and normalisation of one batch's features."""
         cfg = self.cfg.augment
         if cfg.freq_warp:
             alphas = 1 + cfg.freq_warp * (2 * rng.random(len(feats)) - 1)
-            feats = freq_warp(feats, torch.from_numpy(alphas))
+            feats = freq_warp(feats, torch.from_numpy(alphas).to(feats))
         if cfg.eq_db:
             peak_db = cfg.eq_db * rng.random((len(feats), 1))  # a strength per utterance
             gains = peak_db * (2 * rng.random((len(feats), cfg.eq_points)) - 1)
@@ -296,9 +298,11 @@ class Run:
             strength = cfg.formant_warp * rng.random((len(feats), 1, 1))
             shifts = strength * (2 * rng.random((len(feats), anchors, cfg.formant_points)) - 1)
             feats = formant_warp(feats, shifts, every)
-        valid = (torch.arange(feats.shape[1])[None] < feat_lens[:, None])[..., None]
-        feats = online_cmn(((feats - self.mean) / self.std).numpy(), self.features)
-        return torch.from_numpy(feats) * valid  # padding stays 0 (causal cmn)
+        valid = (torch.arange(feats.shape[1], device=feats.device) < feat_lens[:, None])[..., None]
+        feats = (feats - self.mean) / self.std
+        if self.features.cmn_window:  # its cumulative sums in float64 on the CPU
+            feats = torch.from_numpy(online_cmn(feats.cpu().numpy(), self.features)).to(feats)
+        return feats * valid  # padding stays 0 (causal cmn)
 
     def train_step(self, batch, key=None) -> dict:
         step = self.progress.step

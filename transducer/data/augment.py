@@ -102,7 +102,7 @@ def freq_warp(feats: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
     (alpha > 1) the spectral envelope as a longer or shorter vocal tract would.
     """
     F = feats.shape[-1]
-    src = torch.arange(F, dtype=feats.dtype)[None] * alphas[:, None].to(feats.dtype)  # (N, F)
+    src = torch.arange(F).to(feats)[None] * alphas[:, None].to(feats)  # (N, F), on feats' device
     return read_bins(feats, src[:, None, :].expand_as(feats))
 
 
@@ -128,7 +128,7 @@ def random_eq(feats: torch.Tensor, gains_db: np.ndarray, log_floor: float) -> to
     F = feats.shape[-1]
     points = np.linspace(0, F - 1, gains_db.shape[1])
     curves = np.stack([np.interp(np.arange(F), points, g) for g in gains_db]) * math.log(10) / 10
-    return (feats + torch.from_numpy(curves).to(feats.dtype)[:, None, :]).clamp(min=log_floor)
+    return (feats + torch.from_numpy(curves).to(feats)[:, None, :]).clamp(min=log_floor)
 
 
 def formant_warp(feats: torch.Tensor, shifts: np.ndarray, every: int) -> torch.Tensor:
@@ -152,7 +152,7 @@ def formant_warp(feats: torch.Tensor, shifts: np.ndarray, every: int) -> torch.T
     lo = at.astype(int)
     frac = (at - lo)[None, :, None]
     src = maps[:, lo] * (1 - frac) + maps[:, np.minimum(lo + 1, A - 1)] * frac  # (N, T, F)
-    return read_bins(feats, torch.from_numpy(src).to(feats.dtype))
+    return read_bins(feats, torch.from_numpy(src).to(feats))
 
 
 class SpecAugment(torch.nn.Module):
