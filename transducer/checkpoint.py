@@ -18,6 +18,7 @@ from transducer.config import (
     FeatureConfig,
     ModelConfig,
     TrainConfig,
+    lists_to_tuples,
 )
 from transducer.features import EPSILON, FeatureStats
 from transducer.model.transducer import NeuralTransducer
@@ -116,7 +117,7 @@ def _config(path, cls, d: dict):
     if unknown:
         raise ValueError(f"{path}: unknown {cls.__name__} keys {unknown} (newer or damaged?)")
     try:
-        return cls(**lists_to_tuples({k: v for k, v in d.items() if k not in legacy}))
+        return ModelConfig.of(d) if cls is ModelConfig else cls(**lists_to_tuples(d))
     except (TypeError, ValueError) as e:  # validates the values
         raise ValueError(f"{path}: {cls.__name__}: {e}") from None
 
@@ -162,8 +163,3 @@ def _architecture(ckpt: dict) -> dict:
     and its dropout rates (fine-tunes of one model may train with others)."""
     model = ckpt.get("config", {}).get("model", {})
     return {k: v for k, v in model.items() if k not in DECODING_DEFAULTS + TRAINING_RATES}
-
-
-def lists_to_tuples(d: dict) -> dict:
-    """Lists back to tuples (dataclass fields are tuples; they round-trip as lists)."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}

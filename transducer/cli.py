@@ -105,13 +105,13 @@ def _eval(args: argparse.Namespace) -> None:
         model, tokenizer, stats, features, decoding = load_model(
             args.model or default_model("torch")
         )
-        beam = decoding.beam if args.beam is None else args.beam
-        W = args.block_width or decoding.block_width or None
+        decoding = decoding.given(args.beam, args.block_width)
         lm = None
         if args.lm and args.lm_weight != 0:
             lm = load_lm(args.lm, args.lm_weight, args.lm_bonus, tokenizer, args.word_lm,
                          args.word_lm_weight)  # fmt: skip
-        result = evaluate(model, tokenizer, stats, utts, features, beam, W, lm)
+        W = decoding.block_width or None  # None: the model's
+        result = evaluate(model, tokenizer, stats, utts, features, decoding.beam, W, lm)
     else:
         from transducer.evaluate import evaluate_recognizer
         from transducer.recognizer import EndpointConfig, Recognizer
@@ -169,15 +169,13 @@ def _transcribe(args: argparse.Namespace) -> None:
         show = _partial_printer(path) if args.stream else None
         segments = rec.transcribe(samples, rate, chunk_seconds=0.1, on_result=show)  # as if live
         rtf = (time.perf_counter() - start) / (len(samples) / rate)
-        spoken = [{k: r.to_dict()[k] for k in SEGMENT_KEYS} for r in segments if r.text]
+        spoken = [{"text": r.text, "tokens": list(r.tokens), "timestamps": list(r.timestamps)}
+                  for r in segments if r.text]  # fmt: skip
         line = {"file": str(path), "text": transcript(segments), "segments": spoken,
                 "rtf": round(rtf, 4)}  # fmt: skip
         print(json.dumps(line) if args.json else f"{path}: {line['text']}", flush=True)
     if failed:
         raise AudioError(f"{failed} of {len(args.files)} files could not be read")
-
-
-SEGMENT_KEYS = ("text", "tokens", "timestamps")
 
 
 def _lm(args: argparse.Namespace) -> None:

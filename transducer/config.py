@@ -7,6 +7,11 @@ Override with `dataclasses.replace(cfg, field=value)` (a TrainConfig's keys of a
 from dataclasses import asdict, dataclass
 
 
+def lists_to_tuples(d: dict) -> dict:
+    """Lists back to tuples (dataclass fields are tuples; they round-trip through JSON as lists)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """Log-mel filterbank settings; they match `torchaudio.compliance.kaldi.fbank`."""
@@ -151,6 +156,12 @@ class ModelConfig:
     phone_ctc_weight: float = 0.0
     max_symbols_per_block: int = 16  # decoding and alignment limit per block
 
+    @classmethod
+    def of(cls, d: dict) -> "ModelConfig":
+        """A saved model section; the beam that sections from before `DecodingConfig` held is
+        left out (`DecodingConfig.of` reads it)."""
+        return cls(**lists_to_tuples({k: v for k, v in d.items() if k != "beam"}))
+
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
@@ -206,6 +217,10 @@ class DecodingConfig:
         if self.beam < 0 or self.block_width < 0:
             raise ValueError(f"beam and block_width must be >= 0, got {self.beam}, "
                              f"{self.block_width}")  # fmt: skip
+
+    def given(self, beam: int | None = None, block_width: int | None = None) -> "DecodingConfig":
+        """These settings with a caller's where given (None, and a block width of 0: these)."""
+        return DecodingConfig(self.beam if beam is None else beam, block_width or self.block_width)
 
     @classmethod
     def of(cls, config: dict) -> "DecodingConfig":
@@ -383,8 +398,7 @@ class TrainConfig:
             if train_group(key) is None:
                 raise ValueError(f"TrainConfig has no key {key!r}")
             groups[train_group(key)][key] = value
-        tuples = lambda g: {k: tuple(v) if isinstance(v, list) else v for k, v in g.items()}  # noqa: E731
-        return cls(**{name: TRAIN_GROUPS[name](**tuples(g)) for name, g in groups.items()})
+        return cls(**{name: TRAIN_GROUPS[name](**lists_to_tuples(g)) for name, g in groups.items()})
 
     def with_keys(self, **keys) -> "TrainConfig":
         """This config with keys of any group replaced: cfg.with_keys(lr=1e-4, seed=3)."""

@@ -11,6 +11,7 @@ from transducer.config import FeatureConfig
 from transducer.data.manifest import read_utterance
 from transducer.decode import Hypothesis, beam_search, greedy_search
 from transducer.features import FeatureStats, fbank, online_cmn
+from transducer.recognizer import Result
 
 
 def features(samples: np.ndarray, stats: FeatureStats, cfg: FeatureConfig) -> torch.Tensor:
@@ -72,8 +73,6 @@ def transcribe(recognizer, samples: np.ndarray):
     """One utterance through a streaming `Recognizer` (all audio at once): its segments joined
     into one final `Result` (the space between two segments timed and blocked at the second's
     first token)."""
-    from transducer.recognizer import Result
-
     segments = [r for r in recognizer.transcribe(samples) if r.tokens]
     tokens, times, blocks = (), (), ()
     for r in segments:

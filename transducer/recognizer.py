@@ -242,8 +242,8 @@ class Recognizer:
         shipped = model.resolve() in (DEFAULT_MODEL.resolve(), DEFAULT_EXPORT.resolve())
         if shipped and DEFAULT_DECODING.exists():  # which may change without new weights
             decoding = read_decoding(DEFAULT_DECODING)
-        self.W = block_width or decoding.block_width or self.cfg.block_width
-        self.beam = decoding.beam if beam is None else beam
+        decoding = decoding.given(beam, block_width)
+        self.W, self.beam = decoding.block_width or self.cfg.block_width, decoding.beam
         if self.cfg.attention == "lstm" and self.cfg.block_width != self.W:
             raise ValueError(f"this model's LSTM attention reads blocks of its own width "
                              f"{self.cfg.block_width}, not {self.W}")  # fmt: skip

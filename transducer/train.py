@@ -39,6 +39,7 @@ from transducer.config import (
     ModelConfig,
     OptimConfig,
     TrainConfig,
+    lists_to_tuples,
     train_group,
 )
 from transducer.data import channel
@@ -279,8 +280,7 @@ class Run:
                             self.features.sample_rate)  # fmt: skip
         if cfg.channel_prob:
             waves = add_channels(waves, wave_lens, cfg.channel_prob, cfg.channels, rng, self.rooms)
-        to = lambda x: x.to(self.device, non_blocking=True)  # noqa: E731
-        return fbank_torch(to(waves), to(wave_lens), self.features)
+        return fbank_torch(self._to_device(waves), self._to_device(wave_lens), self.features)
 
     def _augment_and_normalise(self, feats, feat_lens, rng: np.random.Generator):
         """VTLP, random filters, formant warps and normalisation of one batch's features."""
@@ -316,14 +316,13 @@ class Run:
         feats, feat_lens = self.batch_features(waves, wave_lens, rng, step, key)
         widths = self.cfg.optim.block_widths or (self.model.cfg.block_width,)
         W = int(widths[rng.integers(len(widths))])
-        to = lambda x: x.to(self.device, non_blocking=True)  # noqa: E731
-        feats, feat_lens, targets, target_lens = map(to, (feats, feat_lens, targets, target_lens))
+        targets, target_lens = self._to_device(targets), self._to_device(target_lens)
         self.net.train()
         with self._autocast():
             loss, parts = self.net(
                 feats, feat_lens, targets, target_lens, W=W, alignment=self.cfg.optim.alignment,
                 ctc_only=step < self.cfg.optim.ctc_pretrain_steps,
-                phones=tuple(map(to, phones)) or None,
+                phones=tuple(map(self._to_device, phones)) or None,
             )  # fmt: skip
         loss = loss.float()
         if not self._all_finite(loss):
@@ -350,6 +349,9 @@ class Run:
             "batch_seconds": seconds,
             "step_seconds": elapsed,
         }
+
+    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(self.device, non_blocking=True)  # from pinned memory where on a GPU
 
     def _autocast(self) -> contextlib.ExitStack:
         """Autocast to bf16 or fp16 (fp32: nothing). On the CPU without oneDNN, whose LSTM
@@ -566,7 +568,7 @@ def parse_config(d: dict, path: str | Path) -> tuple[ModelConfig, TrainConfig, F
         raise ValueError(
             f"{path}: unknown sections {sorted(unknown)}; expected 'model', 'train', 'features'"
         )
-    model = ModelConfig(**checkpoint.lists_to_tuples(d.get("model", {})))
+    model = ModelConfig(**lists_to_tuples(d.get("model", {})))
     features = FeatureConfig(**d.get("features", {}))
     return model, TrainConfig.of(d.get("train", {})), features
 

@@ -135,7 +135,7 @@ def load_export(folder: str | Path, backend: str = "onnx", threads: int = 1) -> 
     expected = set(Weights._fields) - set(scalars)
     w = Weights(**scalars, **_decoder_arrays(arrays, expected, ref, weights_path))
     model_section = json.loads(ref["model_config"])  # with a beam if written before "decoding"
-    cfg = ModelConfig(**_tuples({k: v for k, v in model_section.items() if k != "beam"}))
+    cfg = ModelConfig.of(model_section)
     sections = {"model": model_section}
     if "decoding" in ref:
         sections["decoding"] = json.loads(ref["decoding"])
@@ -252,7 +252,3 @@ def _decoder_arrays(arrays: dict, expected: set, meta: dict, path: Path) -> dict
             if a.dtype == HALF:
                 arrays[key] = a.view(np.float16).astype(np.float32)
     return arrays
-
-
-def _tuples(d: dict) -> dict:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
